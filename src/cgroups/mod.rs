@@ -1,0 +1,1171 @@
+//! Container cgroups (cgroupfs driver): where a container's cgroup lives in every mounted hierarchy of
+//! this host, and its lifecycle there (create, join, limit, inspect, signal, destroy).
+//!
+//! The layout is read from `/proc/self/mountinfo` and `/proc/self/cgroup`, so pure cgroup v1, hybrid
+//! (v1 controllers plus a cgroup2 hierarchy, e.g. at `/sys/fs/cgroup/unified`) and pure cgroup v2 hosts
+//! are all handled. What is specific to one cgroup version lives in `v1.rs` and `v2.rs`.
+
+mod v1;
+mod v2;
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Component, Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use nix::errno::Errno;
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+use oci_spec::runtime::LinuxResources;
+use serde::{Deserialize, Serialize};
+
+pub use v1::v1_writes;
+pub use v2::v2_writes;
+
+/// How long `destroy` keeps retrying a cgroup that is still busy (its processes are exiting).
+const DESTROY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How many rounds `signal_all` re-reads the cgroup to catch processes forked while it signals.
+const SIGNAL_ROUNDS: usize = 32;
+
+/// Where a container's cgroup lives on this host, in every hierarchy. Serializable: stored in state.json.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Cgroup {
+    hierarchies: Vec<Hierarchy>,
+}
+
+/// One mounted cgroup hierarchy and the container's directory in it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Hierarchy {
+    /// Host mountpoint, e.g. /sys/fs/cgroup/memory, /sys/fs/cgroup/unified, /sys/fs/cgroup.
+    pub mountpoint: PathBuf,
+    /// v1 super options that name the hierarchy: ["memory"], ["cpu","cpuacct"], ["name=systemd"]; empty for cgroup2.
+    pub controllers: Vec<String>,
+    pub v2: bool,
+    /// Absolute host path of the container's cgroup dir in this hierarchy.
+    pub path: PathBuf,
+}
+
+impl Cgroup {
+    /// Resolves OCI `linux.cgroupsPath` against this host's layout, without writing anything.
+    ///
+    /// runc's cgroupfs semantics: an absolute path starts at each hierarchy's root; a relative one is
+    /// placed, on v1, under this process's own cgroup of that hierarchy and, on v2, under the *parent* of
+    /// this process's own cgroup (which usually holds processes, so it cannot delegate controllers).
+    /// `None` or an empty path means the relative path `hull/<id>`. A path whose `..` components
+    /// climb out of its starting cgroup, or that names the starting cgroup itself, is rejected.
+    pub fn resolve(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup> {
+        let mountinfo = read_to_string("/proc/self/mountinfo")?;
+        let proc_cgroup = read_to_string("/proc/self/cgroup")?;
+        resolve_layout(&mountinfo, &proc_cgroup, cgroups_path, id)
+    }
+
+    pub fn hierarchies(&self) -> &[Hierarchy] {
+        &self.hierarchies
+    }
+
+    /// True when the host is pure cgroup v2: a single cgroup2 hierarchy and no v1 one.
+    pub fn is_unified(&self) -> bool {
+        matches!(self.hierarchies.as_slice(), [h] if h.v2)
+    }
+
+    /// Creates the container's directory (and missing ancestors) in every hierarchy.
+    ///
+    /// On cgroup2 every ancestor, from the root down to the container's parent, gets all the controllers
+    /// it has available enabled in its `cgroup.subtree_control`; on v1 cpuset, every new directory gets
+    /// `cpuset.cpus`/`cpuset.mems` copied from its parent. On error the directories made here are removed.
+    pub fn create(&self) -> Result<()> {
+        let mut created = Vec::new();
+        let result = self
+            .hierarchies
+            .iter()
+            .try_for_each(|h| create_in(h, &mut created));
+        if result.is_err() {
+            for dir in created.iter().rev() {
+                let _ = fs::remove_dir(dir);
+            }
+        }
+        result
+    }
+
+    /// Moves `pid` into the container's cgroup of every hierarchy (one write(2) to each `cgroup.procs`).
+    pub fn add_pid(&self, pid: i32) -> Result<()> {
+        let value = pid.to_string();
+        for h in &self.hierarchies {
+            let procs = h.path.join("cgroup.procs");
+            let mut attempt = 0;
+            // A task still being forked (TASK_NEW) is refused with EINVAL for a moment, as runc notes.
+            while let Err(err) = write_file(&procs, &value) {
+                attempt += 1;
+                if attempt == 5 || errno_of(&err) != Some(Errno::EINVAL) {
+                    return Err(err);
+                }
+                thread::sleep(Duration::from_millis(30));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `linux.resources`: memory limit, cpu shares/quota/period, pids limit and, on v1, the
+    /// device allow/deny list (see `v1_writes`; the caller appends an "rwm" allow rule for each
+    /// `linux.devices` entry). Device rules are not enforced on cgroup v2, which needs an eBPF program.
+    /// Any other resource that is set is refused with "linux.resources.<field> is not supported yet".
+    pub fn apply(&self, r: &LinuxResources) -> Result<()> {
+        if let [h] = self.hierarchies.as_slice() {
+            if h.v2 {
+                for (file, value) in v2_writes(r)? {
+                    write_file(&h.path.join(file), &value)?;
+                }
+                return Ok(());
+            }
+        }
+        for (controller, file, value) in v1_writes(r)? {
+            v1::write(&self.hierarchies, controller, file, &value)?;
+        }
+        Ok(())
+    }
+
+    /// PIDs in the container's cgroup and its sub-cgroups, sorted. On v1 (and hybrid) hosts they are read
+    /// from the pids hierarchy, else the memory one, else the first v1 one. A missing cgroup has none.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        let Some(h) = self.procs_hierarchy() else {
+            return Ok(Vec::new());
+        };
+        let mut pids = Vec::new();
+        collect_pids(&h.path, &mut pids)?;
+        pids.sort_unstable();
+        pids.dedup();
+        Ok(pids)
+    }
+
+    /// Whether the freezer reports the cgroup frozen: v1 `freezer.state` FROZEN, else cgroup2
+    /// `cgroup.freeze` 1 with `cgroup.events` "frozen 1". A missing freezer or cgroup is not frozen.
+    pub fn is_frozen(&self) -> Result<bool> {
+        if let Some(h) = self.v1_hierarchy("freezer") {
+            return v1::is_frozen(&h.path);
+        }
+        match self.hierarchies.iter().find(|h| h.v2) {
+            Some(h) => v2::is_frozen(&h.path),
+            None => Ok(false),
+        }
+    }
+
+    /// Sends `sig` to every process in the cgroup. SIGKILL uses cgroup2's `cgroup.kill` when the kernel
+    /// has it; otherwise the cgroup is re-read after each round, so children forked meanwhile get it too.
+    pub fn signal_all(&self, sig: Signal) -> Result<()> {
+        if sig == Signal::SIGKILL {
+            if let Some(h) = self.hierarchies.iter().find(|h| h.v2) {
+                if v2::kill(&h.path)? {
+                    return Ok(());
+                }
+            }
+        }
+        let mut signalled = HashSet::new();
+        for _ in 0..SIGNAL_ROUNDS {
+            let fresh: Vec<i32> = self
+                .pids()?
+                .into_iter()
+                .filter(|pid| signalled.insert(*pid))
+                .collect();
+            if fresh.is_empty() {
+                break;
+            }
+            for pid in fresh {
+                match signal::kill(Pid::from_raw(pid), sig) {
+                    Ok(()) | Err(Errno::ESRCH) => {}
+                    Err(err) => {
+                        return Err(err).with_context(|| format!("send {sig} to pid {pid}"))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the container's directory, deepest sub-cgroups first, in every hierarchy. Missing
+    /// directories are fine; busy ones are retried for about a second in all. Ancestors are left in place.
+    pub fn destroy(&self) -> Result<()> {
+        let deadline = Instant::now() + DESTROY_TIMEOUT;
+        let mut first_error = None;
+        for h in &self.hierarchies {
+            if let Err(err) = remove_with_retry(&h.path, deadline) {
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn v1_hierarchy(&self, controller: &str) -> Option<&Hierarchy> {
+        self.hierarchies
+            .iter()
+            .find(|h| !h.v2 && h.controllers.iter().any(|c| c == controller))
+    }
+
+    fn procs_hierarchy(&self) -> Option<&Hierarchy> {
+        if self.is_unified() {
+            return self.hierarchies.first();
+        }
+        self.v1_hierarchy("pids")
+            .or_else(|| self.v1_hierarchy("memory"))
+            .or_else(|| self.hierarchies.iter().find(|h| !h.v2))
+    }
+}
+
+/// A cgroup mount from /proc/self/mountinfo.
+#[derive(Debug)]
+struct CgroupMount {
+    /// The mount's root inside its hierarchy (field 4), e.g. "/".
+    root: PathBuf,
+    mountpoint: PathBuf,
+    v2: bool,
+    super_options: Vec<String>,
+}
+
+/// One line of /proc/self/cgroup.
+#[derive(Debug)]
+struct OwnCgroup {
+    /// Controllers of the v1 hierarchy ("name=systemd" included); empty for the cgroup2 line "0::".
+    controllers: Vec<String>,
+    path: PathBuf,
+}
+
+/// Extracts the cgroup and cgroup2 mounts from the text of /proc/self/mountinfo.
+fn parse_mountinfo(text: &str) -> Result<Vec<CgroupMount>> {
+    let mut mounts = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let (left, right) = line
+            .split_once(" - ")
+            .ok_or_else(|| anyhow!("malformed mountinfo line {line:?}"))?;
+        let left: Vec<&str> = left.split(' ').collect();
+        let right: Vec<&str> = right.split(' ').collect();
+        if left.len() < 6 || right.len() < 3 {
+            bail!("malformed mountinfo line {line:?}");
+        }
+        let v2 = match right[0] {
+            "cgroup" => false,
+            "cgroup2" => true,
+            _ => continue,
+        };
+        mounts.push(CgroupMount {
+            root: unescape_mountinfo(left[3]),
+            mountpoint: unescape_mountinfo(left[4]),
+            v2,
+            super_options: right[2].split(',').map(str::to_owned).collect(),
+        });
+    }
+    Ok(mounts)
+}
+
+/// Decodes the octal escapes (`\040` for a space) that mountinfo uses in paths.
+fn unescape_mountinfo(field: &str) -> PathBuf {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match octal {
+            Some(d) => {
+                out.push(
+                    d.iter()
+                        .fold(0u8, |acc, c| acc.wrapping_mul(8).wrapping_add(c - b'0')),
+                );
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    PathBuf::from(OsString::from_vec(out))
+}
+
+/// Parses /proc/self/cgroup ("ID:controllers:path" per line).
+fn parse_proc_cgroup(text: &str) -> Result<Vec<OwnCgroup>> {
+    let mut own = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let mut fields = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            bail!("malformed /proc/self/cgroup line {line:?}");
+        };
+        own.push(OwnCgroup {
+            controllers: controllers
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            path: PathBuf::from(path),
+        });
+    }
+    Ok(own)
+}
+
+/// The pure core of `Cgroup::resolve`: the texts of /proc/self/mountinfo and /proc/self/cgroup in,
+/// the container's directory in every hierarchy out.
+fn resolve_layout(
+    mountinfo: &str,
+    proc_cgroup: &str,
+    cgroups_path: Option<&Path>,
+    id: &str,
+) -> Result<Cgroup> {
+    let default_path = PathBuf::from("hull").join(id);
+    let requested = match cgroups_path {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => default_path.as_path(),
+    };
+    let (absolute, inner) = clean_cgroups_path(requested)?;
+    let mounts = parse_mountinfo(mountinfo)?;
+    let own = parse_proc_cgroup(proc_cgroup)?;
+
+    let mut hierarchies: Vec<Hierarchy> = Vec::new();
+    for mount in &mounts {
+        let Some(line) = own.iter().find(|o| matches_mount(o, mount)) else {
+            continue;
+        };
+        let duplicate = hierarchies
+            .iter()
+            .any(|h| h.v2 == mount.v2 && h.controllers == line.controllers);
+        if duplicate {
+            continue;
+        }
+        let base = if absolute {
+            mount.mountpoint.clone()
+        } else {
+            let own_rel = line.path.strip_prefix(&mount.root).map_err(|_| {
+                anyhow!(
+                    "own cgroup {} is outside the root {} of the cgroup mount at {}",
+                    line.path.display(),
+                    mount.root.display(),
+                    mount.mountpoint.display()
+                )
+            })?;
+            let start = match (mount.v2, own_rel.parent()) {
+                (true, Some(parent)) => parent,
+                _ => own_rel,
+            };
+            mount.mountpoint.join(start)
+        };
+        hierarchies.push(Hierarchy {
+            mountpoint: mount.mountpoint.clone(),
+            controllers: line.controllers.clone(),
+            v2: mount.v2,
+            path: base.join(&inner),
+        });
+    }
+    if hierarchies.is_empty() {
+        bail!("no cgroup hierarchy of this process is mounted (see /proc/self/mountinfo)");
+    }
+    Ok(Cgroup { hierarchies })
+}
+
+/// Whether a /proc/self/cgroup line describes the hierarchy mounted by `mount`.
+fn matches_mount(own: &OwnCgroup, mount: &CgroupMount) -> bool {
+    if mount.v2 {
+        return own.controllers.is_empty();
+    }
+    !own.controllers.is_empty()
+        && own
+            .controllers
+            .iter()
+            .all(|c| mount.super_options.contains(c))
+}
+
+/// Lexically cleans a cgroups path: returns whether it is absolute and its normal components.
+fn clean_cgroups_path(path: &Path) -> Result<(bool, PathBuf)> {
+    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+    let mut absolute = false;
+    for component in path.components() {
+        match component {
+            Component::RootDir => absolute = true,
+            Component::CurDir => {}
+            Component::Normal(name) => parts.push(name),
+            Component::ParentDir => {
+                if parts.pop().is_none() {
+                    bail!(
+                        "linux.cgroupsPath {:?} escapes its cgroup root with \"..\"",
+                        path.display().to_string()
+                    );
+                }
+            }
+            Component::Prefix(_) => bail!("linux.cgroupsPath {:?} is invalid", path.display()),
+        }
+    }
+    if parts.is_empty() {
+        bail!(
+            "linux.cgroupsPath {:?} names the cgroup it starts from, not a cgroup of its own",
+            path.display().to_string()
+        );
+    }
+    Ok((absolute, parts.iter().collect()))
+}
+
+fn create_in(h: &Hierarchy, created: &mut Vec<PathBuf>) -> Result<()> {
+    if h.v2 {
+        v2::create(h, created)
+    } else if h.controllers.iter().any(|c| c == "cpuset") {
+        v1::create_cpuset(h, created)
+    } else {
+        for dir in dirs_below(&h.mountpoint, &h.path)? {
+            mkdir(&dir, created)?;
+        }
+        Ok(())
+    }
+}
+
+/// Every directory from the first level below `mountpoint` down to `path`, in creation order.
+fn dirs_below(mountpoint: &Path, path: &Path) -> Result<Vec<PathBuf>> {
+    let rel = path.strip_prefix(mountpoint).map_err(|_| {
+        anyhow!(
+            "cgroup {} is not below its mountpoint {}",
+            path.display(),
+            mountpoint.display()
+        )
+    })?;
+    let mut current = mountpoint.to_path_buf();
+    Ok(rel
+        .components()
+        .map(|c| {
+            current.push(c);
+            current.clone()
+        })
+        .collect())
+}
+
+/// mkdir(2) that accepts an existing directory and records the ones it made.
+fn mkdir(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
+    match fs::create_dir(dir) {
+        Ok(()) => {
+            created.push(dir.to_path_buf());
+            Ok(())
+        }
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("create cgroup {}", dir.display())),
+    }
+}
+
+fn collect_pids(dir: &Path, pids: &mut Vec<i32>) -> Result<()> {
+    let procs = dir.join("cgroup.procs");
+    let text = match fs::read_to_string(&procs) {
+        Ok(text) => text,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(err).with_context(|| format!("read {}", procs.display())),
+    };
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let pid = line
+            .parse()
+            .with_context(|| format!("parse pid {line:?} in {}", procs.display()))?;
+        pids.push(pid);
+    }
+    for sub in subdirs(dir)? {
+        collect_pids(&sub, pids)?;
+    }
+    Ok(())
+}
+
+/// The sub-cgroups of `dir`; none when `dir` is gone.
+fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err).with_context(|| format!("list {}", dir.display())),
+    };
+    let mut dirs = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("list {}", dir.display()))?;
+        let is_dir = entry
+            .file_type()
+            .with_context(|| format!("stat {}", entry.path().display()))?
+            .is_dir();
+        if is_dir {
+            dirs.push(entry.path());
+        }
+    }
+    Ok(dirs)
+}
+
+/// Removes `dir`'s tree, retrying while it is busy until `deadline`.
+fn remove_with_retry(dir: &Path, deadline: Instant) -> Result<()> {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        match remove_tree(dir) {
+            Ok(()) => return Ok(()),
+            Err(err) if err.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_millis(100));
+            }
+            Err(err) => {
+                return Err(err).with_context(|| format!("remove cgroup {}", dir.display()))
+            }
+        }
+    }
+}
+
+/// rmdir(2) of a cgroup and its sub-cgroups, deepest first (control files do not block rmdir).
+fn remove_tree(dir: &Path) -> io::Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(err),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            remove_tree(&entry.path())?;
+        }
+    }
+    match fs::remove_dir(dir) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
+        _ => Ok(()),
+    }
+}
+
+/// Writes `value` to a cgroup file with a single write(2), as the kernel takes one value per write.
+fn write_file(path: &Path, value: &str) -> Result<()> {
+    let context = || format!("write {value} to {}", path.display());
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .with_context(context)?;
+    let written = file.write(value.as_bytes()).with_context(context)?;
+    if written != value.len() {
+        bail!("{}: short write of {written} bytes", context());
+    }
+    Ok(())
+}
+
+fn read_to_string(path: impl AsRef<Path>) -> Result<String> {
+    let path = path.as_ref();
+    fs::read_to_string(path).with_context(|| format!("read {}", path.display()))
+}
+
+/// The errno under an error made from an io::Error, if any.
+fn errno_of(err: &anyhow::Error) -> Option<Errno> {
+    err.downcast_ref::<io::Error>()
+        .and_then(io::Error::raw_os_error)
+        .map(Errno::from_raw)
+}
+
+/// `pids.max` for a `linux.resources.pids.limit`, as current runc: a positive limit as is, 0 as "1"
+/// (systemd cannot express 0 and both runc drivers agree on 1), a negative one as "max".
+fn pids_max(limit: i64) -> String {
+    match limit {
+        l if l > 0 => l.to_string(),
+        0 => "1".to_owned(),
+        _ => "max".to_owned(),
+    }
+}
+
+/// `linux.resources.memory.limit`: `None` when unset or 0 (runc treats 0 as unset), -1 for unlimited.
+fn memory_limit(r: &LinuxResources) -> Result<Option<i64>> {
+    match r.memory().and_then(|m| m.limit()) {
+        None | Some(0) => Ok(None),
+        Some(limit) if limit < -1 => bail!(
+            "linux.resources.memory.limit {limit} is invalid: use a positive number of bytes or -1"
+        ),
+        Some(limit) => Ok(Some(limit)),
+    }
+}
+
+/// Refuses every resource this module does not apply yet, so that none is silently ignored.
+/// `memory.useHierarchy` (ignored by runc too) and `memory.checkBeforeUpdate` (only meaningful
+/// when updating a running container) are the exceptions.
+fn reject_unsupported(r: &LinuxResources) -> Result<()> {
+    let set = |v: Option<i64>| v.is_some_and(|v| v != 0);
+    let mut unsupported = Vec::new();
+    if let Some(m) = r.memory() {
+        let fields = [
+            ("memory.reservation", set(m.reservation())),
+            ("memory.swap", set(m.swap())),
+            ("memory.kernel", set(m.kernel())),
+            ("memory.kernelTCP", set(m.kernel_tcp())),
+            ("memory.swappiness", m.swappiness().is_some()),
+            (
+                "memory.disableOOMKiller",
+                m.disable_oom_killer() == Some(true),
+            ),
+        ];
+        unsupported.extend(fields.iter().filter(|f| f.1).map(|f| f.0));
+    }
+    if let Some(c) = r.cpu() {
+        let fields = [
+            ("cpu.cpus", c.cpus().as_ref().is_some_and(|s| !s.is_empty())),
+            ("cpu.mems", c.mems().as_ref().is_some_and(|s| !s.is_empty())),
+            ("cpu.realtimeRuntime", set(c.realtime_runtime())),
+            (
+                "cpu.realtimePeriod",
+                c.realtime_period().is_some_and(|v| v != 0),
+            ),
+            ("cpu.idle", c.idle().is_some()),
+            ("cpu.burst", c.burst().is_some()),
+        ];
+        unsupported.extend(fields.iter().filter(|f| f.1).map(|f| f.0));
+    }
+    let fields = [
+        (
+            "blockIO",
+            r.block_io()
+                .as_ref()
+                .is_some_and(|b| *b != Default::default()),
+        ),
+        (
+            "hugepageLimits",
+            r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()),
+        ),
+        (
+            "network",
+            r.network()
+                .as_ref()
+                .is_some_and(|n| *n != Default::default()),
+        ),
+        ("rdma", r.rdma().as_ref().is_some_and(|v| !v.is_empty())),
+        (
+            "unified",
+            r.unified().as_ref().is_some_and(|v| !v.is_empty()),
+        ),
+    ];
+    unsupported.extend(fields.iter().filter(|f| f.1).map(|f| f.0));
+    match unsupported.first() {
+        Some(field) => bail!("linux.resources.{field} is not supported yet"),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID_MOUNTINFO: &str = "\
+22 1 0:21 / / rw,relatime - overlay overlay rw,lowerdir=/l
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexec,relatime shared:10 - cgroup cgroup rw,cpu,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate
+50 22 0:32 / /run/memory-again rw,relatime - cgroup cgroup rw,memory
+";
+
+    const HYBRID_CGROUP: &str = "\
+5:name=systemd:/user.slice/user-0.slice/session-1.scope
+4:memory:/process_api/abc
+3:cpu,cpuacct:/
+2:pids:/user.slice
+1:rdma:/
+0::/user.slice/user-0.slice/session-1.scope
+";
+
+    const V2_MOUNTINFO: &str = "\
+30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
+";
+
+    const V1_MOUNTINFO: &str = "\
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpuacct,cpu
+34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset,clone_children
+36 31 0:33 / /sys/fs/cgroup/devices rw,relatime - cgroup cgroup rw,devices
+";
+
+    const V1_CGROUP: &str = "\
+4:devices:/docker/abc
+3:cpuset:/
+2:cpu,cpuacct:/system.slice/x.service
+0::/
+";
+
+    fn resolve(mountinfo: &str, cgroup: &str, path: Option<&str>) -> Result<Cgroup> {
+        resolve_layout(mountinfo, cgroup, path.map(Path::new), "c1")
+    }
+
+    /// (mountpoint, controllers, v2, path) of every hierarchy.
+    fn table(cg: &Cgroup) -> Vec<(String, String, bool, String)> {
+        cg.hierarchies()
+            .iter()
+            .map(|h| {
+                (
+                    h.mountpoint.display().to_string(),
+                    h.controllers.join(","),
+                    h.v2,
+                    h.path.display().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn row(
+        mountpoint: &str,
+        controllers: &str,
+        v2: bool,
+        path: &str,
+    ) -> (String, String, bool, String) {
+        (mountpoint.into(), controllers.into(), v2, path.into())
+    }
+
+    #[test]
+    fn hybrid_relative_paths_start_at_own_cgroup_and_at_its_parent_on_v2() {
+        let cg = resolve(HYBRID_MOUNTINFO, HYBRID_CGROUP, Some("pod/ctr")).unwrap();
+        assert_eq!(
+            table(&cg),
+            vec![
+                row(
+                    "/sys/fs/cgroup/cpu,cpuacct",
+                    "cpu,cpuacct",
+                    false,
+                    "/sys/fs/cgroup/cpu,cpuacct/pod/ctr"
+                ),
+                row(
+                    "/sys/fs/cgroup/memory",
+                    "memory",
+                    false,
+                    "/sys/fs/cgroup/memory/process_api/abc/pod/ctr"
+                ),
+                row(
+                    "/sys/fs/cgroup/pids",
+                    "pids",
+                    false,
+                    "/sys/fs/cgroup/pids/user.slice/pod/ctr"
+                ),
+                row(
+                    "/sys/fs/cgroup/systemd",
+                    "name=systemd",
+                    false,
+                    "/sys/fs/cgroup/systemd/user.slice/user-0.slice/session-1.scope/pod/ctr"
+                ),
+                row(
+                    "/sys/fs/cgroup/unified",
+                    "",
+                    true,
+                    "/sys/fs/cgroup/unified/user.slice/user-0.slice/pod/ctr"
+                ),
+            ]
+        );
+        assert!(!cg.is_unified());
+    }
+
+    #[test]
+    fn hybrid_absolute_path_starts_at_every_root() {
+        let cg = resolve(HYBRID_MOUNTINFO, HYBRID_CGROUP, Some("/machine/./c1/")).unwrap();
+        let paths: Vec<String> = table(&cg).into_iter().map(|r| r.3).collect();
+        assert_eq!(
+            paths,
+            [
+                "/sys/fs/cgroup/cpu,cpuacct/machine/c1",
+                "/sys/fs/cgroup/memory/machine/c1",
+                "/sys/fs/cgroup/pids/machine/c1",
+                "/sys/fs/cgroup/systemd/machine/c1",
+                "/sys/fs/cgroup/unified/machine/c1",
+            ]
+        );
+    }
+
+    #[test]
+    fn default_path_is_relative_hull_id() {
+        for path in [None, Some("")] {
+            let cg = resolve(HYBRID_MOUNTINFO, HYBRID_CGROUP, path).unwrap();
+            assert_eq!(
+                cg.hierarchies()[1].path,
+                Path::new("/sys/fs/cgroup/memory/process_api/abc/hull/c1")
+            );
+            assert_eq!(
+                cg.hierarchies()[4].path,
+                Path::new("/sys/fs/cgroup/unified/user.slice/user-0.slice/hull/c1")
+            );
+        }
+    }
+
+    #[test]
+    fn pure_v2() {
+        let nested = "0::/user.slice/user-1000.slice/session-3.scope\n";
+        let cg = resolve(V2_MOUNTINFO, nested, None).unwrap();
+        assert!(cg.is_unified());
+        assert_eq!(
+            table(&cg),
+            vec![row(
+                "/sys/fs/cgroup",
+                "",
+                true,
+                "/sys/fs/cgroup/user.slice/user-1000.slice/hull/c1"
+            )]
+        );
+        let at_root = resolve(V2_MOUNTINFO, "0::/\n", Some("a/b")).unwrap();
+        assert_eq!(
+            at_root.hierarchies()[0].path,
+            Path::new("/sys/fs/cgroup/a/b")
+        );
+        let absolute = resolve(V2_MOUNTINFO, nested, Some("/a/b")).unwrap();
+        assert_eq!(
+            absolute.hierarchies()[0].path,
+            Path::new("/sys/fs/cgroup/a/b")
+        );
+    }
+
+    #[test]
+    fn pure_v1_names_hierarchies_by_their_proc_cgroup_controllers() {
+        let cg = resolve(V1_MOUNTINFO, V1_CGROUP, None).unwrap();
+        assert!(!cg.is_unified());
+        assert_eq!(
+            table(&cg),
+            vec![
+                row(
+                    "/sys/fs/cgroup/cpu,cpuacct",
+                    "cpu,cpuacct",
+                    false,
+                    "/sys/fs/cgroup/cpu,cpuacct/system.slice/x.service/hull/c1"
+                ),
+                row(
+                    "/sys/fs/cgroup/cpuset",
+                    "cpuset",
+                    false,
+                    "/sys/fs/cgroup/cpuset/hull/c1"
+                ),
+                row(
+                    "/sys/fs/cgroup/devices",
+                    "devices",
+                    false,
+                    "/sys/fs/cgroup/devices/docker/abc/hull/c1"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn own_cgroup_is_taken_relative_to_the_mount_root() {
+        let mountinfo = "\
+40 31 0:33 /docker/abc /sys/fs/cgroup/devices rw - cgroup cgroup rw,devices
+41 31 0:38 /docker/abc /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+";
+        let cg = resolve(
+            mountinfo,
+            "4:devices:/docker/abc/sub\n0::/docker/abc/sub\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            cg.hierarchies()[0].path,
+            Path::new("/sys/fs/cgroup/devices/sub/hull/c1")
+        );
+        assert_eq!(
+            cg.hierarchies()[1].path,
+            Path::new("/sys/fs/cgroup/unified/hull/c1")
+        );
+        let err = resolve(mountinfo, "4:devices:/elsewhere\n", None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "own cgroup /elsewhere is outside the root /docker/abc of the cgroup mount at /sys/fs/cgroup/devices"
+        );
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_decoded() {
+        let mountinfo = "41 31 0:38 / /sys/fs/cgroup/my\\040dir rw - cgroup2 cgroup2 rw\n";
+        let cg = resolve(mountinfo, "0::/\n", Some("/x")).unwrap();
+        assert_eq!(
+            cg.hierarchies()[0].path,
+            Path::new("/sys/fs/cgroup/my dir/x")
+        );
+        assert_eq!(
+            unescape_mountinfo("a\\134b\\011c\\04"),
+            Path::new("a\\b\tc\\04")
+        );
+        assert_eq!(
+            unescape_mountinfo("\\377\\777"),
+            PathBuf::from(OsString::from_vec(vec![0xff, 0xff]))
+        );
+    }
+
+    #[test]
+    fn dot_dot_inside_the_path_is_cleaned() {
+        let cg = resolve(V2_MOUNTINFO, "0::/\n", Some("a/../b")).unwrap();
+        assert_eq!(cg.hierarchies()[0].path, Path::new("/sys/fs/cgroup/b"));
+        let cg = resolve(V2_MOUNTINFO, "0::/\n", Some("/a/b/../../c")).unwrap();
+        assert_eq!(cg.hierarchies()[0].path, Path::new("/sys/fs/cgroup/c"));
+    }
+
+    #[test]
+    fn escaping_or_empty_paths_are_refused() {
+        for path in ["..", "../x", "/../x", "a/../../x", "/a/../.."] {
+            let err = resolve(V2_MOUNTINFO, "0::/\n", Some(path)).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("linux.cgroupsPath {path:?} escapes its cgroup root with \"..\""),
+            );
+        }
+        for path in ["/", ".", "a/.."] {
+            let err = resolve(V2_MOUNTINFO, "0::/\n", Some(path)).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("linux.cgroupsPath {path:?} names the cgroup it starts from, not a cgroup of its own"),
+            );
+        }
+    }
+
+    #[test]
+    fn no_cgroup_mount_is_an_error() {
+        let err = resolve("22 1 0:21 / / rw - ext4 /dev/sda rw\n", "0::/\n", None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no cgroup hierarchy of this process is mounted (see /proc/self/mountinfo)"
+        );
+        assert!(resolve("garbage\n", "0::/\n", None).is_err());
+        assert!(resolve(V2_MOUNTINFO, "garbage\n", None).is_err());
+    }
+
+    #[test]
+    fn serde_round_trip() {
+        let cg = resolve(HYBRID_MOUNTINFO, HYBRID_CGROUP, None).unwrap();
+        let json = serde_json::to_string(&cg).unwrap();
+        assert_eq!(serde_json::from_str::<Cgroup>(&json).unwrap(), cg);
+    }
+
+    /// Real-kernel tests: they need root and a mounted cgroup layout, and skip otherwise.
+    mod kernel {
+        use super::*;
+        use std::os::unix::process::ExitStatusExt;
+        use std::process::{Child, Command};
+
+        /// A container cgroup under a per-test parent, cleaned up even when the test fails.
+        struct Fixture {
+            cg: Cgroup,
+            child: Option<Child>,
+        }
+
+        impl Fixture {
+            /// `absolute` picks "/<parent>/c" over "<parent>/c"; `None` when the test must skip.
+            fn new(test: &str, absolute: bool) -> Option<Fixture> {
+                if !nix::unistd::geteuid().is_root() {
+                    println!("SKIP: {test}: needs root");
+                    return None;
+                }
+                let parent = format!("hull-test-{}-{test}", std::process::id());
+                let path = if absolute {
+                    format!("/{parent}/c")
+                } else {
+                    format!("{parent}/c")
+                };
+                match Cgroup::resolve(Some(Path::new(&path)), test) {
+                    Ok(cg) => Some(Fixture { cg, child: None }),
+                    Err(err) => {
+                        println!("SKIP: {test}: no cgroup layout: {err:#}");
+                        None
+                    }
+                }
+            }
+
+            fn spawn_sleep(&mut self) -> i32 {
+                let child = Command::new("sleep").arg("30").spawn().unwrap();
+                let pid = child.id() as i32;
+                self.child = Some(child);
+                pid
+            }
+
+            fn wait_child(&mut self) -> Option<i32> {
+                let status = self.child.take().unwrap().wait().unwrap();
+                status.signal()
+            }
+
+            /// The value of `file` in the container's cgroup of the hierarchy holding `controller`.
+            fn read(&self, controller: &str, file: &str) -> String {
+                let h = if self.cg.is_unified() {
+                    &self.cg.hierarchies()[0]
+                } else {
+                    self.cg.v1_hierarchy(controller).unwrap()
+                };
+                let path = h.path.join(file);
+                fs::read_to_string(&path)
+                    .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+                    .trim_end()
+                    .to_owned()
+            }
+
+            fn set_frozen(&self, frozen: bool) {
+                let (path, value) = match self.cg.v1_hierarchy("freezer") {
+                    Some(h) => (
+                        h.path.join("freezer.state"),
+                        if frozen { "FROZEN" } else { "THAWED" },
+                    ),
+                    None => {
+                        let h = self.cg.hierarchies().iter().find(|h| h.v2).unwrap();
+                        (h.path.join("cgroup.freeze"), if frozen { "1" } else { "0" })
+                    }
+                };
+                write_file(&path, value).unwrap();
+            }
+
+            fn wait_frozen(&self, frozen: bool) -> bool {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while self.cg.is_frozen().unwrap() != frozen {
+                    if Instant::now() > deadline {
+                        return false;
+                    }
+                    thread::sleep(Duration::from_millis(10));
+                }
+                true
+            }
+        }
+
+        impl Drop for Fixture {
+            fn drop(&mut self) {
+                if let Some(mut child) = self.child.take() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                let _ = self.cg.destroy();
+                for h in self.cg.hierarchies() {
+                    if let Some(parent) = h.path.parent() {
+                        let _ = fs::remove_dir(parent);
+                    }
+                }
+            }
+        }
+
+        fn resources(json: &str) -> LinuxResources {
+            serde_json::from_str(json).unwrap()
+        }
+
+        #[test]
+        fn kernel_lifecycle() {
+            let Some(mut fx) = Fixture::new("lifecycle", false) else {
+                return;
+            };
+            fx.cg.create().unwrap();
+            for h in fx.cg.hierarchies() {
+                assert!(h.path.is_dir(), "{} missing", h.path.display());
+            }
+            let pid = fx.spawn_sleep();
+            fx.cg.add_pid(pid).unwrap();
+            for h in fx.cg.hierarchies() {
+                let procs = fs::read_to_string(h.path.join("cgroup.procs")).unwrap();
+                assert_eq!(procs, format!("{pid}\n"), "{}", h.path.display());
+            }
+
+            let r = resources(
+                r#"{"memory":{"limit":104857600},"cpu":{"shares":512,"quota":20000,"period":50000},
+                    "pids":{"limit":32},"devices":[{"allow":false,"access":"rwm"}]}"#,
+            );
+            fx.cg.apply(&r).unwrap();
+            assert_eq!(fx.read("pids", "pids.max"), "32");
+            if fx.cg.is_unified() {
+                assert_eq!(fx.read("memory", "memory.max"), "104857600");
+                assert_eq!(fx.read("cpu", "cpu.weight"), "59");
+                assert_eq!(fx.read("cpu", "cpu.max"), "20000 50000");
+            } else {
+                assert_eq!(fx.read("memory", "memory.limit_in_bytes"), "104857600");
+                assert_eq!(fx.read("cpu", "cpu.shares"), "512");
+                assert_eq!(fx.read("cpu", "cpu.cfs_period_us"), "50000");
+                assert_eq!(fx.read("cpu", "cpu.cfs_quota_us"), "20000");
+                let expected: Vec<String> = v1_writes(&r)
+                    .unwrap()
+                    .into_iter()
+                    .filter(|w| w.1 == "devices.allow")
+                    .map(|w| w.2)
+                    .collect();
+                assert_eq!(fx.read("devices", "devices.list"), expected.join("\n"));
+            }
+
+            let bad = resources(r#"{"cpu":{"period":1}}"#);
+            let (file, value) = if fx.cg.is_unified() {
+                ("cpu.max", "max 1")
+            } else {
+                ("cpu.cfs_period_us", "1")
+            };
+            let cpu_dir = match fx.cg.v1_hierarchy("cpu") {
+                Some(h) => &h.path,
+                None => &fx.cg.hierarchies()[0].path,
+            };
+            assert_eq!(
+                format!("{:#}", fx.cg.apply(&bad).unwrap_err()),
+                format!(
+                    "write {value} to {}: Invalid argument (os error 22)",
+                    cpu_dir.join(file).display()
+                )
+            );
+
+            assert_eq!(fx.cg.pids().unwrap(), vec![pid]);
+            assert!(!fx.cg.is_frozen().unwrap());
+            fx.set_frozen(true);
+            assert!(fx.wait_frozen(true), "cgroup never reported frozen");
+            fx.set_frozen(false);
+            assert!(fx.wait_frozen(false), "cgroup never reported thawed");
+
+            fx.cg.signal_all(Signal::SIGKILL).unwrap();
+            assert_eq!(fx.wait_child(), Some(libc::SIGKILL));
+            assert_eq!(fx.cg.pids().unwrap(), Vec::<i32>::new());
+            fx.cg.destroy().unwrap();
+            for h in fx.cg.hierarchies() {
+                assert!(!h.path.exists(), "{} still exists", h.path.display());
+                assert!(
+                    h.path.parent().unwrap().is_dir(),
+                    "ancestor of {} removed",
+                    h.path.display()
+                );
+            }
+            fx.cg.destroy().unwrap();
+            assert!(!fx.cg.is_frozen().unwrap());
+            assert_eq!(fx.cg.pids().unwrap(), Vec::<i32>::new());
+        }
+
+        #[test]
+        fn kernel_destroy_retries_busy_cgroup_then_names_it() {
+            let Some(mut fx) = Fixture::new("busy", true) else {
+                return;
+            };
+            fx.cg.create().unwrap();
+            let mut sub = fx.cg.clone();
+            for h in &mut sub.hierarchies {
+                h.path.push("sub");
+            }
+            sub.create().unwrap();
+            let pid = fx.spawn_sleep();
+            sub.add_pid(pid).unwrap();
+            assert_eq!(fx.cg.pids().unwrap(), vec![pid]);
+
+            let start = Instant::now();
+            let err = fx.cg.destroy().unwrap_err();
+            assert!(
+                start.elapsed() >= Duration::from_millis(900),
+                "{:?}",
+                start.elapsed()
+            );
+            assert!(
+                start.elapsed() < Duration::from_secs(3),
+                "{:?}",
+                start.elapsed()
+            );
+            assert_eq!(
+                format!("{err:#}"),
+                format!(
+                    "remove cgroup {}: Device or resource busy (os error 16)",
+                    fx.cg.hierarchies()[0].path.display()
+                )
+            );
+
+            fx.cg.signal_all(Signal::SIGTERM).unwrap();
+            assert_eq!(fx.wait_child(), Some(libc::SIGTERM));
+            fx.cg.destroy().unwrap();
+            for h in fx.cg.hierarchies() {
+                assert!(!h.path.exists(), "{} still exists", h.path.display());
+            }
+        }
+
+        #[test]
+        fn kernel_refuses_unsupported_resources_before_writing() {
+            let Some(fx) = Fixture::new("unsupported", false) else {
+                return;
+            };
+            fx.cg.create().unwrap();
+            let r = resources(r#"{"pids":{"limit":5},"memory":{"swap":1}}"#);
+            assert_eq!(
+                fx.cg.apply(&r).unwrap_err().to_string(),
+                "linux.resources.memory.swap is not supported yet"
+            );
+            assert_eq!(fx.read("pids", "pids.max"), "max");
+        }
+    }
+}

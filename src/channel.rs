@@ -1,0 +1,134 @@
+//! The sync channel between hull and the container init it clones: one `SOCK_SEQPACKET` socketpair, one JSON message
+//! per datagram. The declaration order of `Msg` is the protocol order.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use anyhow::{anyhow, bail, Context, Result};
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use serde::{Deserialize, Serialize};
+
+const MAX_MESSAGE: usize = 64 * 1024;
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub enum Msg {
+    /// parent → child: the child is in its cgroups (and its id maps are written when cloned into a new user ns).
+    Go,
+    /// child → parent: it has unshared a user namespace after joining others; write its id maps.
+    MapIds,
+    /// parent → child: id maps written.
+    IdsMapped,
+    /// child → parent: joining or creating a pid namespace needed a fork; this is the container init's pid.
+    Forked { pid: i32 },
+    /// child → parent: set up and parked; only the `start` signal and `execve` remain.
+    Ready,
+    /// child → parent: setup failed; the full cause chain, outermost first. The child exits after sending it.
+    Error { chain: Vec<String> },
+}
+
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+/// A connected pair: `.0` for the parent, `.1` for the child. Both ends are close-on-exec.
+pub fn pair() -> Result<(Channel, Channel)> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .context("create sync socketpair")?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    pub fn send(&self, msg: &Msg) -> Result<()> {
+        let bytes = serde_json::to_vec(msg).context("encode sync message")?;
+        send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL)
+            .with_context(|| format!("send {msg:?}"))?;
+        Ok(())
+    }
+
+    /// The next message, or None when the peer has closed its end (it exited).
+    pub fn recv(&self) -> Result<Option<Msg>> {
+        let mut buf = vec![0u8; MAX_MESSAGE];
+        let n = loop {
+            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other.context("receive sync message")?,
+            }
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        let msg = serde_json::from_slice(&buf[..n]).context("decode sync message")?;
+        Ok(Some(msg))
+    }
+
+    /// Receive one of `expected`, turning a child's `Error` into an `Err` carrying its cause chain.
+    pub fn recv_expect(&self, expected: &[&str]) -> Result<Msg> {
+        match self.recv()? {
+            None => bail!("container init exited unexpectedly"),
+            Some(Msg::Error { chain }) => Err(anyhow!(chain.join(": "))),
+            Some(msg) if expected.contains(&msg.kind()) => Ok(msg),
+            Some(msg) => bail!("sync protocol error: expected one of {expected:?}, got {msg:?}"),
+        }
+    }
+}
+
+impl Msg {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Msg::Go => "Go",
+            Msg::MapIds => "MapIds",
+            Msg::IdsMapped => "IdsMapped",
+            Msg::Forked { .. } => "Forked",
+            Msg::Ready => "Ready",
+            Msg::Error { .. } => "Error",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip() {
+        let (a, b) = pair().unwrap();
+        a.send(&Msg::Forked { pid: 42 }).unwrap();
+        assert_eq!(b.recv().unwrap(), Some(Msg::Forked { pid: 42 }));
+        b.send(&Msg::Ready).unwrap();
+        assert_eq!(a.recv_expect(&["Ready"]).unwrap(), Msg::Ready);
+    }
+
+    #[test]
+    fn child_error_becomes_err_with_chain() {
+        let (a, b) = pair().unwrap();
+        b.send(&Msg::Error {
+            chain: vec!["mount proc".into(), "Operation not permitted".into()],
+        })
+        .unwrap();
+        let err = a.recv_expect(&["Ready"]).unwrap_err();
+        assert_eq!(err.to_string(), "mount proc: Operation not permitted");
+    }
+
+    #[test]
+    fn closed_peer_is_reported() {
+        let (a, b) = pair().unwrap();
+        drop(b);
+        let err = a.recv_expect(&["Ready"]).unwrap_err();
+        assert_eq!(err.to_string(), "container init exited unexpectedly");
+    }
+
+    #[test]
+    fn unexpected_message_is_a_protocol_error() {
+        let (a, b) = pair().unwrap();
+        b.send(&Msg::MapIds).unwrap();
+        assert!(a
+            .recv_expect(&["Ready"])
+            .unwrap_err()
+            .to_string()
+            .contains("sync protocol error"));
+    }
+}

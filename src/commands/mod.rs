@@ -1,0 +1,11 @@
+//! One thin module per subcommand; the shared work lives in `spawn`, `container` and `state`.
+
+pub mod create;
+pub mod delete;
+pub mod features;
+pub mod kill;
+pub mod list;
+pub mod run;
+pub mod spec;
+pub mod start;
+pub mod state;

@@ -1,0 +1,18 @@
+use anyhow::{bail, Result};
+
+use crate::cli::{check_args, Arity, IdArgs};
+use crate::container::Container;
+use crate::spawn;
+use crate::state::{Lock, Root, Status};
+
+pub fn run(root: &Root, args: &IdArgs) -> Result<i32> {
+    check_args("start", &args.args, Arity::Exact(1))?;
+    let container = Container::load(root, &args.args[0])?;
+    let _lock = Lock::acquire(&container.dir)?;
+    match container.status() {
+        Status::Created => spawn::release(&container.dir)?,
+        Status::Stopped => bail!("cannot start a container that has stopped"),
+        Status::Running | Status::Paused => bail!("cannot start an already running container"),
+    }
+    Ok(0)
+}

@@ -1,0 +1,139 @@
+//! Operations on an existing container, shared by the commands: load, status, signal, wait, destroy, and the OCI
+//! state document.
+
+use std::fs;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::thread::sleep;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use serde::Serialize;
+
+use crate::state::{self, Root, State, Status};
+use crate::sys;
+
+pub struct Container {
+    pub dir: PathBuf,
+    pub state: State,
+}
+
+/// The OCI state document in runc's field order (`annotations` before `owner`).
+#[derive(Serialize)]
+pub struct OciState<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: &'static str,
+    pub bundle: &'a std::path::Path,
+    pub rootfs: &'a std::path::Path,
+    pub created: &'a str,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: &'a std::collections::BTreeMap<String, String>,
+    pub owner: String,
+}
+
+impl Container {
+    pub fn load(root: &Root, id: &str) -> Result<Container> {
+        state::validate_id(id)?;
+        let dir = root.container_dir(id);
+        let state = State::load(&dir)?;
+        Ok(Container { dir, state })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.state.id
+    }
+
+    pub fn status(&self) -> Status {
+        self.state.status(&self.dir)
+    }
+
+    /// The OCI state; `owner` is empty as in `runc state`, filled by `list`.
+    pub fn oci_state(&self, status: Status, owner: String) -> OciState<'_> {
+        OciState {
+            oci_version: &self.state.oci_version,
+            id: &self.state.id,
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.state.init_pid
+            },
+            status: status.as_str(),
+            bundle: &self.state.bundle,
+            rootfs: &self.state.rootfs,
+            created: &self.state.created,
+            annotations: &self.state.annotations,
+            owner,
+        }
+    }
+
+    pub fn owner(&self) -> String {
+        fs::metadata(&self.dir)
+            .map(|m| state::owner_name(m.uid()))
+            .unwrap_or_default()
+    }
+
+    /// Signal the init, through a pidfd taken only after checking that the pid still names the same process.
+    pub fn signal_init(&self, sig: i32) -> Result<()> {
+        let pid = Pid::from_raw(self.state.init_pid);
+        let pidfd = match sys::pidfd_open(pid) {
+            Ok(fd) => fd,
+            Err(Errno::ESRCH) => bail!("container not running"),
+            Err(e) => return Err(e).with_context(|| format!("pidfd_open {pid}")),
+        };
+        if self.status() == Status::Stopped {
+            bail!("container not running");
+        }
+        sys::pidfd_send_signal(pidfd.as_fd(), sig)
+            .with_context(|| format!("unable to signal init {pid}"))
+    }
+
+    /// Signal every process in the container's cgroup.
+    pub fn signal_all(&self, sig: i32) -> Result<()> {
+        let signal = Signal::try_from(sig).with_context(|| format!("invalid signal {sig}"))?;
+        self.state
+            .cgroup
+            .signal_all(signal)
+            .context("unable to signal all processes")
+    }
+
+    /// Poll until the init is gone (runc: 100 × 100 ms).
+    pub fn wait_stopped(&self) -> Result<()> {
+        for _ in 0..100 {
+            if self.status() == Status::Stopped {
+                return Ok(());
+            }
+            sleep(Duration::from_millis(100));
+        }
+        bail!("container init still running")
+    }
+
+    /// SIGKILL everything in the container and wait for the init to go.
+    pub fn kill_all(&self) -> Result<()> {
+        if self.status() != Status::Stopped {
+            match self.signal_init(libc::SIGKILL) {
+                Ok(()) => {}
+                Err(e) if e.to_string() == "container not running" => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.signal_all(libc::SIGKILL)?;
+        self.wait_stopped()
+    }
+
+    /// Remove what `create` made: leftover processes, the cgroup, the state directory.
+    pub fn destroy(&self) -> Result<()> {
+        if !self.state.private_pid_ns {
+            self.signal_all(libc::SIGKILL)?;
+        }
+        self.state.cgroup.destroy()?;
+        fs::remove_dir_all(&self.dir)
+            .with_context(|| format!("remove state directory {}", self.dir.display()))
+    }
+}

@@ -1,0 +1,336 @@
+//! `hull features`: the runtime-spec "features" document, shaped and
+//! formatted like `runc features` (runc `features.go`: a `json.Encoder` with
+//! a four-space indent, so the output ends with a newline), but listing only
+//! what hull actually supports.
+//!
+//! Key order follows runtime-spec `specs-go/features/features.go`; Go encodes
+//! maps with sorted keys, hence the `BTreeMap` for annotations.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::default_spec::OCI_VERSION;
+
+/// Mount options hull's mount code understands, sorted like runc's
+/// `specconv.KnownMountOptions()`.
+///
+/// These are all keys of runc's `mountFlags` and `mountPropagationMapping`
+/// tables (`libcontainer/specconv/spec_linux.go`). Left out: the recursive
+/// mount_setattr(2) options of `recAttrFlags` (`rro`, `rrw`, `rnosuid`,
+/// `rsuid`, `rnodev`, `rdev`, `rnoexec`, `rexec`, `rnodiratime`,
+/// `rdiratime`, `rrelatime`, `rnorelatime`, `rnoatime`, `ratime`,
+/// `rstrictatime`, `rnostrictatime`, `rnosymfollow`, `rsymfollow`), the
+/// `tmpcopyup` extension, and `idmap`/`ridmap` (which runc does not list
+/// either). `acl`/`noacl`, listed by runc 1.1, are gone since runc 1.2.
+pub const MOUNT_OPTIONS: &[&str] = &[
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "iversion",
+    "lazytime",
+    "loud",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "noiversion",
+    "nolazytime",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "nosymfollow",
+    "private",
+    "rbind",
+    "relatime",
+    "remount",
+    "ro",
+    "rprivate",
+    "rshared",
+    "rslave",
+    "runbindable",
+    "rw",
+    "shared",
+    "silent",
+    "slave",
+    "strictatime",
+    "suid",
+    "symfollow",
+    "sync",
+    "unbindable",
+];
+
+/// Namespace types, sorted like runc's `specconv.KnownNamespaces()`.
+const NAMESPACES: &[&str] = &[
+    "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts",
+];
+
+/// Every capability runc knows (`capabilities.KnownCapabilities()`), in
+/// kernel number order, 0 (`CAP_CHOWN`) to 40 (`CAP_CHECKPOINT_RESTORE`).
+const CAPABILITIES: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// The `hull features` output.
+pub fn features_json() -> String {
+    let features = Features {
+        oci_version_min: "1.0.0",
+        oci_version_max: OCI_VERSION,
+        // Unlike runc (whose Go `omitempty` would drop an empty list), an
+        // empty list is written: hull runs no hooks yet, and a missing key
+        // would mean "unknown".
+        hooks: Vec::new(),
+        mount_options: MOUNT_OPTIONS,
+        linux: Linux {
+            namespaces: NAMESPACES,
+            capabilities: CAPABILITIES,
+            cgroup: Cgroup {
+                v1: true,
+                v2: true,
+                systemd: false,
+                systemd_user: false,
+                rdma: false,
+            },
+            seccomp: Enabled::no(),
+            apparmor: Enabled::no(),
+            selinux: Enabled::no(),
+            intel_rdt: Enabled::no(),
+            mount_extensions: MountExtensions {
+                idmap: Enabled::no(),
+            },
+            net_devices: Enabled::no(),
+        },
+        annotations: BTreeMap::from([
+            ("io.github.hull.version", env!("CARGO_PKG_VERSION")),
+            // runc's types/features says third-party runtimes MAY set this.
+            ("org.opencontainers.runc.checkpoint.enabled", "false"),
+        ]),
+    };
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
+    features
+        .serialize(&mut ser)
+        .expect("serializing the features document cannot fail");
+    out.push(b'\n');
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Features {
+    oci_version_min: &'static str,
+    oci_version_max: &'static str,
+    hooks: Vec<&'static str>,
+    mount_options: &'static [&'static str],
+    linux: Linux,
+    annotations: BTreeMap<&'static str, &'static str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Linux {
+    namespaces: &'static [&'static str],
+    capabilities: &'static [&'static str],
+    cgroup: Cgroup,
+    seccomp: Enabled,
+    apparmor: Enabled,
+    selinux: Enabled,
+    intel_rdt: Enabled,
+    mount_extensions: MountExtensions,
+    net_devices: Enabled,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Cgroup {
+    v1: bool,
+    v2: bool,
+    systemd: bool,
+    systemd_user: bool,
+    rdma: bool,
+}
+
+#[derive(Serialize)]
+struct MountExtensions {
+    idmap: Enabled,
+}
+
+/// The `{"enabled": ...}` objects (seccomp, apparmor, selinux, ...).
+#[derive(Serialize)]
+struct Enabled {
+    enabled: bool,
+}
+
+impl Enabled {
+    fn no() -> Self {
+        Enabled { enabled: false }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn parsed() -> Value {
+        serde_json::from_str(&features_json()).unwrap()
+    }
+
+    /// Positions of `keys` (as `"key":`) in `text` must be increasing.
+    fn assert_in_order(text: &str, keys: &[&str]) {
+        let positions: Vec<usize> = keys
+            .iter()
+            .map(|k| {
+                text.find(&format!("\"{k}\":"))
+                    .unwrap_or_else(|| panic!("missing key {k}"))
+            })
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+    }
+
+    #[test]
+    fn formatted_like_go_encoder_with_four_spaces() {
+        let text = features_json();
+        assert!(text.starts_with("{\n    \"ociVersionMin\": \"1.0.0\",\n"));
+        assert!(text.ends_with("\n}\n"));
+        assert!(text.contains("\n    \"hooks\": [],\n"));
+        assert!(text.contains("\n        \"namespaces\": [\n            \"cgroup\",\n"));
+        assert!(!text.contains('\t'));
+    }
+
+    #[test]
+    fn keys_follow_runtime_spec_struct_order() {
+        let text = features_json();
+        assert_in_order(
+            &text,
+            &[
+                "ociVersionMin",
+                "ociVersionMax",
+                "hooks",
+                "mountOptions",
+                "linux",
+                "namespaces",
+                "capabilities",
+                "cgroup",
+                "v1",
+                "v2",
+                "systemd",
+                "systemdUser",
+                "rdma",
+                "seccomp",
+                "apparmor",
+                "selinux",
+                "intelRdt",
+                "mountExtensions",
+                "idmap",
+                "netDevices",
+                "annotations",
+                "io.github.hull.version",
+                "org.opencontainers.runc.checkpoint.enabled",
+            ],
+        );
+    }
+
+    #[test]
+    fn reports_what_hull_supports() {
+        let v = parsed();
+        assert_eq!(v["ociVersionMax"], OCI_VERSION);
+        assert_eq!(v["hooks"], Value::Array(Vec::new()));
+        let linux = &v["linux"];
+        assert_eq!(linux["namespaces"].as_array().unwrap().len(), 8);
+        let caps = linux["capabilities"].as_array().unwrap();
+        assert_eq!(caps.len(), 41);
+        assert_eq!(caps[0], "CAP_CHOWN");
+        assert_eq!(caps[40], "CAP_CHECKPOINT_RESTORE");
+        assert_eq!(linux["cgroup"]["v1"], true);
+        assert_eq!(linux["cgroup"]["systemd"], false);
+        for key in ["seccomp", "apparmor", "selinux", "intelRdt", "netDevices"] {
+            assert_eq!(linux[key]["enabled"], false, "{key}");
+        }
+        assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], false);
+        assert!(v.get("potentiallyUnsafeConfigAnnotations").is_none());
+    }
+
+    #[test]
+    fn parses_as_oci_spec_features() {
+        let f: oci_spec::runtime::Features = serde_json::from_str(&features_json()).unwrap();
+        assert_eq!(f.oci_version_min(), "1.0.0");
+        assert_eq!(
+            f.mount_options().as_ref().unwrap().len(),
+            MOUNT_OPTIONS.len()
+        );
+    }
+
+    #[test]
+    fn mount_options_are_sorted_and_not_recursive() {
+        assert!(MOUNT_OPTIONS.windows(2).all(|w| w[0] < w[1]));
+        for absent in [
+            "rro",
+            "rrw",
+            "rnosuid",
+            "ratime",
+            "tmpcopyup",
+            "idmap",
+            "acl",
+        ] {
+            assert!(!MOUNT_OPTIONS.contains(&absent), "{absent}");
+        }
+        for present in [
+            "rbind",
+            "rprivate",
+            "runbindable",
+            "defaults",
+            "nosymfollow",
+        ] {
+            assert!(MOUNT_OPTIONS.contains(&present), "{present}");
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The container init: the child `clone`d by `create`, running hull's own code (no re-exec) until its final execve.
+//! A straight line over the spec; any failure is sent to the parent as the full cause chain and the child exits.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::stat::{umask, Mode};
+use nix::unistd::{chdir, fork, sethostname, ForkResult};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::cgroups::Cgroup;
+use crate::channel::{Channel, Msg};
+use crate::namespaces::{self, Plan};
+use crate::rootfs::Rootfs;
+use crate::{credentials, logger, program, sys};
+
+/// Everything the child needs, borrowed from the parent's memory (the clone copied it).
+pub struct Init<'a> {
+    pub id: &'a str,
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub cgroup: &'a Cgroup,
+    pub plan: &'a Plan,
+    pub joins: &'a [(LinuxNamespaceType, OwnedFd)],
+    pub channel: &'a Channel,
+    pub fifo: &'a OwnedFd,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    /// The first fd that is not passed to the container (3 + LISTEN_FDS + --preserve-fds).
+    pub first_closed_fd: i32,
+}
+
+impl Init<'_> {
+    /// Run the init to its execve; never returns.
+    pub fn run(&self) -> ! {
+        let err = match self.setup() {
+            Ok(never) => match never {},
+            Err(err) => err,
+        };
+        let chain = err.chain().map(logger::cause_text).collect();
+        let _ = self.channel.send(&Msg::Error { chain });
+        sys::exit_now(1)
+    }
+
+    fn setup(&self) -> Result<Infallible> {
+        let _ = sys::set_process_name(c"hull:[init]");
+        // If hull dies before the container is parked, the half-made init must not outlive it.
+        sys::set_parent_death_signal(libc::SIGKILL).context("set parent death signal")?;
+        self.channel.recv_expect(&["Go"])?;
+        self.enter_namespaces()?;
+        let process = self.spec.process().as_ref().context("process is not set")?;
+
+        if self.plan.new_cgroup {
+            namespaces::unshare_flags(CloneFlags::CLONE_NEWCGROUP)?;
+        }
+        if !self.no_new_keyring {
+            join_session_keyring(self.id)?;
+        }
+        // Device nodes get exactly their configured modes; the process umask is set once the rootfs is done.
+        umask(Mode::empty());
+        let rootfs = Rootfs {
+            spec: self.spec,
+            path: self.rootfs,
+            bundle: self.bundle,
+            cgroup: self.cgroup,
+            user_ns: self.plan.user_ns,
+            cgroup_ns: self.plan.new_cgroup,
+            no_pivot: self.no_pivot,
+        };
+        rootfs.prepare_and_pivot()?;
+        rootfs.make_root_readonly()?;
+        umask(Mode::from_bits_truncate(
+            process.user().umask().unwrap_or(0o022),
+        ));
+        if let Some(hostname) = self.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+            sethostname(hostname).with_context(|| format!("set hostname {hostname:?}"))?;
+        }
+        if let Some(domainname) = self.spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+            sys::set_domainname(domainname)
+                .with_context(|| format!("set domainname {domainname:?}"))?;
+        }
+        if let Some(sysctl) = self.spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
+            for (key, value) in sysctl {
+                write_sysctl(key, value)?;
+            }
+        }
+        rootfs.apply_readonly_paths()?;
+        rootfs.apply_masked_paths()?;
+
+        let cwd = process.cwd();
+        chdir(cwd).with_context(|| format!("chdir to cwd {}", cwd.display()))?;
+        let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let group = fs::read_to_string("/etc/group").unwrap_or_default();
+        let user = credentials::lookup_user(process.user().uid(), &passwd, &group);
+        let env = program::environment(process.env().as_deref().unwrap_or(&[]), &user.home);
+
+        credentials::apply_user_and_caps(process, &user.groups)?;
+        verify_cwd()?;
+        let args = process.args().as_deref().unwrap_or(&[]);
+        let path = program::look_path(&args[0], &env)?;
+        let path = program::c_path(&path)?;
+        let argv = program::c_strings(args)?;
+        let envp = program::c_strings(&env)?;
+
+        sys::cloexec_from(self.first_closed_fd).context("mark inherited fds close-on-exec")?;
+        reset_signals()?;
+        sys::set_parent_death_signal(0).context("clear parent death signal")?;
+        self.channel.send(&Msg::Ready)?;
+        self.wait_for_start();
+        let errno = sys::execve(&path, &argv, &envp);
+        let _ = writeln!(
+            std::io::stderr(),
+            "hull: exec {}: {}",
+            args[0],
+            errno.desc()
+        );
+        sys::exit_now(127)
+    }
+
+    /// Join, unshare, and fork when a pid namespace requires it (see `namespaces`).
+    fn enter_namespaces(&self) -> Result<()> {
+        namespaces::join(self.joins)?;
+        if self.plan.unshare_user {
+            namespaces::unshare_flags(CloneFlags::CLONE_NEWUSER)?;
+            self.channel.send(&Msg::MapIds)?;
+            self.channel.recv_expect(&["IdsMapped"])?;
+        }
+        namespaces::unshare_flags(self.plan.unshare_flags)?;
+        if self.plan.new_time {
+            namespaces::unshare_time(self.spec)?;
+        }
+        if self.plan.fork_for_pid {
+            // SAFETY: hull is single-threaded, so the child of fork may keep running Rust code.
+            match unsafe { fork() }.context("fork into the pid namespace")? {
+                ForkResult::Parent { child } => {
+                    let _ = self.channel.send(&Msg::Forked {
+                        pid: child.as_raw(),
+                    });
+                    sys::exit_now(0);
+                }
+                ForkResult::Child => {
+                    sys::set_parent_death_signal(libc::SIGKILL)
+                        .context("set parent death signal")?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Park until `hull start` writes to the exec fifo (held open read-write, so the read blocks until then).
+    fn wait_for_start(&self) {
+        let mut byte = [0u8; 1];
+        loop {
+            // SAFETY: reading into a 1-byte stack buffer from an fd we own.
+            let n = unsafe { libc::read(self.fifo.as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
+            match n {
+                1 => return,
+                -1 if nix::errno::Errno::last() == nix::errno::Errno::EINTR => continue,
+                _ => sys::exit_now(1),
+            }
+        }
+    }
+}
+
+/// A new session keyring named like runc's (`_ses.<id>`), searchable by the user; unsupported kernels are fine.
+fn join_session_keyring(id: &str) -> Result<()> {
+    let name = CString::new(format!("_ses.{id}")).context("keyring name")?;
+    match sys::join_session_keyring(&name) {
+        Ok(key) => {
+            // runc: keep the default permissions and add "search" for the key's user (KEY_USR_SEARCH).
+            let perm = 0x3f01_0000 | 0x0008_0000 | 0x003f_0000;
+            sys::set_key_permissions(key, perm).context("set session keyring permissions")
+        }
+        Err(nix::errno::Errno::ENOSYS) => Ok(()),
+        Err(e) => Err(e).context("join session keyring"),
+    }
+}
+
+/// Write one sysctl through the container's procfs, refusing anything that is not really procfs.
+fn write_sysctl(key: &str, value: &str) -> Result<()> {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    let mut file = OpenOptions::new()
+        .write(true)
+        .custom_flags_nofollow()
+        .open(&path)
+        .with_context(|| format!("open sysctl {path}"))?;
+    let fs = nix::sys::statfs::fstatfs(&file).with_context(|| format!("statfs {path}"))?;
+    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+        bail!("sysctl {path} is not on procfs");
+    }
+    file.write_all(value.as_bytes())
+        .with_context(|| format!("write {value:?} to {path}"))
+}
+
+trait NoFollow {
+    fn custom_flags_nofollow(&mut self) -> &mut Self;
+}
+
+impl NoFollow for OpenOptions {
+    fn custom_flags_nofollow(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+    }
+}
+
+/// The working directory must be inside the container's root (CVE-2024-21626: a leaked host fd as cwd).
+fn verify_cwd() -> Result<()> {
+    let cwd = std::env::current_dir().context(
+        "getcwd: current working directory is outside of container mount namespace root",
+    )?;
+    if !cwd.is_absolute() || cwd.to_string_lossy().starts_with("(unreachable)") {
+        bail!("current working directory is outside of container mount namespace root");
+    }
+    Ok(())
+}
+
+/// The program starts with an empty signal mask and default dispositions (hull ignores SIGPIPE, as Rust programs
+/// do; ignored dispositions would otherwise survive execve).
+fn reset_signals() -> Result<()> {
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for sig in Signal::iterator() {
+        if sig == Signal::SIGKILL || sig == Signal::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL runs no handler code, so it cannot violate signal safety.
+        unsafe { sigaction(sig, &default) }.with_context(|| format!("reset {sig}"))?;
+    }
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .context("clear signal mask")?;
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! hull: an OCI container runtime with runc's command line.
+
+mod cgroups;
+mod channel;
+mod cli;
+mod commands;
+mod container;
+mod credentials;
+mod default_spec;
+mod exeseal;
+mod features;
+mod init;
+mod inroot;
+mod logger;
+mod mountopts;
+mod namespaces;
+mod program;
+mod rootfs;
+mod signal;
+mod spawn;
+mod spec;
+mod state;
+mod sys;
+mod timefmt;
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn version_text() -> String {
+    format!(
+        "hull version {}\ncommit: {}\nspec: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("HULL_COMMIT").unwrap_or("unknown"),
+        default_spec::OCI_VERSION
+    )
+}
+
+/// `--root`, or `/run/hull` (`$XDG_RUNTIME_DIR/hull` when not root), made absolute; `/` is refused as runc does.
+fn root_dir(cli: &Cli) -> Result<PathBuf> {
+    let root = match &cli.root {
+        Some(r) => r.clone(),
+        None if nix::unistd::geteuid().is_root() => PathBuf::from("/run/hull"),
+        None => match std::env::var_os("XDG_RUNTIME_DIR") {
+            Some(dir) => PathBuf::from(dir).join("hull"),
+            None => PathBuf::from(format!("/tmp/hull-{}", nix::unistd::geteuid())),
+        },
+    };
+    let root = if root.is_absolute() {
+        root
+    } else {
+        std::env::current_dir().context("getcwd")?.join(root)
+    };
+    if root == std::path::Path::new("/") {
+        bail!("Option --root argument should not be set to /");
+    }
+    Ok(root)
+}
+
+fn dispatch(cli: Cli) -> Result<i32> {
+    let format = match cli.log_format.as_str() {
+        "text" => logger::Format::Text,
+        "json" => logger::Format::Json,
+        other => bail!("invalid log-format: {other}"),
+    };
+    logger::init(cli.log.as_deref(), format, cli.debug)?;
+    if cli.systemd_cgroup {
+        bail!("--systemd-cgroup is not supported by this version of hull");
+    }
+    if let Some(value) = cli.rootless.as_deref() {
+        if !matches!(value, "true" | "false" | "auto") {
+            bail!("invalid value {value:?} for --rootless: use true, false or auto");
+        }
+    }
+    let root = state::Root::new(root_dir(&cli)?);
+    let Some(command) = cli.command else {
+        use clap::CommandFactory;
+        Cli::command().print_help().context("print help")?;
+        return Ok(0);
+    };
+    match &command {
+        Command::Create(_) | Command::Run(_) => exeseal::ensure_sealed()?,
+        _ => {}
+    }
+    match command {
+        Command::Create(args) => commands::create::run(&root, &args),
+        Command::Start(args) => commands::start::run(&root, &args),
+        Command::State(args) => commands::state::run(&root, &args),
+        Command::Kill(args) => commands::kill::run(&root, &args),
+        Command::Delete(args) => commands::delete::run(&root, &args),
+        Command::Run(args) => commands::run::run(&root, &args),
+        Command::List(args) => commands::list::run(&root, &args),
+        Command::Spec(args) => commands::spec::run(&args),
+        Command::Features(args) => commands::features::run(&args),
+    }
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let cli = match Cli::try_parse_from(cli::normalize(&argv)) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                _ => 1,
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    if cli.version {
+        print!("{}", version_text());
+        return;
+    }
+    let code = match dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            logger::report_failure(&err);
+            1
+        }
+    };
+    std::process::exit(code);
+}

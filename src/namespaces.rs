@@ -1,0 +1,285 @@
+//! Which namespaces a container gets and in what order: a pure plan from the spec, then the kernel steps.
+//!
+//! Ordering rules (runc's nsexec, crun's `libcrun_run_linux_container`):
+//! - nothing to join: one `clone` creates every new namespace at once (user included; the parent writes the id maps
+//!   before the child goes on), so no extra process is needed, not even for a new pid namespace;
+//! - something to join: clone with no namespace flags, `setns` the joined ones (user first, mount last), then
+//!   `unshare` a new user namespace (parent maps it), then the other new ones; a new or joined pid namespace only
+//!   applies to children, so the child forks once and the grandchild becomes the container init;
+//! - cgroup namespace: always unshared after the parent has placed the child in its cgroup, so the container's
+//!   cgroup becomes the namespace root;
+//! - time namespace: unshared and its offsets written before anything enters it (the final execve does).
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, LinuxTimeOffset, Spec};
+
+use crate::spec::{namespaces, ns_name};
+
+/// `CLONE_NEWTIME` (Linux 5.6), missing from nix.
+pub const CLONE_NEWTIME: CloneFlags = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+
+pub fn clone_flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CLONE_NEWTIME,
+    }
+}
+
+/// The namespace steps for one container.
+#[derive(Debug, PartialEq)]
+pub struct Plan {
+    /// Namespaces created by the clone itself.
+    pub clone_flags: CloneFlags,
+    /// Existing namespaces to join, in the order to join them.
+    pub joins: Vec<(LinuxNamespaceType, PathBuf)>,
+    /// A new user namespace unshared by the child after its joins (the parent then maps it).
+    pub unshare_user: bool,
+    /// Other new namespaces unshared by the child after its joins.
+    pub unshare_flags: CloneFlags,
+    /// The child forks once so that a new or joined pid namespace applies to the container init.
+    pub fork_for_pid: bool,
+    pub new_cgroup: bool,
+    pub new_time: bool,
+    /// Whether the container ends up in a pid namespace other than hull's.
+    pub private_pid: bool,
+    /// Whether the container ends up in a user namespace other than hull's.
+    pub user_ns: bool,
+}
+
+/// Join order: user first (it decides what the rest may do), mount last (it changes path resolution).
+fn join_rank(t: LinuxNamespaceType) -> u8 {
+    match t {
+        LinuxNamespaceType::User => 0,
+        LinuxNamespaceType::Mount => 9,
+        _ => 5,
+    }
+}
+
+pub fn plan(spec: &Spec) -> Plan {
+    let mut plan = Plan {
+        clone_flags: CloneFlags::empty(),
+        joins: Vec::new(),
+        unshare_user: false,
+        unshare_flags: CloneFlags::empty(),
+        fork_for_pid: false,
+        new_cgroup: false,
+        new_time: false,
+        private_pid: false,
+        user_ns: false,
+    };
+    let mut new = CloneFlags::empty();
+    for ns in namespaces(spec) {
+        match ns.path() {
+            Some(path) => plan.joins.push((ns.typ(), path.clone())),
+            None => new |= clone_flag(ns.typ()),
+        }
+        match ns.typ() {
+            LinuxNamespaceType::Pid => plan.private_pid = true,
+            LinuxNamespaceType::User => plan.user_ns = true,
+            _ => {}
+        }
+    }
+    plan.joins.sort_by_key(|(t, _)| join_rank(*t));
+    plan.new_cgroup = new.contains(CloneFlags::CLONE_NEWCGROUP);
+    plan.new_time = new.contains(CLONE_NEWTIME);
+    let late = CloneFlags::CLONE_NEWCGROUP | CLONE_NEWTIME;
+    if plan.joins.is_empty() {
+        plan.clone_flags = new - late;
+    } else {
+        plan.unshare_user = new.contains(CloneFlags::CLONE_NEWUSER);
+        plan.unshare_flags = new - late - CloneFlags::CLONE_NEWUSER;
+        plan.fork_for_pid = plan.private_pid;
+    }
+    plan
+}
+
+/// Open every namespace to join, before the clone (so a bad path fails early and names the path).
+pub fn open_joins(plan: &Plan) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>> {
+    plan.joins
+        .iter()
+        .map(|(t, path)| {
+            let file = File::open(path)
+                .with_context(|| format!("open {} namespace {}", ns_name(*t), path.display()))?;
+            Ok((*t, OwnedFd::from(file)))
+        })
+        .collect()
+}
+
+/// Child: join the opened namespaces in plan order.
+pub fn join(fds: &[(LinuxNamespaceType, OwnedFd)]) -> Result<()> {
+    for (t, fd) in fds {
+        setns(fd.as_fd(), clone_flag(*t))
+            .with_context(|| format!("join {} namespace", ns_name(*t)))?;
+    }
+    Ok(())
+}
+
+pub fn unshare_flags(flags: CloneFlags) -> Result<()> {
+    if !flags.is_empty() {
+        unshare(flags).with_context(|| format!("unshare {flags:?}"))?;
+    }
+    Ok(())
+}
+
+/// `/proc/<pid>/{uid,gid}_map` content: one "container host size" line per mapping.
+pub fn map_text(maps: &[LinuxIdMapping]) -> String {
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
+}
+
+/// Parent: write the child's id maps (one write(2) each, as the kernel requires).
+pub fn write_id_maps(pid: Pid, spec: &Spec) -> Result<()> {
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    for (file, maps) in [
+        ("uid_map", linux.uid_mappings()),
+        ("gid_map", linux.gid_mappings()),
+    ] {
+        let text = map_text(maps.as_deref().unwrap_or(&[]));
+        let path = format!("/proc/{pid}/{file}");
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .with_context(|| format!("write {} to {path}", text.trim_end().replace('\n', ", ")))?;
+    }
+    Ok(())
+}
+
+/// `/proc/self/timens_offsets` content for `linux.timeOffsets`.
+pub fn time_offsets_text(offsets: &HashMap<String, LinuxTimeOffset>) -> String {
+    let mut clocks: Vec<_> = offsets.iter().collect();
+    clocks.sort_by(|a, b| a.0.cmp(b.0));
+    clocks
+        .into_iter()
+        .map(|(clock, o)| {
+            format!(
+                "{clock} {} {}\n",
+                o.secs().unwrap_or(0),
+                o.nanosecs().unwrap_or(0)
+            )
+        })
+        .collect()
+}
+
+/// Child: create the time namespace its execve will enter, with the configured offsets.
+pub fn unshare_time(spec: &Spec) -> Result<()> {
+    unshare(CLONE_NEWTIME).context("unshare time namespace")?;
+    let offsets = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref());
+    if let Some(offsets) = offsets.filter(|o| !o.is_empty()) {
+        let text = time_offsets_text(offsets);
+        OpenOptions::new()
+            .write(true)
+            .open("/proc/self/timens_offsets")
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .with_context(|| format!("write {:?} to /proc/self/timens_offsets", text.trim_end()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_with(namespaces: serde_json::Value) -> Spec {
+        serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "linux": {"namespaces": namespaces}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn all_new_namespaces_come_from_one_clone() {
+        let p = plan(&spec_with(serde_json::json!([
+            {"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
+            {"type": "cgroup"}, {"type": "user"}, {"type": "time"}
+        ])));
+        assert_eq!(
+            p.clone_flags,
+            CloneFlags::CLONE_NEWPID
+                | CloneFlags::CLONE_NEWNET
+                | CloneFlags::CLONE_NEWIPC
+                | CloneFlags::CLONE_NEWUTS
+                | CloneFlags::CLONE_NEWNS
+                | CloneFlags::CLONE_NEWUSER
+        );
+        assert!(p.joins.is_empty() && !p.fork_for_pid && !p.unshare_user);
+        assert!(p.new_cgroup && p.new_time && p.private_pid && p.user_ns);
+    }
+
+    #[test]
+    fn joining_orders_user_first_mount_last_and_forks_for_pid() {
+        let p = plan(&spec_with(serde_json::json!([
+            {"type": "mount", "path": "/proc/1/ns/mnt"}, {"type": "network", "path": "/proc/1/ns/net"},
+            {"type": "user", "path": "/proc/1/ns/user"}, {"type": "pid"}
+        ])));
+        let order: Vec<_> = p.joins.iter().map(|(t, _)| *t).collect();
+        assert_eq!(
+            order,
+            [
+                LinuxNamespaceType::User,
+                LinuxNamespaceType::Network,
+                LinuxNamespaceType::Mount
+            ]
+        );
+        assert_eq!(p.clone_flags, CloneFlags::empty());
+        assert_eq!(p.unshare_flags, CloneFlags::CLONE_NEWPID);
+        assert!(p.fork_for_pid && !p.unshare_user);
+    }
+
+    #[test]
+    fn joined_pid_namespace_needs_the_fork_too() {
+        let p = plan(&spec_with(
+            serde_json::json!([{"type": "mount"}, {"type": "pid", "path": "/proc/1/ns/pid"}]),
+        ));
+        assert!(p.fork_for_pid && p.private_pid);
+        assert_eq!(p.unshare_flags, CloneFlags::CLONE_NEWNS);
+    }
+
+    #[test]
+    fn new_user_namespace_with_joins_is_unshared_by_the_child() {
+        let p = plan(&spec_with(serde_json::json!([
+            {"type": "user"}, {"type": "mount"}, {"type": "network", "path": "/proc/1/ns/net"}
+        ])));
+        assert!(p.unshare_user);
+        assert_eq!(p.unshare_flags, CloneFlags::CLONE_NEWNS);
+        assert!(!p.fork_for_pid && !p.private_pid);
+    }
+
+    #[test]
+    fn id_map_and_time_offset_text() {
+        let maps: Vec<LinuxIdMapping> = serde_json::from_value(serde_json::json!([
+            {"containerID": 0, "hostID": 100000, "size": 65536}, {"containerID": 65536, "hostID": 1, "size": 1}
+        ]))
+        .unwrap();
+        assert_eq!(map_text(&maps), "0 100000 65536\n65536 1 1\n");
+        let offsets: HashMap<String, LinuxTimeOffset> = serde_json::from_value(serde_json::json!({
+            "monotonic": {"secs": 86400}, "boottime": {"secs": 1, "nanosecs": 5}
+        }))
+        .unwrap();
+        assert_eq!(
+            time_offsets_text(&offsets),
+            "boottime 1 5\nmonotonic 86400 0\n"
+        );
+    }
+}

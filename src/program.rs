@@ -1,0 +1,114 @@
+//! The program the container runs: its environment, the lookup of `args[0]` (Go's `exec.LookPath`, which runc
+//! uses, so errors read the same), and the final execve.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Result};
+use nix::errno::Errno;
+use nix::unistd::{faccessat, AccessFlags};
+
+/// The process environment: exactly the configured variables, plus `HOME` from the container's passwd when the
+/// config does not set it (runc does the same).
+pub fn environment(configured: &[String], home: &str) -> Vec<String> {
+    let mut env = configured.to_vec();
+    if !env.iter().any(|kv| kv.starts_with("HOME=")) {
+        env.push(format!("HOME={home}"));
+    }
+    env
+}
+
+fn check_executable(path: &Path) -> std::result::Result<(), Errno> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::ENOENT)))?;
+    if meta.is_dir() {
+        return Err(Errno::EISDIR);
+    }
+    match faccessat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        AccessFlags::X_OK,
+        nix::fcntl::AtFlags::AT_EACCESS,
+    ) {
+        Ok(()) => Ok(()),
+        Err(Errno::ENOSYS | Errno::EPERM) if meta.permissions().mode() & 0o111 != 0 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Find `file` like Go's `exec.LookPath` with the container's `PATH` (from its environment).
+pub fn look_path(file: &str, env: &[String]) -> Result<PathBuf> {
+    if file.contains('/') {
+        return match check_executable(Path::new(file)) {
+            Ok(()) => Ok(PathBuf::from(file)),
+            Err(Errno::ENOENT) => Err(anyhow!(
+                "exec: {file:?}: stat {file}: {}",
+                Errno::ENOENT.desc()
+            )),
+            Err(e) => Err(anyhow!("exec: {file:?}: {}", e.desc())),
+        };
+    }
+    let path_var = env
+        .iter()
+        .rev()
+        .find_map(|kv| kv.strip_prefix("PATH="))
+        .unwrap_or("");
+    for dir in path_var
+        .split(':')
+        .filter(|d| !path_var.is_empty() || !d.is_empty())
+    {
+        let candidate = Path::new(if dir.is_empty() { "." } else { dir }).join(file);
+        if check_executable(&candidate).is_ok() {
+            return Ok(candidate);
+        }
+    }
+    Err(anyhow!(
+        "exec: {file:?}: executable file not found in $PATH"
+    ))
+}
+
+pub fn c_strings(items: &[String]) -> Result<Vec<CString>> {
+    items
+        .iter()
+        .map(|s| CString::new(s.as_bytes()).map_err(|_| anyhow!("{s:?} contains a NUL byte")))
+        .collect()
+}
+
+pub fn c_path(path: &Path) -> Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| anyhow!("{} contains a NUL byte", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_is_added_only_when_missing() {
+        let env = environment(&["PATH=/bin".into()], "/root");
+        assert_eq!(env, ["PATH=/bin", "HOME=/root"]);
+        let env = environment(&["HOME=/x".into()], "/root");
+        assert_eq!(env, ["HOME=/x"]);
+    }
+
+    #[test]
+    fn lookup_follows_go_semantics() {
+        let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_owned()];
+        assert!(look_path("sh", &env).unwrap().ends_with("sh"));
+        assert_eq!(
+            look_path("no-such-program", &env).unwrap_err().to_string(),
+            "exec: \"no-such-program\": executable file not found in $PATH"
+        );
+        assert_eq!(
+            look_path("/nope", &env).unwrap_err().to_string(),
+            "exec: \"/nope\": stat /nope: No such file or directory"
+        );
+        assert_eq!(
+            look_path("/", &env).unwrap_err().to_string(),
+            "exec: \"/\": Is a directory"
+        );
+        assert!(look_path("sh", &[]).is_err(), "no PATH, no lookup");
+    }
+}

@@ -1,0 +1,711 @@
+//! The container's filesystem view, built inside its new mount namespace: root propagation, every `mounts[]` entry,
+//! `/dev` (default and configured devices, symlinks, ptmx), `pivot_root` (or `MS_MOVE` + chroot with `--no-pivot`),
+//! then read-only root, `readonlyPaths` and `maskedPaths`. Every path inside the rootfs is resolved in-root through
+//! fds (see `inroot`); mount(2) is always aimed at `/proc/self/fd/N`, never at a re-resolved path string.
+
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{fstat, makedev, mknodat, Mode, SFlag};
+use nix::sys::statvfs::{fstatvfs, FsFlags};
+use nix::unistd::{
+    chdir, chroot, fchdir, fchownat, pivot_root, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags,
+};
+use oci_spec::runtime::{LinuxDeviceType, Mount, Spec};
+
+use crate::cgroups::Cgroup;
+use crate::inroot::{self, fd_path, RESOLVE_NO_SYMLINKS};
+use crate::mountopts::{self, MountOptions};
+use crate::sys;
+
+/// What the rootfs setup needs to know besides the spec.
+pub struct Rootfs<'a> {
+    pub spec: &'a Spec,
+    pub path: &'a Path,
+    pub bundle: &'a Path,
+    pub cgroup: &'a Cgroup,
+    pub user_ns: bool,
+    pub cgroup_ns: bool,
+    pub no_pivot: bool,
+}
+
+const NO_FOLLOW_PATH: OFlag = OFlag::O_PATH.union(OFlag::O_NOFOLLOW);
+
+/// Devices every container gets (runc's default device list): path, major, minor.
+const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
+
+struct Device {
+    path: PathBuf,
+    kind: SFlag,
+    major: u64,
+    minor: u64,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+}
+
+/// Mount flags that the kernel locks on a bind mount (and that a remount must therefore repeat).
+fn current_flags(fd: BorrowedFd<'_>) -> Result<MsFlags> {
+    let st = fstatvfs(fd).context("statvfs mount")?;
+    let f = st.flags();
+    let mut out = MsFlags::empty();
+    for (fs, ms) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+    ] {
+        if f.contains(fs) {
+            out |= ms;
+        }
+    }
+    Ok(out)
+}
+
+/// Remount a bind mount with `wanted` flags, keeping the locked flags it already has unless explicitly cleared.
+fn remount_bind(fd: &OwnedFd, wanted: MsFlags, cleared: MsFlags, what: &str) -> Result<()> {
+    let atime = MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME;
+    let mut keep = current_flags(fd.as_fd())? & !cleared & !MsFlags::MS_RDONLY;
+    if wanted.intersects(atime) {
+        keep &= !atime;
+    }
+    let flags = (wanted & !(MsFlags::MS_REC | MsFlags::MS_BIND | MsFlags::MS_REMOUNT))
+        | keep
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_BIND;
+    mount(
+        None::<&str>,
+        fd_path(fd).as_str(),
+        None::<&str>,
+        flags,
+        None::<&str>,
+    )
+    .with_context(|| format!("remount {what} with {flags:?}"))
+}
+
+impl Rootfs<'_> {
+    fn root_fd(&self) -> Result<File> {
+        File::open(self.path).with_context(|| format!("open rootfs {}", self.path.display()))
+    }
+
+    /// Everything before the switch of root, then `pivot_root`. Runs in the container's mount namespace.
+    pub fn prepare_and_pivot(&self) -> Result<()> {
+        let linux = self.spec.linux().as_ref();
+        let propagation = linux
+            .and_then(|l| l.rootfs_propagation().as_deref())
+            .filter(|p| !p.is_empty())
+            .and_then(mountopts::propagation_flag);
+        let root_flag = propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+        mount(None::<&str>, "/", None::<&str>, root_flag, None::<&str>)
+            .with_context(|| format!("set propagation {root_flag:?} on /"))?;
+        if propagation.is_some_and(|p| p.contains(MsFlags::MS_SHARED)) {
+            self.make_parent_mount_private()?;
+        }
+        mount(
+            Some(self.path),
+            self.path,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .with_context(|| format!("bind mount rootfs {} onto itself", self.path.display()))?;
+        let root = self.root_fd()?;
+
+        let mounts = self.spec.mounts().as_deref().unwrap_or(&[]);
+        for m in mounts {
+            self.mount_entry(root.as_fd(), m).with_context(|| {
+                format!("mount {} on {}", source_text(m), m.destination().display())
+            })?;
+        }
+        if needs_dev_setup(mounts) {
+            self.create_devices(root.as_fd())?;
+            create_dev_links(root.as_fd())?;
+        }
+        if let Some(process) = self.spec.process() {
+            inroot::mkdir_all(root.as_fd(), process.cwd(), 0o755)
+                .with_context(|| format!("create cwd {}", process.cwd().display()))?;
+        }
+        drop(root);
+        if self.no_pivot {
+            self.move_root()
+        } else {
+            self.pivot()
+        }?;
+        if let Some(flag) = propagation {
+            mount(None::<&str>, "/", None::<&str>, flag, None::<&str>)
+                .with_context(|| format!("set rootfsPropagation {flag:?} on /"))?;
+        }
+        Ok(())
+    }
+
+    /// pivot_root needs the rootfs' parent mount not to be shared; with `rootfsPropagation: shared` it may be.
+    fn make_parent_mount_private(&self) -> Result<()> {
+        let info =
+            std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
+        let parent = info
+            .lines()
+            .filter_map(|line| line.split(' ').nth(4))
+            .filter(|mp| self.path.starts_with(mp))
+            .max_by_key(|mp| mp.len())
+            .unwrap_or("/")
+            .to_owned();
+        mount(
+            None::<&str>,
+            parent.as_str(),
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .with_context(|| format!("make {parent} private"))
+    }
+
+    fn mount_entry(&self, root: BorrowedFd<'_>, m: &Mount) -> Result<()> {
+        let dest = m.destination();
+        if inroot::clean(dest).as_os_str().is_empty() {
+            bail!("invalid mount destination {:?}", dest);
+        }
+        let typ = m.typ().as_deref().unwrap_or("");
+        let opts = mountopts::parse(m.options().as_deref().unwrap_or(&[]))?;
+        if typ == "bind" || opts.is_bind() {
+            return self.bind_mount(root, m, &opts);
+        }
+        if typ == "cgroup" || typ == "cgroup2" {
+            return self.mount_cgroup(root, dest, &opts);
+        }
+        // proc and sysfs must sit on real directories, not on symlinks even inside the rootfs (CVE-2023-27561).
+        let extra = if matches!(typ, "proc" | "sysfs") {
+            RESOLVE_NO_SYMLINKS
+        } else {
+            0
+        };
+        inroot::mkdir_all(root, dest, 0o755)?;
+        let target = open_dest(root, dest, extra)?;
+        let source = m
+            .source()
+            .as_ref()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| typ.to_owned());
+        let data = opts.data_string();
+        let result = mount(
+            Some(source.as_str()),
+            fd_path(&target).as_str(),
+            Some(typ),
+            opts.flags,
+            (!data.is_empty()).then_some(data.as_str()),
+        );
+        match result {
+            Ok(()) => {}
+            // Without a network namespace of its own (or in a user namespace) sysfs cannot be mounted: bind the host's.
+            Err(Errno::EPERM) if typ == "sysfs" => {
+                mount(
+                    Some("/sys"),
+                    fd_path(&target).as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .context("bind /sys (sysfs mount not permitted)")?;
+                let mounted = open_dest(root, dest, extra)?;
+                remount_bind(&mounted, opts.flags, opts.cleared, "/sys")?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let mounted = open_dest(root, dest, extra)?;
+        apply_after_mount(&mounted, &opts)
+    }
+
+    fn bind_mount(&self, root: BorrowedFd<'_>, m: &Mount, opts: &MountOptions) -> Result<()> {
+        let src = m.source().as_ref().context("bind mount without a source")?;
+        let src = if src.is_absolute() {
+            src.clone()
+        } else {
+            self.bundle.join(src)
+        };
+        let source = open_path_only(&src)
+            .with_context(|| format!("open bind mount source {}", src.display()))?;
+        let is_dir = source
+            .metadata()
+            .with_context(|| format!("stat {}", src.display()))?
+            .is_dir();
+        let dest = m.destination();
+        if is_dir {
+            inroot::mkdir_all(root, dest, 0o755)?;
+        } else {
+            inroot::ensure_file(root, dest)?;
+        }
+        let target = open_dest(root, dest, 0)?;
+        let flags = opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
+        mount(
+            Some(fd_path(&source).as_str()),
+            fd_path(&target).as_str(),
+            None::<&str>,
+            flags | MsFlags::MS_BIND,
+            None::<&str>,
+        )?;
+        let mounted = open_dest(root, dest, 0)?;
+        if !(opts.flags & !(MsFlags::MS_REC | MsFlags::MS_BIND | MsFlags::MS_REMOUNT)).is_empty() {
+            remount_bind(
+                &mounted,
+                opts.flags,
+                opts.cleared,
+                &dest.display().to_string(),
+            )?;
+        }
+        apply_after_mount(&mounted, opts)
+    }
+
+    /// `/sys/fs/cgroup`: with a cgroup namespace the hierarchies are mounted natively (they show the container's
+    /// cgroup as their root); without one, the container's own cgroup directories are bind-mounted.
+    fn mount_cgroup(&self, root: BorrowedFd<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
+        let flags = opts.flags;
+        inroot::mkdir_all(root, dest, 0o755)?;
+        if self.cgroup.is_unified() {
+            let hierarchy = &self.cgroup.hierarchies()[0];
+            let target = open_dest(root, dest, 0)?;
+            if self.cgroup_ns {
+                mount(
+                    Some("cgroup2"),
+                    fd_path(&target).as_str(),
+                    Some("cgroup2"),
+                    flags,
+                    None::<&str>,
+                )?;
+            } else {
+                mount(
+                    Some(&hierarchy.path),
+                    fd_path(&target).as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )?;
+                let mounted = open_dest(root, dest, 0)?;
+                remount_bind(&mounted, flags, opts.cleared, &dest.display().to_string())?;
+            }
+            return Ok(());
+        }
+        // cgroup v1 (or hybrid): a tmpfs holding one directory per hierarchy, made read-only at the end if asked.
+        let target = open_dest(root, dest, 0)?;
+        let tmpfs_flags = flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+        mount(
+            Some("tmpfs"),
+            fd_path(&target).as_str(),
+            Some("tmpfs"),
+            tmpfs_flags,
+            Some("mode=755"),
+        )
+        .context("mount tmpfs for cgroup hierarchies")?;
+        for hierarchy in self.cgroup.hierarchies() {
+            let name = hierarchy
+                .mountpoint
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "unified".to_owned());
+            let sub = dest.join(&name);
+            inroot::mkdir_all(root, &sub, 0o755)?;
+            let sub_fd = open_dest(root, &sub, 0)?;
+            let result: Result<()> = if self.cgroup_ns {
+                let (fstype, data) = if hierarchy.v2 {
+                    ("cgroup2", String::new())
+                } else {
+                    ("cgroup", hierarchy.controllers.join(","))
+                };
+                mount(
+                    Some(fstype),
+                    fd_path(&sub_fd).as_str(),
+                    Some(fstype),
+                    flags,
+                    (!data.is_empty()).then_some(data.as_str()),
+                )
+                .map_err(Into::into)
+            } else {
+                mount(
+                    Some(&hierarchy.path),
+                    fd_path(&sub_fd).as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .map_err(anyhow::Error::from)
+                .and_then(|()| remount_bind(&open_dest(root, &sub, 0)?, flags, opts.cleared, &name))
+            };
+            result
+                .with_context(|| format!("mount cgroup hierarchy {name} on {}", sub.display()))?;
+        }
+        if flags.contains(MsFlags::MS_RDONLY) {
+            let mounted = open_dest(root, dest, 0)?;
+            mount(
+                None::<&str>,
+                fd_path(&mounted).as_str(),
+                None::<&str>,
+                MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | tmpfs_flags,
+                Some("mode=755"),
+            )
+            .context("remount cgroup tmpfs read-only")?;
+        }
+        Ok(())
+    }
+
+    fn devices(&self) -> Vec<Device> {
+        let mut list: Vec<Device> = DEFAULT_DEVICES
+            .iter()
+            .map(|&(path, major, minor)| Device {
+                path: PathBuf::from(path),
+                kind: SFlag::S_IFCHR,
+                major,
+                minor,
+                mode: 0o666,
+                uid: 0,
+                gid: 0,
+            })
+            .collect();
+        let configured = self
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.devices().as_deref())
+            .unwrap_or(&[]);
+        for d in configured {
+            list.retain(|existing| existing.path != *d.path());
+            list.push(Device {
+                path: d.path().clone(),
+                kind: match d.typ() {
+                    LinuxDeviceType::B => SFlag::S_IFBLK,
+                    LinuxDeviceType::P => SFlag::S_IFIFO,
+                    _ => SFlag::S_IFCHR,
+                },
+                major: d.major() as u64,
+                minor: d.minor() as u64,
+                mode: d.file_mode().unwrap_or(0o666),
+                uid: d.uid().unwrap_or(0),
+                gid: d.gid().unwrap_or(0),
+            });
+        }
+        list
+    }
+
+    /// mknod each device (in a user namespace mknod is not allowed: bind-mount the host's node instead).
+    fn create_devices(&self, root: BorrowedFd<'_>) -> Result<()> {
+        for dev in self.devices() {
+            let parent = dev.path.parent().unwrap_or(Path::new("/dev"));
+            let name = dev.path.file_name().context("device path without a name")?;
+            let parent_fd = inroot::mkdir_all(root, parent, 0o755)
+                .with_context(|| format!("create device directory {}", parent.display()))?;
+            if self.user_ns {
+                let host = open_path_only(&dev.path)
+                    .with_context(|| format!("open host device {}", dev.path.display()))?;
+                let target = inroot::ensure_file(root, &dev.path)?;
+                mount(
+                    Some(fd_path(&host).as_str()),
+                    fd_path(&target).as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .with_context(|| format!("bind device {}", dev.path.display()))?;
+                continue;
+            }
+            mknodat(
+                parent_fd.as_fd(),
+                name,
+                dev.kind,
+                Mode::from_bits_truncate(dev.mode),
+                makedev(dev.major, dev.minor),
+            )
+            .or_else(|e| if e == Errno::EEXIST { Ok(()) } else { Err(e) })
+            .with_context(|| format!("mknod {}", dev.path.display()))?;
+            fchownat(
+                parent_fd.as_fd(),
+                name,
+                Some(Uid::from_raw(dev.uid)),
+                Some(Gid::from_raw(dev.gid)),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .with_context(|| format!("chown {}", dev.path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn pivot(&self) -> Result<()> {
+        let old_root = File::open("/").context("open old root")?;
+        let new_root = self.root_fd()?;
+        fchdir(&new_root).context("chdir into rootfs")?;
+        pivot_root(".", ".").with_context(|| format!("pivot_root into {}", self.path.display()))?;
+        // The old root is now mounted on top of the new one; make it a slave so the unmount does not propagate to
+        // the host, then detach it.
+        fchdir(&old_root).context("chdir into old root")?;
+        mount(
+            None::<&str>,
+            ".",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .context("make old root a slave")?;
+        umount2(".", MntFlags::MNT_DETACH).context("unmount old root")?;
+        chdir("/").context("chdir /")?;
+        Ok(())
+    }
+
+    /// `--no-pivot`: move the rootfs mount onto / and chroot into it (for roots on ramfs, where pivot_root fails).
+    fn move_root(&self) -> Result<()> {
+        chdir(self.path).with_context(|| format!("chdir {}", self.path.display()))?;
+        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            .context("move rootfs onto /")?;
+        chroot(".").context("chroot into rootfs")?;
+        chdir("/").context("chdir /")?;
+        Ok(())
+    }
+
+    /// After pivot: `root.readonly`.
+    pub fn make_root_readonly(&self) -> Result<()> {
+        if !self
+            .spec
+            .root()
+            .as_ref()
+            .is_some_and(|r| r.readonly().unwrap_or(false))
+        {
+            return Ok(());
+        }
+        let root = File::open("/").context("open /")?;
+        let fd: OwnedFd = root.into();
+        remount_bind(&fd, MsFlags::MS_RDONLY, MsFlags::empty(), "/")
+    }
+
+    /// After pivot and sysctl: `readonlyPaths`, bind-mounted onto themselves and remounted read-only.
+    pub fn apply_readonly_paths(&self) -> Result<()> {
+        let root = File::open("/").context("open /")?;
+        let paths = self
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.readonly_paths().as_deref())
+            .unwrap_or(&[]);
+        for path in paths {
+            let Some(fd) = open_existing(root.as_fd(), Path::new(path))? else {
+                continue;
+            };
+            mount(
+                Some(fd_path(&fd).as_str()),
+                fd_path(&fd).as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .with_context(|| format!("bind readonly path {path}"))?;
+            let mounted = open_dest(root.as_fd(), Path::new(path), 0)?;
+            remount_bind(&mounted, MsFlags::MS_RDONLY, MsFlags::empty(), path)?;
+        }
+        Ok(())
+    }
+
+    /// After pivot: `maskedPaths`; directories get a read-only tmpfs, files the container's `/dev/null`, verified to
+    /// really be the null device before it is mounted (CVE-2025-31133).
+    pub fn apply_masked_paths(&self) -> Result<()> {
+        let paths = self
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.masked_paths().as_deref())
+            .unwrap_or(&[]);
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let root = File::open("/").context("open /")?;
+        let mut dev_null: Option<OwnedFd> = None;
+        for path in paths {
+            let Some(fd) = open_existing(root.as_fd(), Path::new(path))? else {
+                continue;
+            };
+            let st = fstat(&fd).with_context(|| format!("stat masked path {path}"))?;
+            if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
+                mount(
+                    Some("tmpfs"),
+                    fd_path(&fd).as_str(),
+                    Some("tmpfs"),
+                    MsFlags::MS_RDONLY,
+                    None::<&str>,
+                )
+                .with_context(|| format!("mask directory {path}"))?;
+                continue;
+            }
+            if dev_null.is_none() {
+                dev_null = Some(verified_dev_null(root.as_fd())?);
+            }
+            let null = dev_null.as_ref().expect("set just above");
+            mount(
+                Some(fd_path(null).as_str()),
+                fd_path(&fd).as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .with_context(|| format!("mask file {path}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The path of a bind source as the error message shows it.
+fn source_text(m: &Mount) -> String {
+    m.source()
+        .as_ref()
+        .map(|s| s.display().to_string())
+        .or_else(|| m.typ().clone())
+        .unwrap_or_default()
+}
+
+/// runc sets up /dev itself when the config mounts something at /dev that is not a bind of the host's /dev.
+fn needs_dev_setup(mounts: &[Mount]) -> bool {
+    mounts.iter().any(|m| {
+        inroot::clean(m.destination()) == Path::new("dev")
+            && m.typ().as_deref() != Some("bind")
+            && !m
+                .options()
+                .as_deref()
+                .unwrap_or(&[])
+                .iter()
+                .any(|o| o == "bind" || o == "rbind")
+    })
+}
+
+fn open_dest(root: BorrowedFd<'_>, dest: &Path, extra: u64) -> Result<OwnedFd> {
+    inroot::open(root, dest, OFlag::O_PATH, extra).map_err(|e| match e {
+        Errno::ELOOP if extra & RESOLVE_NO_SYMLINKS != 0 => {
+            anyhow::anyhow!("mount destination {} is a symlink", dest.display())
+        }
+        e => anyhow::Error::new(e).context(format!("open mount destination {}", dest.display())),
+    })
+}
+
+fn open_existing(root: BorrowedFd<'_>, path: &Path) -> Result<Option<OwnedFd>> {
+    match inroot::open(root, path, OFlag::O_PATH, 0) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("open {}", path.display())),
+    }
+}
+
+fn verified_dev_null(root: BorrowedFd<'_>) -> Result<OwnedFd> {
+    let fd = inroot::open(
+        root,
+        Path::new("/dev/null"),
+        NO_FOLLOW_PATH,
+        RESOLVE_NO_SYMLINKS,
+    )
+    .context("open /dev/null")?;
+    let st = fstat(&fd).context("stat /dev/null")?;
+    let is_char = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
+    if !is_char || st.st_rdev != makedev(1, 3) {
+        bail!("/dev/null in the container is not the null device (1:3)");
+    }
+    Ok(fd)
+}
+
+/// Propagation changes and recursive attributes (`rro`, ...) on a fresh mount.
+fn apply_after_mount(mounted: &OwnedFd, opts: &MountOptions) -> Result<()> {
+    for flag in &opts.propagation {
+        mount(
+            None::<&str>,
+            fd_path(mounted).as_str(),
+            None::<&str>,
+            *flag,
+            None::<&str>,
+        )
+        .with_context(|| format!("set propagation {flag:?}"))?;
+    }
+    if opts.recursive_set != 0 || opts.recursive_clear != 0 {
+        sys::mount_setattr(
+            mounted.as_fd(),
+            true,
+            opts.recursive_set,
+            opts.recursive_clear,
+        )
+        .context("set recursive mount attributes")?;
+    }
+    Ok(())
+}
+
+/// `/dev/fd`, `/dev/std{in,out,err}`, `/dev/core` and `/dev/ptmx → pts/ptmx`.
+fn create_dev_links(root: BorrowedFd<'_>) -> Result<()> {
+    let dev = inroot::open(
+        root,
+        Path::new("/dev"),
+        OFlag::O_PATH | OFlag::O_DIRECTORY,
+        RESOLVE_NO_SYMLINKS,
+    )
+    .context("open /dev in the container")?;
+    let mut links = vec![
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+    ];
+    if Path::new("/proc/kcore").exists() {
+        links.push(("/proc/kcore", "core"));
+    }
+    for (target, name) in links {
+        match symlinkat(target, dev.as_fd(), name) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(e).with_context(|| format!("symlink /dev/{name}")),
+        }
+    }
+    match unlinkat(dev.as_fd(), "ptmx", UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(e) => return Err(e).context("remove /dev/ptmx"),
+    }
+    symlinkat("pts/ptmx", dev.as_fd(), "ptmx").context("symlink /dev/ptmx")?;
+    Ok(())
+}
+
+/// Open a host path with `O_PATH`: it is only ever mounted from, never read.
+fn open_path_only(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mount_at(dest: &str, typ: Option<&str>, options: &[&str]) -> Mount {
+        let mut v = serde_json::json!({"destination": dest, "options": options});
+        if let Some(t) = typ {
+            v["type"] = t.into();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn dev_setup_follows_runc() {
+        assert!(needs_dev_setup(&[mount_at(
+            "/dev",
+            Some("tmpfs"),
+            &["mode=755"]
+        )]));
+        assert!(!needs_dev_setup(&[mount_at(
+            "/dev",
+            Some("bind"),
+            &["rbind"]
+        )]));
+        assert!(!needs_dev_setup(&[mount_at("/dev", None, &["rbind"])]));
+        assert!(!needs_dev_setup(&[mount_at("/proc", Some("proc"), &[])]));
+    }
+}

@@ -1,0 +1,326 @@
+//! The parent side of `create`: everything is checked before anything is made; then state directory, exec fifo,
+//! cgroup, one clone, the sync loop with the child, state.json and the pid file. Any failure after the first thing
+//! is made undoes all of it (process, cgroup, state directory), so a failed create leaves nothing behind.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::{mkfifo, Pid};
+
+use crate::cgroups::Cgroup;
+use crate::channel::{self, Msg};
+use crate::cli::CreateOpts;
+use crate::init::Init;
+use crate::namespaces;
+use crate::spec::{self, Bundle};
+use crate::state::{self, Root, State, EXEC_FIFO};
+use crate::{credentials, default_spec, sys, timefmt};
+
+/// What a successful create leaves: the parked init, its state directory and the open exec fifo end of `run`.
+pub struct Created {
+    pub pid: Pid,
+    pub dir: PathBuf,
+    pub state: State,
+}
+
+/// How the caller's terminal settings combine with `process.terminal` (runc's `checkTerminal`).
+fn check_terminal(bundle: &Bundle, opts: &CreateOpts, detach: bool) -> Result<()> {
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if terminal {
+        if detach && opts.console_socket.is_none() {
+            bail!("cannot allocate tty if runc will detach without setting console socket");
+        }
+        bail!("process.terminal is not supported by this version of hull");
+    }
+    if opts.console_socket.is_some() {
+        bail!("cannot use console socket if runc will not detach or allocate tty");
+    }
+    Ok(())
+}
+
+/// Systemd socket activation fds handed to hull (only if LISTEN_PID names hull itself).
+fn listen_fds() -> u32 {
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    if !for_us {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The fds 3.. passed to the container must exist.
+fn check_passed_fds(listen: u32, preserve: u32) -> Result<()> {
+    let first = 3 + listen;
+    for i in 0..preserve {
+        let fd = (first + i) as i32;
+        // SAFETY: fstat only reads the descriptor table; `st` is a valid out-parameter.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: see above.
+        if unsafe { libc::fstat(fd, &mut st) } != 0 {
+            let err = std::io::Error::last_os_error();
+            return Err(err)
+                .with_context(|| format!("unable to stat preserved-fd {i} (of {preserve})"));
+        }
+    }
+    Ok(())
+}
+
+/// Everything made so far, undone on drop unless `keep()` was called.
+struct Undo<'a> {
+    dir: &'a Path,
+    cgroup: &'a Cgroup,
+    cgroup_made: bool,
+    pids: Vec<Pid>,
+    armed: bool,
+}
+
+impl Undo<'_> {
+    fn keep(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        for pid in &self.pids {
+            let _ = kill(*pid, Signal::SIGKILL);
+            let _ = waitpid(*pid, None);
+        }
+        if self.cgroup_made {
+            let _ = self.cgroup.signal_all(Signal::SIGKILL);
+            if let Err(e) = self.cgroup.destroy() {
+                crate::logger::log(crate::logger::Level::Warning, &format!("cleanup: {e:#}"));
+            }
+        }
+        let _ = fs::remove_dir_all(self.dir);
+    }
+}
+
+/// `create`: returns once the init is parked in its final cgroup, with state.json and the pid file written.
+pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<Created> {
+    state::validate_id(id)?;
+    let cwd = std::env::current_dir().context("getcwd")?;
+    let bundle_dir = match &opts.bundle {
+        Some(b) if b.is_absolute() => b.clone(),
+        Some(b) => cwd.join(b),
+        None => cwd.clone(),
+    };
+    let pid_file = opts.pid_file.as_ref().map(|p| {
+        if p.is_absolute() {
+            p.clone()
+        } else {
+            cwd.join(p)
+        }
+    });
+    let bundle = spec::load_bundle(&bundle_dir)?;
+    check_terminal(&bundle, opts, detach)?;
+    let listen = listen_fds();
+    check_passed_fds(listen, opts.preserve_fds)?;
+    let linux = bundle.spec.linux().as_ref().context("linux is not set")?;
+    let cgroup = Cgroup::resolve(linux.cgroups_path().as_deref(), id)?;
+    let plan = namespaces::plan(&bundle.spec);
+    let joins = namespaces::open_joins(&plan)?;
+
+    let _lock = root.create_container_dir(id)?;
+    let dir = root.container_dir(id);
+    let mut undo = Undo {
+        dir: &dir,
+        cgroup: &cgroup,
+        cgroup_made: false,
+        pids: Vec::new(),
+        armed: true,
+    };
+
+    let fifo_path = dir.join(EXEC_FIFO);
+    mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
+        .with_context(|| format!("mkfifo {}", fifo_path.display()))?;
+    // Opened read-write so that neither this open nor the init's later read blocks until `start` writes.
+    let fifo: OwnedFd = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&fifo_path)
+        .with_context(|| format!("open {}", fifo_path.display()))?
+        .into();
+    undo.cgroup_made = true;
+    cgroup.create()?;
+    let (parent_end, child_end) = channel::pair()?;
+
+    let mut spec_for_child = bundle.spec.clone();
+    if listen > 0 {
+        if let Some(process) = spec_for_child.process_mut() {
+            let mut env = process.env().clone().unwrap_or_default();
+            env.push(format!("LISTEN_FDS={listen}"));
+            env.push("LISTEN_PID=1".to_owned());
+            process.set_env(Some(env));
+        }
+    }
+    let init = Init {
+        id,
+        spec: &spec_for_child,
+        bundle: &bundle.dir,
+        rootfs: &bundle.rootfs,
+        cgroup: &cgroup,
+        plan: &plan,
+        joins: &joins,
+        channel: &child_end,
+        fifo: &fifo,
+        no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        first_closed_fd: (3 + listen + opts.preserve_fds) as i32,
+    };
+    // The init is non-dumpable from birth: it will run inside the container's namespaces, where nothing may
+    // ptrace it or open its /proc files before its execve (CVE-2016-9962).
+    sys::set_dumpable(false).context("set hull non-dumpable")?;
+    let first = match sys::clone_fork(plan.clone_flags.bits()).context("clone container init")? {
+        sys::Forked::Child => {
+            drop(parent_end);
+            init.run()
+        }
+        sys::Forked::Parent(pid) => pid,
+    };
+    drop(child_end);
+    undo.pids.push(first);
+
+    let init_pid = sync_with_init(&parent_end, first, &cgroup, &bundle, &plan, &mut undo.pids)
+        .context("unable to start container process")?;
+    credentials::apply_rlimits(
+        init_pid,
+        bundle
+            .spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.rlimits().as_deref())
+            .unwrap_or(&[]),
+    )?;
+    drop(fifo);
+
+    let start_time = state::proc_stat(init_pid.as_raw())
+        .context("container init exited during create")?
+        .start_time;
+    let state = State {
+        oci_version: default_spec::OCI_VERSION.to_owned(),
+        id: id.to_owned(),
+        init_pid: init_pid.as_raw(),
+        init_start_time: start_time,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: timefmt::rfc3339_nano(SystemTime::now()),
+        annotations: bundle
+            .spec
+            .annotations()
+            .as_ref()
+            .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+        cgroup: cgroup.clone(),
+        private_pid_ns: plan.private_pid,
+    };
+    state.save(&dir)?;
+    if let Some(path) = &pid_file {
+        state::write_atomic(path, init_pid.as_raw().to_string().as_bytes(), 0o644)
+            .with_context(|| format!("write pid file {}", path.display()))?;
+    }
+    undo.keep();
+    Ok(Created {
+        pid: init_pid,
+        dir,
+        state,
+    })
+}
+
+/// Drive the child through the protocol (see `channel::Msg`); returns the container init's pid.
+fn sync_with_init(
+    chan: &channel::Channel,
+    first: Pid,
+    cgroup: &Cgroup,
+    bundle: &Bundle,
+    plan: &namespaces::Plan,
+    pids: &mut Vec<Pid>,
+) -> Result<Pid> {
+    cgroup.add_pid(first.as_raw())?;
+    if let Some(resources) = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+    {
+        cgroup.apply(resources)?;
+    }
+    if let Some(score) = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.oom_score_adj())
+    {
+        let path = format!("/proc/{first}/oom_score_adj");
+        fs::write(&path, score.to_string()).with_context(|| format!("write {score} to {path}"))?;
+    }
+    if plan
+        .clone_flags
+        .contains(nix::sched::CloneFlags::CLONE_NEWUSER)
+    {
+        namespaces::write_id_maps(first, &bundle.spec)?;
+    }
+    chan.send(&Msg::Go)?;
+    let mut init = first;
+    loop {
+        let msg = chan
+            .recv_expect(&["MapIds", "Forked", "Ready"])
+            .map_err(|e| e.context("error during container init"))?;
+        match msg {
+            Msg::MapIds => {
+                namespaces::write_id_maps(first, &bundle.spec)?;
+                chan.send(&Msg::IdsMapped)?;
+            }
+            Msg::Forked { pid } => {
+                init = Pid::from_raw(pid);
+                pids.push(init);
+                let _ = waitpid(first, None);
+            }
+            Msg::Ready => return Ok(init),
+            other => bail!("sync protocol error: unexpected {other:?}"),
+        }
+    }
+}
+
+/// `start`: release a parked init by writing to its exec fifo, then remove the fifo (the "created" marker).
+pub fn release(dir: &Path) -> Result<()> {
+    let fifo_path = dir.join(EXEC_FIFO);
+    let fifo = match OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&fifo_path)
+    {
+        Ok(f) => f,
+        // No reader left: the init died while parked.
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+            bail!("cannot start a container that has stopped")
+        }
+        Err(e) => return Err(e).with_context(|| format!("open {}", fifo_path.display())),
+    };
+    (&fifo)
+        .write_all(b"0")
+        .with_context(|| format!("write {}", fifo_path.display()))?;
+    fs::remove_file(&fifo_path).with_context(|| format!("remove {}", fifo_path.display()))
+}

@@ -1,0 +1,365 @@
+//! Loading a bundle's `config.json` and checking it before anything is created: every rejection here happens before
+//! hull touches the state directory, cgroups or the kernel, so a bad bundle leaves nothing behind.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+/// The bundle's parsed config and the absolute paths derived from it.
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub spec: Spec,
+    pub rootfs: PathBuf,
+}
+
+/// Read and check `<dir>/config.json`; `dir` must already be absolute.
+pub fn load_bundle(dir: &Path) -> Result<Bundle> {
+    let config = dir.join("config.json");
+    let bytes = fs::read(&config).with_context(|| format!("open {}", config.display()))?;
+    let spec: Spec =
+        serde_json::from_slice(&bytes).with_context(|| format!("parse {}", config.display()))?;
+    validate(&spec)?;
+    let root = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .unwrap_or_default();
+    let rootfs = dir.join(&root);
+    let meta = fs::metadata(&rootfs).with_context(|| format!("rootfs {}", rootfs.display()))?;
+    if !meta.is_dir() {
+        bail!("rootfs {} is not a directory", rootfs.display());
+    }
+    let rootfs = fs::canonicalize(&rootfs)
+        .with_context(|| format!("resolve rootfs {}", rootfs.display()))?;
+    Ok(Bundle {
+        dir: dir.to_path_buf(),
+        spec,
+        rootfs,
+    })
+}
+
+pub fn namespaces(spec: &Spec) -> &[oci_spec::runtime::LinuxNamespace] {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_deref())
+        .unwrap_or(&[])
+}
+
+/// Checks that need no filesystem access (unit-tested).
+pub fn validate(spec: &Spec) -> Result<()> {
+    let version = spec.version();
+    if version.split('.').next() != Some("1") {
+        bail!("unsupported ociVersion {version:?}: hull supports runtime-spec 1.x");
+    }
+    match spec.root() {
+        Some(root) if !root.path().as_os_str().is_empty() => {}
+        _ => bail!("root must be specified"),
+    }
+    let Some(process) = spec.process() else {
+        bail!("process property must not be empty")
+    };
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        bail!("args must not be empty");
+    }
+    if !process.cwd().is_absolute() {
+        bail!("cwd {:?} must be an absolute path", process.cwd());
+    }
+    let Some(linux) = spec.linux() else {
+        bail!("linux is not set: hull runs Linux containers only")
+    };
+
+    let mut seen = HashSet::new();
+    for ns in namespaces(spec) {
+        if !seen.insert(ns.typ()) {
+            bail!("malformed spec file: duplicated ns {:?}", ns_name(ns.typ()));
+        }
+    }
+    let has = |t| seen.contains(&t);
+    if !has(LinuxNamespaceType::Mount) {
+        bail!("a mount namespace is required: add {{\"type\": \"mount\"}} to linux.namespaces");
+    }
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        bail!("unable to set hostname without a private UTS namespace");
+    }
+    if spec.domainname().as_ref().is_some_and(|d| !d.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        bail!("unable to set domainname without a private UTS namespace");
+    }
+    let new_user_ns = namespaces(spec)
+        .iter()
+        .any(|ns| ns.typ() == LinuxNamespaceType::User && ns.path().is_none());
+    let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if new_user_ns
+        && (linux.uid_mappings().as_ref().is_none_or(|m| m.is_empty())
+            || linux.gid_mappings().as_ref().is_none_or(|m| m.is_empty()))
+    {
+        bail!("a new user namespace needs linux.uidMappings and linux.gidMappings");
+    }
+    if has_maps && !new_user_ns {
+        bail!("User namespace mappings specified, but USER namespace isn't enabled in the config");
+    }
+    if linux.time_offsets().as_ref().is_some_and(|o| !o.is_empty())
+        && !has(LinuxNamespaceType::Time)
+    {
+        bail!("time namespace offsets specified, but time namespace isn't enabled in the config");
+    }
+    if let Some(sysctl) = linux.sysctl() {
+        for key in sysctl.keys() {
+            validate_sysctl(key, &has)?;
+        }
+    }
+    if let Some(prop) = linux.rootfs_propagation() {
+        if !prop.is_empty() && crate::mountopts::propagation_flag(prop).is_none() {
+            bail!("invalid linux.rootfsPropagation {prop:?}");
+        }
+    }
+    reject_unsupported(spec)?;
+    Ok(())
+}
+
+pub fn ns_name(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mount",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "network",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
+/// runc's rule (and messages): only namespaced sysctls, and only when the container has the namespace that scopes them.
+fn validate_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<()> {
+    const IPC_KEYS: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    if IPC_KEYS.contains(&key) || key.starts_with("fs.mqueue.") {
+        if has(LinuxNamespaceType::Ipc) {
+            return Ok(());
+        }
+        bail!("sysctl {key:?} is not allowed in the hosts ipc namespace");
+    }
+    if key.starts_with("net.") {
+        if has(LinuxNamespaceType::Network) {
+            return Ok(());
+        }
+        bail!("sysctl {key:?} not allowed in host network namespace");
+    }
+    if has(LinuxNamespaceType::Uts) {
+        if key == "kernel.domainname" {
+            return Ok(());
+        }
+        if key == "kernel.hostname" {
+            bail!("sysctl {key:?} is not allowed as it conflicts with the OCI \"hostname\" field");
+        }
+    }
+    bail!("sysctl {key:?} is not in a separate kernel namespace")
+}
+
+/// Features hull does not implement yet are refused by name rather than silently ignored.
+fn reject_unsupported(spec: &Spec) -> Result<()> {
+    let mut unsupported: Vec<&str> = Vec::new();
+    if let Some(hooks) = spec.hooks() {
+        let lists = [
+            #[allow(deprecated)]
+            hooks.prestart(),
+            hooks.create_runtime(),
+            hooks.create_container(),
+            hooks.start_container(),
+            hooks.poststart(),
+            hooks.poststop(),
+        ];
+        if lists
+            .iter()
+            .any(|l| l.as_ref().is_some_and(|v| !v.is_empty()))
+        {
+            unsupported.push("hooks");
+        }
+    }
+    if let Some(process) = spec.process() {
+        if process
+            .apparmor_profile()
+            .as_ref()
+            .is_some_and(|p| !p.is_empty())
+        {
+            unsupported.push("process.apparmorProfile");
+        }
+        if process
+            .selinux_label()
+            .as_ref()
+            .is_some_and(|l| !l.is_empty())
+        {
+            unsupported.push("process.selinuxLabel");
+        }
+        if process.io_priority().is_some() {
+            unsupported.push("process.ioPriority");
+        }
+        if process.scheduler().is_some() {
+            unsupported.push("process.scheduler");
+        }
+        if process.exec_cpu_affinity().is_some() {
+            unsupported.push("process.execCPUAffinity");
+        }
+    }
+    if let Some(linux) = spec.linux() {
+        if linux.seccomp().is_some() {
+            unsupported.push("linux.seccomp");
+        }
+        if linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()) {
+            unsupported.push("linux.mountLabel");
+        }
+        if linux.intel_rdt().is_some() {
+            unsupported.push("linux.intelRdt");
+        }
+        if linux.personality().is_some() {
+            unsupported.push("linux.personality");
+        }
+        if linux.memory_policy().is_some() {
+            unsupported.push("linux.memoryPolicy");
+        }
+        if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+            unsupported.push("linux.netDevices");
+        }
+    }
+    for mount in spec.mounts().as_deref().unwrap_or(&[]) {
+        if mount.uid_mappings().is_some() || mount.gid_mappings().is_some() {
+            unsupported.push("mounts[].uidMappings/gidMappings (idmapped mounts)");
+            break;
+        }
+    }
+    if let Some(first) = unsupported.first() {
+        bail!("{first} is not supported by this version of hull");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> Spec {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+            "linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}]}
+        })
+    }
+
+    fn check(v: serde_json::Value) -> Result<()> {
+        validate(&spec(&v.to_string()))
+    }
+
+    fn err(v: serde_json::Value) -> String {
+        check(v).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn base_config_is_valid() {
+        check(base()).unwrap();
+    }
+
+    #[test]
+    fn rejects_unknown_major_version() {
+        let mut v = base();
+        v["ociVersion"] = "2.0.0".into();
+        assert!(err(v).contains("unsupported ociVersion \"2.0.0\""));
+    }
+
+    #[test]
+    fn hostname_needs_uts_namespace() {
+        let mut v = base();
+        v["hostname"] = "box".into();
+        assert_eq!(
+            err(v.clone()),
+            "unable to set hostname without a private UTS namespace"
+        );
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "uts"}));
+        check(v).unwrap();
+    }
+
+    #[test]
+    fn empty_args_and_relative_cwd_are_rejected() {
+        let mut v = base();
+        v["process"]["args"] = serde_json::json!([]);
+        assert_eq!(err(v), "args must not be empty");
+        let mut v = base();
+        v["process"]["cwd"] = "tmp".into();
+        assert_eq!(err(v), "cwd \"tmp\" must be an absolute path");
+    }
+
+    #[test]
+    fn mount_namespace_is_required() {
+        let mut v = base();
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}]);
+        assert!(err(v).starts_with("a mount namespace is required"));
+    }
+
+    #[test]
+    fn duplicate_namespaces_are_rejected() {
+        let mut v = base();
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "mount"}, {"type": "mount"}]);
+        assert_eq!(err(v), "malformed spec file: duplicated ns \"mount\"");
+    }
+
+    #[test]
+    fn user_namespace_needs_mappings() {
+        let mut v = base();
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "user"}));
+        assert!(err(v.clone()).contains("needs linux.uidMappings"));
+        v["linux"]["uidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        v["linux"]["gidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        check(v).unwrap();
+    }
+
+    #[test]
+    fn sysctls_must_be_namespaced() {
+        let mut v = base();
+        v["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"});
+        assert_eq!(
+            err(v.clone()),
+            "sysctl \"net.ipv4.ip_forward\" not allowed in host network namespace"
+        );
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "network"}));
+        check(v.clone()).unwrap();
+        v["linux"]["sysctl"] = serde_json::json!({"vm.swappiness": "1"});
+        assert!(err(v).contains("not in a separate kernel namespace"));
+    }
+
+    #[test]
+    fn unsupported_features_are_named() {
+        let mut v = base();
+        v["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"});
+        assert_eq!(
+            err(v),
+            "linux.seccomp is not supported by this version of hull"
+        );
+    }
+}

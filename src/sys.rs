@@ -1,0 +1,245 @@
+//! Thin wrappers for the system calls nix does not cover (or covers without the flags we need).
+//! Each returns `nix::Result` so callers add context the same way as for nix's own calls.
+
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+/// Outcome of a fork-like `clone`.
+pub enum Forked {
+    Parent(Pid),
+    Child,
+}
+
+/// `clone(flags | SIGCHLD)` with no new stack: fork semantics, plus the namespace flags in `flags`.
+///
+/// The caller must be single-threaded (hull never starts threads before exec), so the child's copy of the address
+/// space is consistent: no lock can be held by a thread that does not exist in the child.
+pub fn clone_fork(flags: libc::c_int) -> nix::Result<Forked> {
+    // SAFETY: a raw clone without CLONE_VM and with a null stack behaves like fork(2): the child gets a private
+    // copy-on-write copy of the address space and continues from this call; all pointer arguments are null, which
+    // the kernel accepts. The process is single-threaded (see above).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            0usize,
+        )
+    };
+    match Errno::result(ret)? {
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
+    }
+}
+
+/// `pidfd_open(pid, 0)`: a handle that keeps naming this process even if the PID is reused.
+pub fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
+    // SAFETY: plain integer arguments; on success the kernel returns a new fd that we take ownership of.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    let fd = Errno::result(ret)? as RawFd;
+    // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `pidfd_send_signal(pidfd, sig, NULL, 0)`.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: libc::c_int) -> nix::Result<()> {
+    // SAFETY: the fd is valid for the borrow; a null siginfo asks the kernel to fill in a default one.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// Mark every fd from `first` upwards close-on-exec (`close_range(first, ~0, CLOSE_RANGE_CLOEXEC)`).
+pub fn cloexec_from(first: RawFd) -> nix::Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on descriptors; it touches no memory.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// `openat2(dirfd, path, how)`: path resolution with `RESOLVE_*` restrictions.
+pub fn openat2(
+    dirfd: BorrowedFd<'_>,
+    path: &CStr,
+    flags: libc::c_int,
+    resolve: u64,
+) -> nix::Result<OwnedFd> {
+    // SAFETY: open_how is a plain struct of integers, for which all-zero is a valid value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.resolve = resolve;
+    loop {
+        // SAFETY: `path` is a valid NUL-terminated string and `how` a fully initialised open_how whose size we pass.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dirfd.as_raw_fd(),
+                path.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        match Errno::result(ret) {
+            // openat2 returns EAGAIN when a concurrent rename or mount raced the RESOLVE_IN_ROOT walk; retry.
+            Err(Errno::EAGAIN) => continue,
+            Err(e) => return Err(e),
+            // SAFETY: a new fd returned by the kernel, owned by nobody else.
+            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
+        }
+    }
+}
+
+/// `keyctl(KEYCTL_JOIN_SESSION_KEYRING, name)`: join (creating if needed) a new session keyring.
+pub fn join_session_keyring(name: &CStr) -> nix::Result<i32> {
+    // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            libc::KEYCTL_JOIN_SESSION_KEYRING,
+            name.as_ptr(),
+        )
+    };
+    Errno::result(ret).map(|id| id as i32)
+}
+
+/// `keyctl(KEYCTL_SETPERM, key, perm)`.
+pub fn set_key_permissions(key: i32, perm: u32) -> nix::Result<()> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, libc::KEYCTL_SETPERM, key, perm) };
+    Errno::result(ret).map(drop)
+}
+
+/// `setdomainname(2)` (not in nix).
+pub fn set_domainname(name: &str) -> nix::Result<()> {
+    // SAFETY: the pointer and length describe `name`'s bytes, which outlive the call.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    Errno::result(ret).map(drop)
+}
+
+/// `prctl(PR_SET_DUMPABLE, value)`.
+pub fn set_dumpable(dumpable: bool) -> nix::Result<()> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe {
+        libc::prctl(
+            libc::PR_SET_DUMPABLE,
+            libc::c_ulong::from(dumpable),
+            0,
+            0,
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
+pub fn set_no_new_privs() -> nix::Result<()> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// `prctl(PR_SET_CHILD_SUBREAPER, 1)`.
+pub fn set_child_subreaper() -> nix::Result<()> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// `prctl(PR_SET_PDEATHSIG, sig)`; 0 clears it.
+pub fn set_parent_death_signal(sig: libc::c_int) -> nix::Result<()> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// `prctl(PR_SET_KEEPCAPS, value)`.
+pub fn set_keep_caps(keep: bool) -> nix::Result<()> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, libc::c_ulong::from(keep), 0, 0, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// `prctl(PR_SET_NAME, name)`: the process name shown by ps (truncated by the kernel to 15 bytes).
+pub fn set_process_name(name: &CStr) -> nix::Result<()> {
+    // SAFETY: `name` is a valid NUL-terminated string; the kernel copies at most 16 bytes.
+    let ret = unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr(), 0, 0, 0) };
+    Errno::result(ret).map(drop)
+}
+
+fn null_terminated(items: &[std::ffi::CString]) -> Vec<*const libc::c_char> {
+    items
+        .iter()
+        .map(|i| i.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// `execve(path, argv, envp)`; returns only on failure.
+pub fn execve(path: &CStr, argv: &[std::ffi::CString], envp: &[std::ffi::CString]) -> Errno {
+    let (argv, envp) = (null_terminated(argv), null_terminated(envp));
+    // SAFETY: both arrays are NULL-terminated and point into CStrings that outlive the call.
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    Errno::last()
+}
+
+/// `fexecve(fd, argv, envp)`; returns only on failure.
+pub fn fexecve(
+    fd: BorrowedFd<'_>,
+    argv: &[std::ffi::CString],
+    envp: &[std::ffi::CString],
+) -> Errno {
+    let (argv, envp) = (null_terminated(argv), null_terminated(envp));
+    // SAFETY: both arrays are NULL-terminated and point into CStrings that outlive the call; fd is valid.
+    unsafe { libc::fexecve(fd.as_raw_fd(), argv.as_ptr(), envp.as_ptr()) };
+    Errno::last()
+}
+
+/// Leave the process immediately without running destructors or flushing stdio buffers copied from the parent.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions; it never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// `mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE], {set, clear})`: change a mount's attributes by fd.
+pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, set: u64, clear: u64) -> nix::Result<()> {
+    let attr = libc::mount_attr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: the path is an empty NUL-terminated string, `attr` is fully initialised and its size is passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
