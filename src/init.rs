@@ -32,6 +32,8 @@ pub struct Init<'a> {
     pub joins: &'a [(LinuxNamespaceType, OwnedFd)],
     pub channel: &'a Channel,
     pub fifo: &'a OwnedFd,
+    /// hull's lock on the state directory: the child's inherited copy must not keep it held while parked.
+    pub lock: &'a crate::state::Lock,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     /// The first fd that is not passed to the container (3 + LISTEN_FDS + --preserve-fds).
@@ -52,6 +54,9 @@ impl Init<'_> {
 
     fn setup(&self) -> Result<Infallible> {
         let _ = sys::set_process_name(c"hull:[init]");
+        // SAFETY: closes only this process's copy of the lock fd; the parent's copy keeps the lock until it is done,
+        // and the child never touches the Lock value again (it ends in execve or _exit, running no destructors).
+        unsafe { libc::close(self.lock.as_raw_fd()) };
         // If hull dies before the container is parked, the half-made init must not outlive it.
         sys::set_parent_death_signal(libc::SIGKILL).context("set parent death signal")?;
         self.channel.recv_expect(&["Go"])?;

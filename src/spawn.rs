@@ -15,6 +15,8 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::{mkfifo, Pid};
 
+use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxResources};
+
 use crate::cgroups::Cgroup;
 use crate::channel::{self, Msg};
 use crate::cli::CreateOpts;
@@ -142,7 +144,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     let plan = namespaces::plan(&bundle.spec);
     let joins = namespaces::open_joins(&plan)?;
 
-    let _lock = root.create_container_dir(id)?;
+    let lock = root.create_container_dir(id)?;
     let dir = root.container_dir(id);
     let mut undo = Undo {
         dir: &dir,
@@ -186,6 +188,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         joins: &joins,
         channel: &child_end,
         fifo: &fifo,
+        lock: &lock,
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         first_closed_fd: (3 + listen + opts.preserve_fds) as i32,
@@ -249,6 +252,31 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     })
 }
 
+/// The resources to apply: the configured ones (applied even when absent, so the device allow-list is set up) plus,
+/// as runc does, an "rwm" allow rule for every device in `linux.devices`.
+fn cgroup_resources(spec: &oci_spec::runtime::Spec) -> Result<LinuxResources> {
+    let linux = spec.linux().as_ref();
+    let mut resources = linux
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    let mut rules = resources.devices().clone().unwrap_or_default();
+    for dev in linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]) {
+        let rule = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(dev.typ())
+            .major(dev.major())
+            .minor(dev.minor())
+            .access("rwm")
+            .build()
+            .with_context(|| format!("device rule for {}", dev.path().display()))?;
+        rules.push(rule);
+    }
+    if !rules.is_empty() {
+        resources.set_devices(Some(rules));
+    }
+    Ok(resources)
+}
+
 /// Drive the child through the protocol (see `channel::Msg`); returns the container init's pid.
 fn sync_with_init(
     chan: &channel::Channel,
@@ -259,14 +287,7 @@ fn sync_with_init(
     pids: &mut Vec<Pid>,
 ) -> Result<Pid> {
     cgroup.add_pid(first.as_raw())?;
-    if let Some(resources) = bundle
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.resources().as_ref())
-    {
-        cgroup.apply(resources)?;
-    }
+    cgroup.apply(&cgroup_resources(&bundle.spec)?)?;
     if let Some(score) = bundle
         .spec
         .process()

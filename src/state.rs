@@ -132,7 +132,13 @@ impl Root {
 
 /// An exclusive `flock` on a container's directory, held until dropped; serialises commands on one id.
 pub struct Lock {
-    _dir: File,
+    dir: File,
+}
+
+impl AsRawFd for Lock {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.dir.as_raw_fd()
+    }
 }
 
 impl Lock {
@@ -143,7 +149,7 @@ impl Lock {
             // SAFETY: flock on a descriptor we own; no memory is passed.
             let ret = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
             match Errno::result(ret) {
-                Ok(_) => return Ok(Lock { _dir: file }),
+                Ok(_) => return Ok(Lock { dir: file }),
                 Err(Errno::EINTR) => continue,
                 Err(e) => {
                     return Err(e)

@@ -112,9 +112,11 @@ impl Cgroup {
     }
 
     /// Applies `linux.resources`: memory limit, cpu shares/quota/period, pids limit and, on v1, the
-    /// device allow/deny list (see `v1_writes`; the caller appends an "rwm" allow rule for each
-    /// `linux.devices` entry). Device rules are not enforced on cgroup v2, which needs an eBPF program.
-    /// Any other resource that is set is refused with "linux.resources.<field> is not supported yet".
+    /// device allow/deny list. Like runc, v1 always ends up deny-all plus the given rules plus runc's
+    /// default devices (see `v1_writes`), so call this with `LinuxResources::default()` when the spec
+    /// has no resources, and append an "rwm" allow rule for each `linux.devices` entry. Device rules
+    /// are not enforced on cgroup v2, which needs an eBPF program. Any other resource that is set is
+    /// refused with "linux.resources.<field> is not supported yet", before anything is written.
     pub fn apply(&self, r: &LinuxResources) -> Result<()> {
         if let [h] = self.hierarchies.as_slice() {
             if h.v2 {
@@ -125,7 +127,10 @@ impl Cgroup {
             }
         }
         for (controller, file, value) in v1_writes(r)? {
-            v1::write(&self.hierarchies, controller, file, &value)?;
+            let h = self.v1_hierarchy(controller).ok_or_else(|| {
+                anyhow!("cannot write {file}: the {controller} cgroup v1 controller is not mounted")
+            })?;
+            v1::write(&h.path, file, &value)?;
         }
         Ok(())
     }
@@ -327,27 +332,23 @@ fn resolve_layout(
     let own = parse_proc_cgroup(proc_cgroup)?;
 
     let mut hierarchies: Vec<Hierarchy> = Vec::new();
+    let mut outside = Vec::new();
     for mount in &mounts {
         let Some(line) = own.iter().find(|o| matches_mount(o, mount)) else {
             continue;
         };
-        let duplicate = hierarchies
-            .iter()
-            .any(|h| h.v2 == mount.v2 && h.controllers == line.controllers);
-        if duplicate {
+        let seen = |h: &Hierarchy| h.v2 == mount.v2 && h.controllers == line.controllers;
+        if hierarchies.iter().any(seen) {
             continue;
         }
         let base = if absolute {
             mount.mountpoint.clone()
         } else {
-            let own_rel = line.path.strip_prefix(&mount.root).map_err(|_| {
-                anyhow!(
-                    "own cgroup {} is outside the root {} of the cgroup mount at {}",
-                    line.path.display(),
-                    mount.root.display(),
-                    mount.mountpoint.display()
-                )
-            })?;
+            let Ok(own_rel) = line.path.strip_prefix(&mount.root) else {
+                // A mount of another subtree of the hierarchy; a later mount may show ours.
+                outside.push((mount, line));
+                continue;
+            };
             let start = match (mount.v2, own_rel.parent()) {
                 (true, Some(parent)) => parent,
                 _ => own_rel,
@@ -360,6 +361,17 @@ fn resolve_layout(
             v2: mount.v2,
             path: base.join(&inner),
         });
+    }
+    for (mount, line) in outside {
+        let seen = |h: &Hierarchy| h.v2 == mount.v2 && h.controllers == line.controllers;
+        if !hierarchies.iter().any(seen) {
+            bail!(
+                "own cgroup {} is outside the root {} of the cgroup mount at {}",
+                line.path.display(),
+                mount.root.display(),
+                mount.mountpoint.display()
+            );
+        }
     }
     if hierarchies.is_empty() {
         bail!("no cgroup hierarchy of this process is mounted (see /proc/self/mountinfo)");
@@ -855,6 +867,13 @@ mod tests {
             cg.hierarchies()[1].path,
             Path::new("/sys/fs/cgroup/unified/hull/c1")
         );
+        let bind_of_other_subtree =
+            format!("39 31 0:33 /other /run/devices rw - cgroup cgroup rw,devices\n{mountinfo}");
+        let cg = resolve(&bind_of_other_subtree, "4:devices:/docker/abc\n", None).unwrap();
+        assert_eq!(
+            cg.hierarchies()[0].path,
+            Path::new("/sys/fs/cgroup/devices/hull/c1")
+        );
         let err = resolve(mountinfo, "4:devices:/elsewhere\n", None).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -1067,6 +1086,20 @@ mod tests {
                     .map(|w| w.2)
                     .collect();
                 assert_eq!(fx.read("devices", "devices.list"), expected.join("\n"));
+                let cpuset = fx.cg.v1_hierarchy("cpuset").unwrap();
+                let root_cpus = fs::read_to_string(cpuset.mountpoint.join("cpuset.cpus")).unwrap();
+                assert_eq!(fx.read("cpuset", "cpuset.cpus"), root_cpus.trim_end());
+                let shares = fx.cg.v1_hierarchy("cpu").unwrap().path.join("cpu.shares");
+                assert_eq!(
+                    fx.cg
+                        .apply(&resources(r#"{"cpu":{"shares":1}}"#))
+                        .unwrap_err()
+                        .to_string(),
+                    format!(
+                        "cpu.shares 1 is out of range: the minimum allowed is 2 ({})",
+                        shares.display()
+                    )
+                );
             }
 
             let bad = resources(r#"{"cpu":{"period":1}}"#);

@@ -6,7 +6,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 
 use super::{dirs_below, memory_limit, mkdir, pids_max, reject_unsupported, write_file, Hierarchy};
@@ -63,20 +63,9 @@ pub fn v1_writes(r: &LinuxResources) -> Result<Vec<(&'static str, &'static str, 
     Ok(writes)
 }
 
-/// Writes one of `v1_writes`' values into the container's cgroup of the hierarchy of `controller`.
-pub(super) fn write(
-    hierarchies: &[Hierarchy],
-    controller: &str,
-    file: &str,
-    value: &str,
-) -> Result<()> {
-    let h = hierarchies
-        .iter()
-        .find(|h| !h.v2 && h.controllers.iter().any(|c| c == controller))
-        .ok_or_else(|| {
-            anyhow!("cannot write {file}: the {controller} cgroup v1 controller is not mounted")
-        })?;
-    let path = h.path.join(file);
+/// Writes one of `v1_writes`' values into the container's cgroup `dir` of its controller.
+pub(super) fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
+    let path = dir.join(file);
     write_file(&path, value)?;
     if file == "cpu.shares" {
         check_shares(&path, value)?;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};
 use std::fs;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::process;
 use std::time::Duration;
 
@@ -207,6 +207,7 @@ fn errno_name(err: &io::Error) -> String {
         Some(libc::EISDIR) => "EISDIR",
         Some(libc::EINVAL) => "EINVAL",
         Some(libc::EROFS) => "EROFS",
+        Some(libc::EAGAIN) => "EAGAIN",
         Some(libc::ENOSYS) => "ENOSYS",
         Some(errno) => return format!("errno {errno}"),
         None => return err.to_string(),
@@ -455,7 +456,11 @@ fn probe(path: &str) -> Value {
         list_dir(path).map(|names| json!({ "entries": names }))
     } else {
         let mut content = Vec::new();
-        fs::File::open(path)
+        // Non-blocking, so that a device such as /dev/ptmx answers EAGAIN instead of waiting.
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
             .and_then(|file| file.take(PROBE_READ_LIMIT).read_to_end(&mut content))
             .map(|_| json!({ "content": String::from_utf8_lossy(&content) }))
     };

@@ -1,0 +1,298 @@
+//! Shared helpers for the kernel integration tests: each test gets its own `--root`, a unique container id, a bundle
+//! whose config starts from runc's default (terminal off), and commands run with a timeout. Tests that cannot run
+//! here print `SKIP <name>: <reason>` and return.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{Read, Seek};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const HULL: &str = env!("CARGO_BIN_EXE_hull");
+
+/// The busybox rootfs the Makefile assembles (`make rootfs`), or `$HULL_TEST_ROOTFS`.
+pub fn rootfs() -> PathBuf {
+    let path = std::env::var_os("HULL_TEST_ROOTFS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("build/rootfs"));
+    assert!(
+        path.join("bin/busybox").exists(),
+        "the test rootfs {} is missing: run `make rootfs` (or set HULL_TEST_ROOTFS)",
+        path.display()
+    );
+    path
+}
+
+/// Skip (with a printed reason) unless running as root.
+#[macro_export]
+macro_rules! require_root {
+    ($name:expr) => {
+        if !nix::unistd::geteuid().is_root() {
+            println!("SKIP {}: needs root", $name);
+            return;
+        }
+    };
+}
+
+pub fn unique_id(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// runc's default spec with `terminal: false`, an absolute shared read-only rootfs and the given args.
+pub fn base_config(args: &[&str]) -> Value {
+    json!({
+        "ociVersion": "1.2.0",
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": args,
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": rootfs(), "readonly": true},
+        "hostname": "hull",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
+                           {"type": "cgroup"}],
+            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                            "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+        }
+    })
+}
+
+/// A bundle directory and a private `--root` for one test.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub id: String,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// A one-line description for assertion messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "exit {}, stdout {:?}, stderr {:?}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Env {
+    pub fn new(prefix: &str) -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix("hull-test-")
+            .tempdir()
+            .expect("tempdir");
+        fs::create_dir(dir.path().join("bundle")).unwrap();
+        Env {
+            dir,
+            id: unique_id(prefix),
+        }
+    }
+
+    pub fn bundle(&self) -> PathBuf {
+        self.dir.path().join("bundle")
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn write_config(&self, config: &Value) {
+        fs::write(
+            self.bundle().join("config.json"),
+            serde_json::to_vec_pretty(config).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// Give this bundle a private, writable copy of the rootfs (for tests that write into it).
+    pub fn private_rootfs(&self, config: &mut Value) -> PathBuf {
+        let copy = self.bundle().join("rootfs");
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(rootfs())
+            .arg(&copy)
+            .status()
+            .unwrap();
+        assert!(status.success(), "copy rootfs");
+        config["root"] = json!({"path": "rootfs", "readonly": false});
+        copy
+    }
+
+    pub fn hull(&self, args: &[&str]) -> Run {
+        self.hull_with(args, Duration::from_secs(30), |_| {})
+    }
+
+    /// Run hull with this env's `--root` and a timeout; `setup` may adjust the command (stdin, fds, env).
+    pub fn hull_with(
+        &self,
+        args: &[&str],
+        timeout: Duration,
+        setup: impl FnOnce(&mut Command),
+    ) -> Run {
+        let mut cmd = Command::new(HULL);
+        cmd.arg("--root")
+            .arg(self.root())
+            .args(args)
+            .current_dir(self.bundle());
+        cmd.stdin(Stdio::null());
+        setup(&mut cmd);
+        run_with_timeout(cmd, timeout)
+    }
+
+    /// `hull run` of a config, returning the container's result.
+    pub fn run(&self, config: &Value) -> Run {
+        self.write_config(config);
+        let id = self.id.clone();
+        self.hull(&["run", "--bundle", self.bundle().to_str().unwrap(), &id])
+    }
+
+    pub fn state(&self) -> Value {
+        let r = self.hull(&["state", &self.id]);
+        assert_eq!(r.code, 0, "state {}: {}", self.id, r.describe());
+        serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("state is not JSON ({e}): {:?}", r.stdout))
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = Command::new(HULL)
+            .arg("--root")
+            .arg(self.root())
+            .args(["delete", "--force", &self.id])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Run `cmd`, capturing stdout and stderr (unless `cmd` already redirects them) into files rather than pipes: a
+/// detached container keeps hull's stdio open, so a pipe would not reach EOF when hull exits.
+pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Run {
+    let mut out = tempfile::tempfile().expect("stdout file");
+    let mut err = tempfile::tempfile().expect("stderr file");
+    cmd.stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap());
+    let mut child = cmd.spawn().expect("spawn hull");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{:?} did not finish within {:?}", cmd, timeout);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    out.rewind().unwrap();
+    out.read_to_string(&mut stdout).unwrap();
+    err.rewind().unwrap();
+    err.read_to_string(&mut stderr).unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    Run {
+        code,
+        stdout,
+        stderr,
+    }
+}
+
+/// Every cgroup directory (in any hierarchy) whose path ends with `/<id>`.
+pub fn cgroup_dirs_named(id: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![PathBuf::from("/sys/fs/cgroup")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let path = entry.path();
+                if path.file_name().is_some_and(|n| n == id) {
+                    found.push(path.clone());
+                }
+                stack.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// Host mounts that mention `needle` (a leaked mount from a failed create would).
+pub fn host_mounts_mentioning(needle: &str) -> Vec<String> {
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Processes whose command line mentions `needle`.
+pub fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        if pid == std::process::id().to_string() {
+            continue;
+        }
+        if let Ok(cmdline) = fs::read(entry.path().join("cmdline")) {
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if text.contains(needle) {
+                found.push(format!("{pid}: {text}"));
+            }
+        }
+    }
+    found
+}

@@ -1,0 +1,505 @@
+//! The container lifecycle through the real binary on the real kernel: create/start/state/kill/delete, run, list,
+//! spec, features, pid files, status derivation, exit codes (seed experiments A23, A24, A25).
+
+mod common;
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use common::{base_config, cgroup_dirs_named, Env};
+use serde_json::Value;
+
+fn wait_for_status(env: &Env, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = env.state()["status"].as_str().unwrap_or("").to_owned();
+        if status == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected status {want}, still {status} after 5s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a23_create_start_state_delete() {
+    require_root!("a23_create_start_state_delete");
+    let env = Env::new("a23");
+    let mut config = base_config(&["/bin/sh", "-c", "touch /ran; sleep 30"]);
+    let rootfs = env.private_rootfs(&mut config);
+    env.write_config(&config);
+    let pid_file = env.dir.path().join("init.pid");
+    let r = env.hull(&[
+        "create",
+        "--bundle",
+        env.bundle().to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &env.id,
+    ]);
+    assert_eq!(r.code, 0, "create: {}", r.describe());
+
+    let state = env.state();
+    assert_eq!(state["status"], "created");
+    let pid = state["pid"].as_i64().unwrap();
+    assert_eq!(
+        fs::read_to_string(&pid_file).unwrap(),
+        pid.to_string(),
+        "pid file holds the init pid, no newline"
+    );
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "init {pid} exists while created"
+    );
+    assert!(
+        !rootfs.join("ran").exists(),
+        "the user program must not run before start"
+    );
+    let keys: Vec<&str> = state
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "bundle",
+            "created",
+            "id",
+            "ociVersion",
+            "owner",
+            "pid",
+            "rootfs",
+            "status"
+        ]
+    );
+    assert_eq!(state["bundle"], env.bundle().to_str().unwrap());
+    assert_eq!(state["owner"], "");
+
+    let raw = env.hull(&["state", &env.id]).stdout;
+    let keys = [
+        "ociVersion",
+        "id",
+        "pid",
+        "status",
+        "bundle",
+        "rootfs",
+        "created",
+        "owner",
+    ];
+    let order: Vec<usize> = keys
+        .iter()
+        .map(|k| format!("\"{k}\":"))
+        .map(|k| {
+            raw.find(&k)
+                .unwrap_or_else(|| panic!("{k} missing in {raw}"))
+        })
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "runc's field order, saw {raw}"
+    );
+    assert!(
+        raw.starts_with("{\n  \"ociVersion\""),
+        "2-space indent: {raw}"
+    );
+    assert!(!raw.ends_with('\n'), "no trailing newline, like runc");
+
+    let r = env.hull(&["start", &env.id]);
+    assert_eq!(r.code, 0, "start: {}", r.describe());
+    wait_for_status(&env, "running");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !rootfs.join("ran").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the program did not run after start"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let r = env.hull(&["start", &env.id]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("cannot start an already running container"),
+        "{}",
+        r.describe()
+    );
+
+    let r = env.hull(&["delete", &env.id]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains(&format!(
+            "cannot delete container {} that is not stopped: running",
+            env.id
+        )),
+        "{}",
+        r.describe()
+    );
+
+    let r = env.hull(&["kill", &env.id, "KILL"]);
+    assert_eq!(r.code, 0, "kill: {}", r.describe());
+    wait_for_status(&env, "stopped");
+    assert_eq!(env.state()["pid"], 0, "pid is 0 once stopped");
+    let r = env.hull(&["start", &env.id]);
+    assert!(
+        r.stderr
+            .contains("cannot start a container that has stopped"),
+        "{}",
+        r.describe()
+    );
+
+    let r = env.hull(&["delete", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
+    assert!(
+        !env.root().join(&env.id).exists(),
+        "state directory removed"
+    );
+    assert!(
+        cgroup_dirs_named(&env.id).is_empty(),
+        "cgroups removed: {:?}",
+        cgroup_dirs_named(&env.id)
+    );
+    let r = env.hull(&["state", &env.id]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("container does not exist"),
+        "{}",
+        r.describe()
+    );
+}
+
+#[test]
+fn start_runs_the_config_as_it_was_at_create() {
+    require_root!("start_runs_the_config_as_it_was_at_create");
+    let env = Env::new("frozen-config");
+    let out = env.dir.path().join("out");
+    let config = base_config(&["/bin/echo", "from-create"]);
+    env.write_config(&config);
+    let file = fs::File::create(&out).unwrap();
+    let mut cmd = std::process::Command::new(common::HULL);
+    cmd.arg("--root")
+        .arg(env.root())
+        .args(["create", &env.id])
+        .current_dir(env.bundle());
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(file)
+        .stderr(std::process::Stdio::null());
+    let status = cmd.status().unwrap();
+    let r = common::Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr: String::new(),
+    };
+    assert_eq!(r.code, 0, "create: {}", r.describe());
+    env.write_config(&base_config(&["/bin/echo", "edited-later"]));
+    assert_eq!(env.hull(&["start", &env.id]).code, 0);
+    wait_for_status(&env, "stopped");
+    assert_eq!(
+        fs::read_to_string(&out).unwrap(),
+        "from-create\n",
+        "detached stdio is hull's stdio, config frozen at create"
+    );
+}
+
+#[test]
+fn a25_run_exit_codes() {
+    require_root!("a25_run_exit_codes");
+    let env = Env::new("a25");
+    let r = env.run(&base_config(&["/bin/sh", "-c", "exit 3"]));
+    assert_eq!(r.code, 3, "{}", r.describe());
+    assert!(
+        !env.root().join(&env.id).exists(),
+        "run deletes the container afterwards"
+    );
+    let r = env.run(&base_config(&["pwd"]));
+    assert_eq!((r.code, r.stdout.as_str()), (0, "/\n"), "{}", r.describe());
+    // An init in its own pid namespace cannot be killed from inside it, so this one shares hull's.
+    let mut config = base_config(&["/bin/sh", "-c", "kill -KILL $$"]);
+    config["linux"]["namespaces"] = serde_json::json!([{"type": "mount"}, {"type": "uts"}]);
+    let r = env.run(&config);
+    assert_eq!(r.code, 137, "128+SIGKILL: {}", r.describe());
+}
+
+#[test]
+fn run_keep_and_detach() {
+    require_root!("run_keep_and_detach");
+    let env = Env::new("keep");
+    env.write_config(&base_config(&["true"]));
+    let r = env.hull(&["run", "--keep", &env.id]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert_eq!(
+        env.state()["status"],
+        "stopped",
+        "--keep leaves a stopped container"
+    );
+    assert_eq!(env.hull(&["delete", &env.id]).code, 0);
+
+    env.write_config(&base_config(&["sleep", "30"]));
+    let r = env.hull(&["run", "-d", &env.id]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert_eq!(env.state()["status"], "running");
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert!(!env.root().join(&env.id).exists());
+    assert!(cgroup_dirs_named(&env.id).is_empty());
+}
+
+#[test]
+fn a24_kill_term_versus_kill() {
+    require_root!("a24_kill_term_versus_kill");
+    let env = Env::new("a24");
+    env.write_config(&base_config(&[
+        "/bin/sh",
+        "-c",
+        "trap 'exit 0' TERM; while :; do sleep 0.1; done",
+    ]));
+    assert_eq!(env.hull(&["run", "-d", &env.id]).code, 0);
+    assert_eq!(
+        env.hull(&["kill", &env.id]).code,
+        0,
+        "default signal is TERM"
+    );
+    wait_for_status(&env, "stopped");
+    let r = env.hull(&["kill", &env.id, "TERM"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("container not running"),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(
+        env.hull(&["kill", "--all", &env.id, "TERM"]).code,
+        0,
+        "--all accepts a stopped container"
+    );
+    assert_eq!(env.hull(&["delete", &env.id]).code, 0);
+
+    // PID 1 without a handler ignores TERM but not KILL; signals by name, SIG-name and number.
+    env.write_config(&base_config(&["sleep", "3600"]));
+    assert_eq!(env.hull(&["run", "-d", &env.id]).code, 0);
+    assert_eq!(env.hull(&["kill", &env.id, "SIGTERM"]).code, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        env.state()["status"],
+        "running",
+        "pid 1 ignores a default-action TERM"
+    );
+    let r = env.hull(&["kill", &env.id, "NOSUCHSIG"]);
+    assert!(
+        r.stderr.contains("unknown signal \"NOSUCHSIG\""),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(env.hull(&["kill", &env.id, "9"]).code, 0);
+    wait_for_status(&env, "stopped");
+}
+
+#[test]
+fn kill_all_reaches_every_process() {
+    require_root!("kill_all_reaches_every_process");
+    let env = Env::new("killall");
+    let mut config = base_config(&["/bin/sh", "-c", "sleep 3600 & sleep 3600 & wait"]);
+    // Without a pid namespace killing the init does not kill the rest: --all must.
+    config["linux"]["namespaces"] =
+        serde_json::json!([{"type": "mount"}, {"type": "ipc"}, {"type": "uts"}]);
+    config["hostname"] = "killall".into();
+    env.write_config(&config);
+    assert_eq!(env.hull(&["run", "-d", &env.id]).code, 0);
+    std::thread::sleep(Duration::from_millis(200));
+    let procs = cgroup_dirs_named(&env.id)
+        .iter()
+        .find(|d| d.starts_with("/sys/fs/cgroup/pids") || d.starts_with("/sys/fs/cgroup/hull"))
+        .map(|d| fs::read_to_string(d.join("cgroup.procs")).unwrap())
+        .unwrap_or_default();
+    assert!(
+        procs.lines().count() >= 3,
+        "three processes in the cgroup, saw {procs:?}"
+    );
+    assert_eq!(env.hull(&["kill", "--all", &env.id, "KILL"]).code, 0);
+    wait_for_status(&env, "stopped");
+    let r = env.hull(&["delete", &env.id]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert!(
+        cgroup_dirs_named(&env.id).is_empty(),
+        "no process was left to keep the cgroup busy"
+    );
+}
+
+#[test]
+fn delete_created_and_missing_containers() {
+    require_root!("delete_created_and_missing_containers");
+    let env = Env::new("del");
+    env.write_config(&base_config(&["true"]));
+    assert_eq!(env.hull(&["create", &env.id]).code, 0);
+    let pid = env.state()["pid"].as_i64().unwrap();
+    let r = env.hull(&["delete", &env.id]);
+    assert_eq!(
+        r.code,
+        0,
+        "a created container may be deleted: {}",
+        r.describe()
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z")) {
+        assert!(
+            Instant::now() < deadline,
+            "parked init {pid} still alive after delete"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = env.hull(&["delete", &env.id]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("container does not exist"),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(
+        env.hull(&["delete", "--force", &env.id]).code,
+        0,
+        "--force on a missing id succeeds"
+    );
+}
+
+#[test]
+fn status_is_derived_and_a_reused_pid_is_not_the_container() {
+    require_root!("status_is_derived_and_a_reused_pid_is_not_the_container");
+    let env = Env::new("reuse");
+    env.write_config(&base_config(&["sleep", "30"]));
+    assert_eq!(env.hull(&["run", "-d", &env.id]).code, 0);
+    assert_eq!(env.state()["status"], "running");
+    // Pretend the recorded start time belongs to an older process that had the same pid.
+    let path = env.root().join(&env.id).join("state.json");
+    let mut saved: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    let real = saved["init_start_time"].as_u64().unwrap();
+    saved["init_start_time"] = (real - 1).into();
+    fs::write(&path, serde_json::to_vec(&saved).unwrap()).unwrap();
+    assert_eq!(
+        env.state()["status"],
+        "stopped",
+        "a pid with another start time is not the container"
+    );
+    let r = env.hull(&["kill", &env.id, "KILL"]);
+    assert_eq!(
+        r.code,
+        1,
+        "no signal to a process that is not the container: {}",
+        r.describe()
+    );
+    saved["init_start_time"] = real.into();
+    fs::write(&path, serde_json::to_vec(&saved).unwrap()).unwrap();
+    assert_eq!(env.state()["status"], "running");
+}
+
+#[test]
+fn list_formats() {
+    require_root!("list_formats");
+    let env = Env::new("list");
+    let r = env.hull(&["list", "--format", "json"]);
+    assert_eq!(r.stdout, "null\n", "no containers: {}", r.describe());
+    env.write_config(&base_config(&["sleep", "30"]));
+    assert_eq!(env.hull(&["create", &env.id]).code, 0);
+    let r = env.hull(&["list"]);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("ID") && lines[0].contains("PID") && lines[0].ends_with("OWNER"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        lines[1].starts_with(&env.id) && lines[1].contains("created") && lines[1].ends_with("root"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(env.hull(&["list", "-q"]).stdout, format!("{}\n", env.id));
+    let json: Value = serde_json::from_str(&env.hull(&["list", "-f", "json"]).stdout).unwrap();
+    assert_eq!(json[0]["id"], env.id.as_str());
+    assert_eq!(json[0]["owner"], "root");
+}
+
+#[test]
+fn spec_features_and_version() {
+    let env = Env::new("spec");
+    let r = env.hull(&["spec", "--bundle", env.bundle().to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    let spec: Value =
+        serde_json::from_slice(&fs::read(env.bundle().join("config.json")).unwrap()).unwrap();
+    assert_eq!(spec["process"]["args"], serde_json::json!(["sh"]));
+    let r = env.hull(&["spec", "-b", env.bundle().to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("File config.json exists. Remove it first"),
+        "{}",
+        r.describe()
+    );
+
+    let r = env.hull(&["features"]);
+    let features: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(features["ociVersionMin"], "1.0.0");
+    assert_eq!(
+        features["linux"]["seccomp"]["enabled"], false,
+        "features must not claim seccomp yet"
+    );
+    assert!(
+        r.stdout.contains("\n    \"ociVersionMax\""),
+        "4-space indent like runc"
+    );
+
+    let r = env.hull(&["--version"]);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines[0].starts_with("hull version "), "{}", r.stdout);
+    assert!(
+        lines[1].starts_with("commit: ") && lines[2].starts_with("spec: "),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(env.hull(&["-v"]).stdout, r.stdout);
+}
+
+#[test]
+fn go_style_flags_as_go_runc_sends_them() {
+    require_root!("go_style_flags_as_go_runc_sends_them");
+    let env = Env::new("goflags");
+    env.write_config(&base_config(&["sleep", "30"]));
+    let pid_file = env.dir.path().join("p.pid");
+    let r = env.hull(&[
+        "-log-format=json",
+        "create",
+        "-bundle",
+        env.bundle().to_str().unwrap(),
+        &env.id,
+        "-pid-file",
+        pid_file.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert!(pid_file.exists());
+    let r = env.hull(&["kill", &env.id]);
+    assert_eq!(
+        r.code,
+        0,
+        "a created container can be signalled: {}",
+        r.describe()
+    );
+    let r = env.hull(&["delete", "-force=true", &env.id]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    let r = env.hull(&["kill"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("\"kill\" requires a minimum of 1 argument(s)"),
+        "{}",
+        r.describe()
+    );
+    let r = env.hull(&["state", "--bogus", "x"]);
+    assert_eq!(
+        r.code,
+        1,
+        "unknown flags fail with status 1: {}",
+        r.describe()
+    );
+}
