@@ -19,6 +19,11 @@ pub enum Msg {
     IdsMapped,
     /// child → parent: joining or creating a pid namespace needed a fork; this is the container init's pid.
     Forked { pid: i32 },
+    /// child → parent: about to switch user; set the rlimits now (prlimit(2) on a process that still has our uid,
+    /// as runc does at `procReady`: a child in a user namespace could not raise them itself).
+    SetRlimits,
+    /// parent → child: rlimits set.
+    RlimitsSet,
     /// child → parent: set up and parked; only the `start` signal and `execve` remain.
     Ready,
     /// child → parent: setup failed; the full cause chain, outermost first. The child exits after sending it.
@@ -83,6 +88,8 @@ impl Msg {
             Msg::MapIds => "MapIds",
             Msg::IdsMapped => "IdsMapped",
             Msg::Forked { .. } => "Forked",
+            Msg::SetRlimits => "SetRlimits",
+            Msg::RlimitsSet => "RlimitsSet",
             Msg::Ready => "Ready",
             Msg::Error { .. } => "Error",
         }

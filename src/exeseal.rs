@@ -39,7 +39,9 @@ fn memfd(name: &std::ffi::CStr) -> Result<OwnedFd> {
 /// Re-exec from a sealed copy unless already running from one. Returns only when already sealed.
 pub fn ensure_sealed() -> Result<()> {
     let exe = File::open("/proc/self/exe").context("open /proc/self/exe")?;
-    if seals(&exe) & REQUIRED_SEALS == REQUIRED_SEALS {
+    let current = seals(&exe);
+    // F_GET_SEALS fails (-1) on anything that is not a memfd.
+    if current >= 0 && current & REQUIRED_SEALS == REQUIRED_SEALS {
         return Ok(());
     }
     let len = exe.metadata().context("stat /proc/self/exe")?.len() as usize;

@@ -107,6 +107,10 @@ impl Init<'_> {
         let user = credentials::lookup_user(process.user().uid(), &passwd, &group);
         let env = program::environment(process.env().as_deref().unwrap_or(&[]), &user.home);
 
+        if process.rlimits().as_ref().is_some_and(|r| !r.is_empty()) {
+            self.channel.send(&Msg::SetRlimits)?;
+            self.channel.recv_expect(&["RlimitsSet"])?;
+        }
         credentials::apply_user_and_caps(process, &user.groups)?;
         verify_cwd()?;
         let args = process.args().as_deref().unwrap_or(&[]);
@@ -138,6 +142,9 @@ impl Init<'_> {
             self.channel.send(&Msg::MapIds)?;
             self.channel.recv_expect(&["IdsMapped"])?;
         }
+        if self.plan.user_ns {
+            namespaces::become_root()?;
+        }
         namespaces::unshare_flags(self.plan.unshare_flags)?;
         if self.plan.new_time {
             namespaces::unshare_time(self.spec)?;
@@ -151,10 +158,9 @@ impl Init<'_> {
                     });
                     sys::exit_now(0);
                 }
-                ForkResult::Child => {
-                    sys::set_parent_death_signal(libc::SIGKILL)
-                        .context("set parent death signal")?;
-                }
+                // No parent-death signal here: the intermediate parent exits at once by design. If setup fails, hull
+                // kills this process by the pid it was sent.
+                ForkResult::Child => {}
             }
         }
         Ok(())

@@ -162,6 +162,18 @@ pub fn write_id_maps(pid: Pid, spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// Child, in its user namespace: become its root. The kernel keeps the credentials hull had (host uid 0), which the
+/// namespace's mapping usually does not contain; until this, the child would act as the overflow uid.
+pub fn become_root() -> Result<()> {
+    let root_gid = nix::unistd::Gid::from_raw(0);
+    let root_uid = nix::unistd::Uid::from_raw(0);
+    nix::unistd::setresgid(root_gid, root_gid, root_gid)
+        .context("setgid 0 in the user namespace")?;
+    nix::unistd::setresuid(root_uid, root_uid, root_uid)
+        .context("setuid 0 in the user namespace")?;
+    Ok(())
+}
+
 /// `/proc/self/timens_offsets` content for `linux.timeOffsets`.
 pub fn time_offsets_text(offsets: &HashMap<String, LinuxTimeOffset>) -> String {
     let mut clocks: Vec<_> = offsets.iter().collect();

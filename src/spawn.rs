@@ -208,15 +208,6 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
 
     let init_pid = sync_with_init(&parent_end, first, &cgroup, &bundle, &plan, &mut undo.pids)
         .context("unable to start container process")?;
-    credentials::apply_rlimits(
-        init_pid,
-        bundle
-            .spec
-            .process()
-            .as_ref()
-            .and_then(|p| p.rlimits().as_deref())
-            .unwrap_or(&[]),
-    )?;
     drop(fifo);
 
     let start_time = state::proc_stat(init_pid.as_raw())
@@ -307,7 +298,7 @@ fn sync_with_init(
     let mut init = first;
     loop {
         let msg = chan
-            .recv_expect(&["MapIds", "Forked", "Ready"])
+            .recv_expect(&["MapIds", "Forked", "SetRlimits", "Ready"])
             .map_err(|e| e.context("error during container init"))?;
         match msg {
             Msg::MapIds => {
@@ -318,6 +309,16 @@ fn sync_with_init(
                 init = Pid::from_raw(pid);
                 pids.push(init);
                 let _ = waitpid(first, None);
+            }
+            Msg::SetRlimits => {
+                let rlimits = bundle
+                    .spec
+                    .process()
+                    .as_ref()
+                    .and_then(|p| p.rlimits().as_deref())
+                    .unwrap_or(&[]);
+                credentials::apply_rlimits(init, rlimits)?;
+                chan.send(&Msg::RlimitsSet)?;
             }
             Msg::Ready => return Ok(init),
             other => bail!("sync protocol error: unexpected {other:?}"),

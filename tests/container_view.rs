@@ -1,0 +1,496 @@
+//! What the process inside sees: rootfs, namespaces, mounts, devices, identity, environment, fds (seed experiments
+//! A1-A8, A12, A14-A16, A27, A28, plus user and time namespaces and joining namespaces by path).
+
+mod common;
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{base_config, Env};
+use serde_json::json;
+
+fn sh(script: &str) -> serde_json::Value {
+    base_config(&["/bin/sh", "-c", script])
+}
+
+/// sethostname and mount need CAP_SYS_ADMIN, which runc's default capabilities leave out.
+fn with_cap_sys_admin(config: &mut serde_json::Value) {
+    for set in ["bounding", "effective", "permitted"] {
+        config["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push("CAP_SYS_ADMIN".into());
+    }
+}
+
+fn run_ok(env: &Env, config: &serde_json::Value) -> String {
+    let r = env.run(config);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    r.stdout
+}
+
+#[test]
+fn a1_rootfs_view() {
+    require_root!("a1_rootfs_view");
+    let env = Env::new("a1");
+    assert_eq!(run_ok(&env, &base_config(&["/bin/pwd"])), "/\n");
+    let sentinel = env.dir.path().join("host-only");
+    fs::write(&sentinel, "x").unwrap();
+    let listing = run_ok(
+        &env,
+        &sh(&format!(
+            "ls /; test -e {} && echo LEAK || true",
+            sentinel.display()
+        )),
+    );
+    let mut inside: Vec<&str> = listing.lines().collect();
+    inside.sort();
+    let mut expected: Vec<String> = fs::read_dir(common::rootfs())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    expected.sort();
+    assert_eq!(
+        inside, expected,
+        "ls / inside equals the rootfs, and the host sentinel is invisible"
+    );
+}
+
+#[test]
+fn a2_a3_a4_pid_namespace_and_proc() {
+    require_root!("a2_a3_a4_pid_namespace_and_proc");
+    let env = Env::new("a2");
+    let out = run_ok(&env, &sh("echo $$; tr '\\0' ' ' < /proc/1/cmdline; echo; true; true; /bin/true; echo ok; ps -o pid,comm; true"));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1", "the program is pid 1: {out}");
+    assert!(
+        lines[1].starts_with("/bin/sh -c echo"),
+        "/proc/1/cmdline is the container's init: {out}"
+    );
+    assert_eq!(
+        lines[2], "ok",
+        "repeated forks work in the new pid namespace: {out}"
+    );
+    let rows: Vec<Vec<&str>> = lines[4..]
+        .iter()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "ps sees exactly sh (pid 1) and ps: {out}");
+    assert_eq!(rows[0], ["1", "sh"], "{out}");
+    assert_eq!(rows[1][1], "ps", "{out}");
+}
+
+#[test]
+fn a2_host_pid_differs_and_nspid_maps_to_1() {
+    require_root!("a2_host_pid_differs_and_nspid_maps_to_1");
+    let env = Env::new("nspid");
+    env.write_config(&base_config(&["sleep", "30"]));
+    assert_eq!(env.hull(&["run", "-d", &env.id]).code, 0);
+    let pid = env.state()["pid"].as_i64().unwrap();
+    assert_ne!(pid, 1);
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let nspid = status.lines().find(|l| l.starts_with("NSpid:")).unwrap();
+    assert_eq!(
+        nspid.split_whitespace().collect::<Vec<_>>(),
+        ["NSpid:", &pid.to_string(), "1"]
+    );
+    let exe = fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert_eq!(
+        exe.to_str().unwrap(),
+        "/bin/busybox",
+        "after start the init is the container's program"
+    );
+}
+
+#[test]
+fn a5_uts_namespace() {
+    require_root!("a5_uts_namespace");
+    let env = Env::new("a5");
+    let host_before = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let mut config =
+        sh("hostname; hostname changed-inside; hostname; cat /proc/sys/kernel/domainname");
+    with_cap_sys_admin(&mut config);
+    config["hostname"] = "my-container".into();
+    config["domainname"] = "example.test".into();
+    assert_eq!(
+        run_ok(&env, &config),
+        "my-container\nchanged-inside\nexample.test\n"
+    );
+    assert_eq!(
+        fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+        host_before,
+        "host hostname unchanged"
+    );
+}
+
+#[test]
+fn a6_mounts_inside_do_not_reach_the_host() {
+    require_root!("a6_mounts_inside_do_not_reach_the_host");
+    let env = Env::new("a6");
+    let mut config = sh("mount -t tmpfs none /tmp && touch /tmp/x && ls /tmp");
+    with_cap_sys_admin(&mut config);
+    let rootfs = env.private_rootfs(&mut config);
+    assert_eq!(run_ok(&env, &config), "x\n");
+    assert!(
+        !rootfs.join("tmp/x").exists(),
+        "the tmpfs was private to the container"
+    );
+    assert!(
+        common::host_mounts_mentioning(&env.bundle().to_string_lossy()).is_empty(),
+        "no mount reached the host"
+    );
+}
+
+#[test]
+fn a7_ipc_namespace() {
+    require_root!("a7_ipc_namespace");
+    if Command::new("ipcmk").arg("-V").output().is_err() {
+        println!("SKIP a7_ipc_namespace: ipcmk (util-linux) not installed");
+        return;
+    }
+    let out = Command::new("ipcmk").arg("-Q").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let qid = text.split_whitespace().last().unwrap().to_owned();
+    let env = Env::new("a7");
+    let inside = run_ok(&env, &sh("cat /proc/sysvipc/msg | tail -n +2 | wc -l"));
+    let mut shared = sh("cat /proc/sysvipc/msg | tail -n +2 | wc -l");
+    shared["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "pid"}, {"type": "uts"}]);
+    let host_view = run_ok(&env, &shared);
+    let _ = Command::new("ipcrm").args(["-q", &qid]).status();
+    assert_eq!(inside.trim(), "0", "a new ipc namespace has no queues");
+    assert_ne!(
+        host_view.trim(),
+        "0",
+        "without an ipc namespace the host's queue is visible"
+    );
+}
+
+#[test]
+fn a8_network_namespace() {
+    require_root!("a8_network_namespace");
+    let env = Env::new("a8");
+    assert_eq!(run_ok(&env, &sh("ls /sys/class/net")), "lo\n");
+    let mut host = sh("ls /sys/class/net");
+    host["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "pid"}, {"type": "uts"}]);
+    let mut expected: Vec<String> = fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    expected.sort();
+    assert_eq!(
+        run_ok(&env, &host).lines().collect::<Vec<_>>(),
+        expected,
+        "no network namespace: the host's links"
+    );
+}
+
+#[test]
+fn a9_join_network_namespace_by_path() {
+    require_root!("a9_join_network_namespace_by_path");
+    let a = Env::new("a9a");
+    a.write_config(&base_config(&["sleep", "30"]));
+    assert_eq!(a.hull(&["run", "-d", &a.id]).code, 0);
+    let pid = a.state()["pid"].as_i64().unwrap();
+    let a_net = fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    let b = Env::new("a9b");
+    let mut config = sh("readlink /proc/self/ns/net");
+    config["linux"]["namespaces"] = json!([
+        {"type": "mount"}, {"type": "pid"}, {"type": "uts"}, {"type": "network", "path": format!("/proc/{pid}/ns/net")}
+    ]);
+    assert_eq!(
+        run_ok(&b, &config).trim(),
+        a_net.to_str().unwrap(),
+        "B joined A's network namespace"
+    );
+}
+
+#[test]
+fn a12_kernel_is_shared() {
+    require_root!("a12_kernel_is_shared");
+    let env = Env::new("a12");
+    let host = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert_eq!(run_ok(&env, &base_config(&["uname", "-r"])), host);
+}
+
+#[test]
+fn a14_a15_bind_mounts() {
+    require_root!("a14_a15_bind_mounts");
+    let env = Env::new("a14");
+    let host_dir = env.dir.path().join("htdocs");
+    fs::create_dir(&host_dir).unwrap();
+    fs::write(host_dir.join("index.html"), "v1\n").unwrap();
+    let mut config = sh("cat /www/index.html; touch /www/x 2>&1 | grep -c 'Read-only' ; cat /www2/index.html; touch /www2/rw && echo rw-ok; test -f /single.html && cat /single.html; ls /etc | grep -c passwd");
+    config["mounts"].as_array_mut().unwrap().extend([
+        json!({"destination": "/www", "type": "bind", "source": host_dir, "options": ["rbind", "ro"]}),
+        json!({"destination": "/www2", "type": "bind", "source": host_dir, "options": ["bind"]}),
+        json!({"destination": "/single.html", "type": "bind", "source": host_dir.join("index.html"), "options": ["bind", "ro"]}),
+    ]);
+    assert_eq!(run_ok(&env, &config), "v1\n1\nv1\nrw-ok\nv1\n1\n");
+    assert!(
+        host_dir.join("rw").exists(),
+        "a rw bind writes through to the host"
+    );
+    assert!(
+        host_dir.join("index.html").exists(),
+        "the host file survives the container"
+    );
+}
+
+#[test]
+fn a14_host_change_is_visible_while_running() {
+    require_root!("a14_host_change_is_visible_while_running");
+    let env = Env::new("a14live");
+    let host_dir = env.dir.path().join("data");
+    fs::create_dir(&host_dir).unwrap();
+    fs::write(host_dir.join("f"), "v1").unwrap();
+    let mut config = sh("while [ \"$(cat /data/f)\" != v2 ]; do sleep 0.05; done; echo saw-v2");
+    config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/data", "type": "bind", "source": host_dir, "options": ["rbind", "ro"]}));
+    env.write_config(&config);
+    let out = env.dir.path().join("out");
+    let mut cmd = Command::new(common::HULL);
+    cmd.arg("--root")
+        .arg(env.root())
+        .args(["run", &env.id])
+        .current_dir(env.bundle());
+    cmd.stdout(fs::File::create(&out).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    fs::write(host_dir.join("f"), "v2").unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(fs::read_to_string(out).unwrap(), "saw-v2\n");
+}
+
+#[test]
+fn a16_scratch_rootfs_with_one_static_binary() {
+    require_root!("a16_scratch_rootfs_with_one_static_binary");
+    let env = Env::new("a16");
+    let rootfs = env.bundle().join("rootfs");
+    fs::create_dir(&rootfs).unwrap();
+    fs::copy(common::rootfs().join("bin/busybox"), rootfs.join("echo")).unwrap();
+    let mut config = base_config(&["/echo", "hello from scratch"]);
+    config["root"] = json!({"path": "rootfs", "readonly": false});
+    assert_eq!(run_ok(&env, &config), "hello from scratch\n");
+    for dir in ["proc", "dev", "sys"] {
+        assert!(
+            rootfs.join(dir).is_dir(),
+            "/{dir} was created as a mount point"
+        );
+    }
+}
+
+#[test]
+fn a27_env_and_args_are_literal() {
+    require_root!("a27_env_and_args_are_literal");
+    let env = Env::new("a27");
+    let mut config = base_config(&["/bin/echo", "Hello,$name"]);
+    config["process"]["env"] = json!(["name=Cloud Man", "PATH=/bin"]);
+    assert_eq!(run_ok(&env, &config), "Hello,$name\n");
+    let mut config = sh("echo Hello,$name; env | sort");
+    config["process"]["env"] = json!(["name=Cloud Man", "PATH=/bin"]);
+    let out = run_ok(&env, &config);
+    // Exactly the configured variables, plus HOME from the container's /etc/passwd as runc adds it; sh adds PWD/SHLVL.
+    assert_eq!(
+        out,
+        "Hello,Cloud Man\nHOME=/root\nPATH=/bin\nPWD=/\nSHLVL=1\nname=Cloud Man\n"
+    );
+}
+
+#[test]
+fn a28_cwd_is_used_and_created() {
+    require_root!("a28_cwd_is_used_and_created");
+    let env = Env::new("a28");
+    let mut config = base_config(&["pwd"]);
+    let rootfs = env.private_rootfs(&mut config);
+    config["process"]["cwd"] = "/app/sub".into();
+    assert_eq!(run_ok(&env, &config), "/app/sub\n");
+    assert!(
+        rootfs.join("app/sub").is_dir(),
+        "a missing cwd is created, as runc does"
+    );
+}
+
+#[test]
+fn identity_caps_rlimits_umask_oom() {
+    require_root!("identity_caps_rlimits_umask_oom");
+    let env = Env::new("identity");
+    let mut config = sh("id; grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Umask)' /proc/self/status; ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj");
+    config["process"]["user"] =
+        json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 20], "umask": 23});
+    config["process"]["capabilities"] = json!({
+        "bounding": ["CAP_KILL", "CAP_NET_BIND_SERVICE"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"],
+        "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL"]
+    });
+    config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 2048}]);
+    config["process"]["oomScoreAdj"] = 100.into();
+    let out = run_ok(&env, &config);
+    let expected = "uid=1000 gid=1000 groups=10,20\n\
+                    Umask:\t0027\nCapInh:\t0000000000000020\nCapPrm:\t0000000000000020\nCapEff:\t0000000000000020\n\
+                    CapBnd:\t0000000000000420\nCapAmb:\t0000000000000020\nNoNewPrivs:\t1\n512\n2048\n100\n";
+    assert_eq!(out, expected);
+}
+
+#[test]
+fn masked_readonly_paths_sysctl_and_readonly_root() {
+    require_root!("masked_readonly_paths_sysctl_and_readonly_root");
+    let env = Env::new("paths");
+    let mut config = sh("cat /proc/keys | wc -c; stat -c %t:%T /proc/keys; ls /sys/firmware | wc -l; \
+                         echo 1 > /proc/sys/kernel/shmmni 2>/dev/null || echo sys-ro; cat /proc/sys/kernel/shmmax; \
+                         touch /x 2>/dev/null || echo root-ro; ls -l /dev/ptmx /dev/fd /dev/stdin | cut -c1 | tr -d '\\n'; echo; \
+                         stat -c %t:%T /dev/null /dev/zero /dev/fuse");
+    config["linux"]["sysctl"] = json!({"kernel.shmmax": "65536"});
+    config["linux"]["devices"] =
+        json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438}]);
+    assert_eq!(
+        run_ok(&env, &config),
+        "0\n1:3\n0\nsys-ro\n65536\nroot-ro\nlll\n1:3\n1:5\na:e5\n"
+    );
+}
+
+#[test]
+fn user_namespace_maps_root() {
+    require_root!("user_namespace_maps_root");
+    let env = Env::new("userns");
+    let host_dir = env.dir.path().join("shared");
+    fs::create_dir(&host_dir).unwrap();
+    std::os::unix::fs::chown(&host_dir, Some(100000), Some(100000)).unwrap();
+    let mut config = sh("id -u; cat /proc/self/uid_map | tr -s ' '; touch /home/made; echo hi > /etc/hostname 2>/dev/null || echo denied");
+    config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    config["root"]["readonly"] = false.into();
+    let mounts = config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| m["type"] != "cgroup");
+    mounts.push(
+        json!({"destination": "/home", "type": "bind", "source": host_dir, "options": ["rbind"]}),
+    );
+    assert_eq!(run_ok(&env, &config), "0\n 0 100000 65536\ndenied\n");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        fs::metadata(host_dir.join("made")).unwrap().uid(),
+        100000,
+        "files made inside belong to the mapped uid"
+    );
+}
+
+#[test]
+fn time_namespace_offsets() {
+    require_root!("time_namespace_offsets");
+    let env = Env::new("timens");
+    let mut config = sh("cut -d. -f1 /proc/uptime");
+    config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
+    config["linux"]["timeOffsets"] =
+        json!({"boottime": {"secs": 86400}, "monotonic": {"secs": 86400}});
+    let inside: u64 = run_ok(&env, &config).trim().parse().unwrap();
+    let host: u64 = fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        inside >= host + 86_390 && inside <= host + 86_410,
+        "uptime inside {inside}, host {host}: one day ahead"
+    );
+}
+
+#[test]
+fn no_pivot_and_rootfs_propagation() {
+    require_root!("no_pivot_and_rootfs_propagation");
+    let env = Env::new("nopivot");
+    let mut config = sh("awk '$5 == \"/\"' /proc/self/mountinfo | grep -c shared");
+    config["linux"]["rootfsPropagation"] = "shared".into();
+    assert_eq!(
+        run_ok(&env, &config),
+        "1\n",
+        "rootfsPropagation shared makes / shared"
+    );
+    env.write_config(&base_config(&["ls", "/bin/busybox"]));
+    let r = env.hull(&["run", "--no-pivot", &env.id]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "/bin/busybox\n"),
+        "{}",
+        r.describe()
+    );
+}
+
+#[test]
+fn preserved_and_stray_fds() {
+    require_root!("preserved_and_stray_fds");
+    let env = Env::new("fds");
+    let passed = fs::File::open("/etc/hostname").unwrap();
+    let stray = fs::File::open("/etc/passwd").unwrap();
+    let (passed_fd, stray_fd) = (passed.as_raw_fd(), stray.as_raw_fd());
+    // Ask for the two descriptors by number (a pipeline would make the shell open fds of its own).
+    env.write_config(&sh(
+        "for fd in 3 4; do readlink /proc/$$/fd/$fd || echo closed; done 2>/dev/null",
+    ));
+    let run = |preserve: &str| {
+        let mut cmd = Command::new(common::HULL);
+        cmd.arg("--root")
+            .arg(env.root())
+            .args(["run", "--preserve-fds", preserve, &env.id])
+            .current_dir(env.bundle());
+        // SAFETY: dup2 and fcntl between fork and exec touch only the child's descriptor table.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(move || {
+                // Neither may be close-on-exec (dup2 onto itself keeps the flag, so clear it explicitly).
+                for (from, to) in [(passed_fd, 3), (stray_fd, 4)] {
+                    if from != to {
+                        libc::dup2(from, to);
+                    }
+                    libc::fcntl(to, libc::F_SETFD, 0);
+                }
+                Ok(())
+            });
+        }
+        common::run_with_timeout(cmd, Duration::from_secs(30))
+    };
+    let r = run("1");
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert_eq!(
+        r.stdout, "/etc/hostname\nclosed\n",
+        "fd 3 is passed, the stray fd 4 is not"
+    );
+    let r = run("0");
+    assert_eq!(
+        r.stdout, "closed\nclosed\n",
+        "nothing beyond stdio without --preserve-fds"
+    );
+}
+
+#[test]
+fn create_runs_from_a_sealed_copy_of_hull() {
+    require_root!("create_runs_from_a_sealed_copy_of_hull");
+    let env = Env::new("sealed");
+    env.write_config(&base_config(&["sleep", "30"]));
+    assert_eq!(env.hull(&["create", &env.id]).code, 0);
+    let pid = env.state()["pid"].as_i64().unwrap();
+    let exe = fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert!(
+        exe.to_string_lossy().starts_with("/memfd:hull"),
+        "the parked init runs from a memfd, saw {exe:?}"
+    );
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(
+        status.contains("State:\tS"),
+        "parked init sleeps on the exec fifo"
+    );
+    let dumpable = fs::metadata(format!("/proc/{pid}/mem")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        dumpable.uid(),
+        0,
+        "a non-dumpable init's /proc files belong to root"
+    );
+}

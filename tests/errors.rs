@@ -1,0 +1,272 @@
+//! Bad input: every failure exits 1 with one `error: ...` line naming what was wrong, writes exactly one JSON error
+//! record with `--log-format json`, and leaves nothing behind (state directory, cgroup, host mount, process).
+
+mod common;
+
+use std::fs;
+
+use common::{
+    base_config, cgroup_dirs_named, host_mounts_mentioning, processes_mentioning, Env, Run,
+};
+use serde_json::{json, Value};
+
+/// Run `create` on the env's bundle with a JSON log, and check the failure contract.
+fn create_fails(env: &Env, expect_in_message: &str) -> Run {
+    let log = env.dir.path().join("log.json");
+    let _ = fs::remove_file(&log);
+    let bundle = env.bundle();
+    let r = env.hull(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        &env.id,
+    ]);
+    assert_eq!(
+        r.code,
+        1,
+        "create must fail with status 1: {}",
+        r.describe()
+    );
+    let error_lines: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(
+        error_lines.len(),
+        1,
+        "exactly one error line on stderr, saw {:?}",
+        r.stderr
+    );
+    assert!(
+        error_lines[0].contains(expect_in_message),
+        "the message should contain {expect_in_message:?}, saw {:?}",
+        error_lines[0]
+    );
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    let records: Vec<&str> = text.lines().collect();
+    assert_eq!(records.len(), 1, "exactly one log record, saw {text:?}");
+    let record: Value = serde_json::from_str(records[0]).expect("the log record is JSON");
+    assert_eq!(record["level"], "error");
+    assert_eq!(
+        record["msg"].as_str().unwrap(),
+        error_lines[0].trim_start_matches("error: "),
+        "the JSON msg is the same text as the stderr line"
+    );
+    let time = record["time"].as_str().unwrap();
+    assert!(
+        time.len() == 20 && time.ends_with('Z') && time.as_bytes()[10] == b'T',
+        "RFC 3339 time, saw {time}"
+    );
+    assert_leaves_nothing(env);
+    r
+}
+
+fn assert_leaves_nothing(env: &Env) {
+    assert!(
+        !env.root().join(&env.id).exists(),
+        "no state directory may remain for {}",
+        env.id
+    );
+    assert_eq!(
+        cgroup_dirs_named(&env.id),
+        Vec::<std::path::PathBuf>::new(),
+        "no cgroup may remain"
+    );
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    assert_eq!(
+        host_mounts_mentioning(&bundle),
+        Vec::<String>::new(),
+        "no host mount may remain"
+    );
+    assert_eq!(
+        processes_mentioning(&env.id),
+        Vec::<String>::new(),
+        "no process may remain"
+    );
+}
+
+#[test]
+fn missing_config_names_the_path() {
+    let env = Env::new("noconfig");
+    let path = env.bundle().join("config.json");
+    create_fails(
+        &env,
+        &format!("open {}: No such file or directory", path.display()),
+    );
+}
+
+#[test]
+fn garbled_config_names_the_file() {
+    let env = Env::new("garbled");
+    fs::write(env.bundle().join("config.json"), "{ not json").unwrap();
+    create_fails(
+        &env,
+        &format!("parse {}", env.bundle().join("config.json").display()),
+    );
+}
+
+#[test]
+fn unknown_oci_major_version() {
+    let env = Env::new("version");
+    let mut config = base_config(&["true"]);
+    config["ociVersion"] = "2.0.0".into();
+    env.write_config(&config);
+    create_fails(&env, "unsupported ociVersion \"2.0.0\"");
+}
+
+#[test]
+fn missing_rootfs() {
+    let env = Env::new("norootfs");
+    let mut config = base_config(&["true"]);
+    config["root"] = json!({"path": "missing"});
+    env.write_config(&config);
+    create_fails(
+        &env,
+        &format!(
+            "rootfs {}: No such file or directory",
+            env.bundle().join("missing").display()
+        ),
+    );
+}
+
+#[test]
+fn invalid_id() {
+    let mut env = Env::new("badid");
+    env.write_config(&base_config(&["true"]));
+    env.id = "../escape".to_owned();
+    create_fails(&env, "invalid container ID format");
+}
+
+#[test]
+fn duplicate_id() {
+    require_root!("duplicate_id");
+    let env = Env::new("dup");
+    env.write_config(&base_config(&["sleep", "30"]));
+    assert_eq!(env.hull(&["create", &env.id]).code, 0);
+    let log = env.dir.path().join("dup.json");
+    let r = env.hull(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        &env.id,
+    ]);
+    assert_eq!(r.code, 1, "{}", r.describe());
+    assert!(
+        r.stderr.contains("container with given ID already exists"),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(
+        env.state()["status"],
+        "created",
+        "the existing container is untouched"
+    );
+    assert_eq!(fs::read_to_string(&log).unwrap().lines().count(), 1);
+}
+
+#[test]
+fn bad_mount_source() {
+    require_root!("bad_mount_source");
+    let env = Env::new("badmount");
+    let mut config = base_config(&["true"]);
+    config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/data", "type": "bind", "source": "/nonexistent-hull-source", "options": ["rbind"]
+    }));
+    env.write_config(&config);
+    create_fails(
+        &env,
+        "open bind mount source /nonexistent-hull-source: No such file or directory",
+    );
+}
+
+#[test]
+fn bad_executable() {
+    require_root!("bad_executable");
+    let env = Env::new("badexec");
+    env.write_config(&base_config(&["/nope"]));
+    create_fails(
+        &env,
+        "exec: \"/nope\": stat /nope: No such file or directory",
+    );
+    env.write_config(&base_config(&["nope"]));
+    create_fails(&env, "exec: \"nope\": executable file not found in $PATH");
+}
+
+#[test]
+fn hostname_without_uts_namespace() {
+    let env = Env::new("nouts");
+    let mut config = base_config(&["true"]);
+    config["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "pid"}]);
+    env.write_config(&config);
+    create_fails(
+        &env,
+        "unable to set hostname without a private UTS namespace",
+    );
+}
+
+#[test]
+fn failed_mount_inside_the_init() {
+    require_root!("failed_mount_inside_the_init");
+    let env = Env::new("mountfail");
+    let mut config = base_config(&["true"]);
+    config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/data", "type": "no-such-fs", "source": "none"
+    }));
+    env.write_config(&config);
+    create_fails(&env, "mount none on /data: No such device");
+}
+
+#[test]
+fn symlinked_proc_is_refused() {
+    require_root!("symlinked_proc_is_refused");
+    let env = Env::new("procsym");
+    let mut config = base_config(&["true"]);
+    let rootfs = env.private_rootfs(&mut config);
+    fs::remove_dir(rootfs.join("proc")).unwrap();
+    std::os::unix::fs::symlink("/tmp", rootfs.join("proc")).unwrap();
+    env.write_config(&config);
+    create_fails(&env, "mount destination /proc is a symlink");
+}
+
+#[test]
+fn unsupported_features_are_refused_by_name() {
+    let env = Env::new("unsupported");
+    let mut config = base_config(&["true"]);
+    config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"});
+    env.write_config(&config);
+    create_fails(
+        &env,
+        "linux.seccomp is not supported by this version of hull",
+    );
+    let mut config = base_config(&["true"]);
+    config["process"]["terminal"] = true.into();
+    env.write_config(&config);
+    create_fails(
+        &env,
+        "cannot allocate tty if runc will detach without setting console socket",
+    );
+}
+
+#[test]
+fn text_log_format_and_stderr_default() {
+    let env = Env::new("textlog");
+    let log = env.dir.path().join("log.txt");
+    let r = env.hull(&["--log", log.to_str().unwrap(), "state", "nosuch"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stderr, "error: container does not exist\n");
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(
+        text.starts_with("time=\"")
+            && text.ends_with(" level=error msg=\"container does not exist\"\n"),
+        "logrus text record, saw {text:?}"
+    );
+    let r = env.hull(&["--log-format", "yaml", "list"]);
+    assert_eq!(r.stderr, "error: invalid log-format: yaml\n");
+}
