@@ -149,9 +149,9 @@ impl Init<'_> {
         if self.plan.new_time {
             namespaces::unshare_time(self.spec)?;
         }
-        if self.plan.fork_for_pid {
+        if self.plan.fork_init {
             // SAFETY: hull is single-threaded, so the child of fork may keep running Rust code.
-            match unsafe { fork() }.context("fork into the pid namespace")? {
+            match unsafe { fork() }.context("fork the container init")? {
                 ForkResult::Parent { child } => {
                     let _ = self.channel.send(&Msg::Forked {
                         pid: child.as_raw(),

@@ -3,12 +3,13 @@
 //! Ordering rules (runc's nsexec, crun's `libcrun_run_linux_container`):
 //! - nothing to join: one `clone` creates every new namespace at once (user included; the parent writes the id maps
 //!   before the child goes on), so no extra process is needed, not even for a new pid namespace;
-//! - something to join: clone with no namespace flags, `setns` the joined ones (user first, mount last), then
-//!   `unshare` a new user namespace (parent maps it), then the other new ones; a new or joined pid namespace only
-//!   applies to children, so the child forks once and the grandchild becomes the container init;
+//! - something to join, or a time namespace: clone with no namespace flags, `setns` the joined ones (user first,
+//!   mount last), then `unshare` a new user namespace (parent maps it), then the other new ones; pid and time
+//!   namespaces only apply to children (kernels before 5.16 do not switch the time namespace at execve), so the child
+//!   forks once and the grandchild becomes the container init;
 //! - cgroup namespace: always unshared after the parent has placed the child in its cgroup, so the container's
 //!   cgroup becomes the namespace root;
-//! - time namespace: unshared and its offsets written before anything enters it (the final execve does).
+//! - time namespace: unshared and its offsets written before anything enters it (the forked init does).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -50,8 +51,8 @@ pub struct Plan {
     pub unshare_user: bool,
     /// Other new namespaces unshared by the child after its joins.
     pub unshare_flags: CloneFlags,
-    /// The child forks once so that a new or joined pid namespace applies to the container init.
-    pub fork_for_pid: bool,
+    /// The child forks once so that a new or joined pid or time namespace applies to the container init.
+    pub fork_init: bool,
     pub new_cgroup: bool,
     pub new_time: bool,
     /// Whether the container ends up in a pid namespace other than hull's.
@@ -75,7 +76,7 @@ pub fn plan(spec: &Spec) -> Plan {
         joins: Vec::new(),
         unshare_user: false,
         unshare_flags: CloneFlags::empty(),
-        fork_for_pid: false,
+        fork_init: false,
         new_cgroup: false,
         new_time: false,
         private_pid: false,
@@ -97,12 +98,16 @@ pub fn plan(spec: &Spec) -> Plan {
     plan.new_cgroup = new.contains(CloneFlags::CLONE_NEWCGROUP);
     plan.new_time = new.contains(CLONE_NEWTIME);
     let late = CloneFlags::CLONE_NEWCGROUP | CLONE_NEWTIME;
-    if plan.joins.is_empty() {
+    let joined_time = plan
+        .joins
+        .iter()
+        .any(|(t, _)| *t == LinuxNamespaceType::Time);
+    if plan.joins.is_empty() && !plan.new_time {
         plan.clone_flags = new - late;
     } else {
         plan.unshare_user = new.contains(CloneFlags::CLONE_NEWUSER);
         plan.unshare_flags = new - late - CloneFlags::CLONE_NEWUSER;
-        plan.fork_for_pid = plan.private_pid;
+        plan.fork_init = plan.private_pid || plan.new_time || joined_time;
     }
     plan
 }
@@ -224,7 +229,7 @@ mod tests {
     fn all_new_namespaces_come_from_one_clone() {
         let p = plan(&spec_with(serde_json::json!([
             {"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
-            {"type": "cgroup"}, {"type": "user"}, {"type": "time"}
+            {"type": "cgroup"}, {"type": "user"}
         ])));
         assert_eq!(
             p.clone_flags,
@@ -235,8 +240,21 @@ mod tests {
                 | CloneFlags::CLONE_NEWNS
                 | CloneFlags::CLONE_NEWUSER
         );
-        assert!(p.joins.is_empty() && !p.fork_for_pid && !p.unshare_user);
-        assert!(p.new_cgroup && p.new_time && p.private_pid && p.user_ns);
+        assert!(p.joins.is_empty() && !p.fork_init && !p.unshare_user);
+        assert!(p.new_cgroup && !p.new_time && p.private_pid && p.user_ns);
+    }
+
+    #[test]
+    fn a_time_namespace_needs_the_fork() {
+        let p = plan(&spec_with(
+            serde_json::json!([{"type": "pid"}, {"type": "mount"}, {"type": "time"}]),
+        ));
+        assert_eq!(p.clone_flags, CloneFlags::empty());
+        assert_eq!(
+            p.unshare_flags,
+            CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS
+        );
+        assert!(p.new_time && p.fork_init);
     }
 
     #[test]
@@ -256,7 +274,7 @@ mod tests {
         );
         assert_eq!(p.clone_flags, CloneFlags::empty());
         assert_eq!(p.unshare_flags, CloneFlags::CLONE_NEWPID);
-        assert!(p.fork_for_pid && !p.unshare_user);
+        assert!(p.fork_init && !p.unshare_user);
     }
 
     #[test]
@@ -264,7 +282,7 @@ mod tests {
         let p = plan(&spec_with(
             serde_json::json!([{"type": "mount"}, {"type": "pid", "path": "/proc/1/ns/pid"}]),
         ));
-        assert!(p.fork_for_pid && p.private_pid);
+        assert!(p.fork_init && p.private_pid);
         assert_eq!(p.unshare_flags, CloneFlags::CLONE_NEWNS);
     }
 
@@ -275,7 +293,7 @@ mod tests {
         ])));
         assert!(p.unshare_user);
         assert_eq!(p.unshare_flags, CloneFlags::CLONE_NEWNS);
-        assert!(!p.fork_for_pid && !p.private_pid);
+        assert!(!p.fork_init && !p.private_pid);
     }
 
     #[test]

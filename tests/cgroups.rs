@@ -1,0 +1,156 @@
+//! cgroups on the real host: the init is in its final cgroup before `create` returns, the configured limits are in
+//! the kernel's files, `delete` removes the directories (seed A30). Runs on v1, hybrid (this host) and pure v2
+//! (`make test-v2` runs it in a VM).
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::{base_config, cgroup_dirs_named, Env};
+use serde_json::json;
+
+fn unified() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// The container's directory in the hierarchy that has `controller` (v2: the one hierarchy).
+fn dir_for(id: &str, controller: &str) -> PathBuf {
+    let dirs = cgroup_dirs_named(id);
+    if unified() {
+        return dirs
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no cgroup for {id}"));
+    }
+    dirs.into_iter()
+        .find(|d| d.starts_with(format!("/sys/fs/cgroup/{controller}")))
+        .unwrap_or_else(|| panic!("no {controller} cgroup for {id}"))
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("read {}/{file}: {e}", dir.display()))
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn a30_placement_before_create_returns_and_cleanup() {
+    require_root!("a30_placement_before_create_returns_and_cleanup");
+    let env = Env::new("a30");
+    let mut config = base_config(&["cat", "/proc/self/cgroup"]);
+    config["linux"]["cgroupsPath"] = format!("/hull-test/{}", env.id).into();
+    env.write_config(&config);
+    assert_eq!(env.hull(&["create", &env.id]).code, 0);
+    let pid = env.state()["pid"].as_i64().unwrap().to_string();
+    let dirs = cgroup_dirs_named(&env.id);
+    assert!(!dirs.is_empty(), "cgroup directories exist after create");
+    for dir in &dirs {
+        assert!(
+            dir.to_string_lossy()
+                .contains(&format!("/hull-test/{}", env.id)),
+            "absolute cgroupsPath: {dir:?}"
+        );
+        let procs = read(dir, "cgroup.procs");
+        assert!(
+            procs.lines().any(|p| p == pid),
+            "init {pid} is in {} already while created: {procs:?}",
+            dir.display()
+        );
+    }
+    assert_eq!(env.hull(&["start", &env.id]).code, 0);
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert!(
+        cgroup_dirs_named(&env.id).is_empty(),
+        "delete removes every cgroup directory"
+    );
+    // With a cgroup namespace the container sees itself at the root.
+    let r = env.run(&config);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    for line in r.stdout.lines() {
+        assert!(
+            line.ends_with(":/"),
+            "inside a cgroup namespace every path is /: {:?}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn limits_are_written_to_the_kernel() {
+    require_root!("limits_are_written_to_the_kernel");
+    let env = Env::new("limits");
+    let mut config = base_config(&["sleep", "30"]);
+    config["linux"]["resources"] = json!({
+        "devices": [{"allow": false, "access": "rwm"}],
+        "memory": {"limit": 209715200},
+        "cpu": {"shares": 512, "quota": 20000, "period": 100000},
+        "pids": {"limit": 42}
+    });
+    env.write_config(&config);
+    assert_eq!(env.hull(&["run", "-d", &env.id]).code, 0);
+    if unified() {
+        let dir = dir_for(&env.id, "");
+        assert_eq!(read(&dir, "memory.max"), "209715200");
+        assert_eq!(read(&dir, "cpu.max"), "20000 100000");
+        assert_eq!(read(&dir, "pids.max"), "42");
+        assert!(
+            read(&dir, "cpu.weight").parse::<u32>().unwrap() < 100,
+            "512 shares weigh less than the default"
+        );
+    } else {
+        assert_eq!(
+            read(&dir_for(&env.id, "memory"), "memory.limit_in_bytes"),
+            "209715200"
+        );
+        assert_eq!(read(&dir_for(&env.id, "cpu"), "cpu.shares"), "512");
+        assert_eq!(read(&dir_for(&env.id, "cpu"), "cpu.cfs_quota_us"), "20000");
+        assert_eq!(
+            read(&dir_for(&env.id, "cpu"), "cpu.cfs_period_us"),
+            "100000"
+        );
+        assert_eq!(read(&dir_for(&env.id, "pids"), "pids.max"), "42");
+        let devices = read(&dir_for(&env.id, "devices"), "devices.list");
+        assert!(
+            devices.contains("c 1:3 rwm") && !devices.contains("a *:* rwm"),
+            "deny-all plus defaults: {devices}"
+        );
+    }
+}
+
+#[test]
+fn pids_limit_is_enforced() {
+    require_root!("pids_limit_is_enforced");
+    let env = Env::new("pids");
+    let mut config = base_config(&[
+        "/bin/sh",
+        "-c",
+        "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done 2>&1; echo done",
+    ]);
+    config["linux"]["resources"]["pids"] = json!({"limit": 5});
+    let r = env.run(&config);
+    assert!(
+        r.stdout.contains("can't fork") || r.stderr.contains("can't fork"),
+        "forks beyond 5 fail: {}",
+        r.describe()
+    );
+}
+
+#[test]
+fn unsupported_resources_are_refused() {
+    require_root!("unsupported_resources_are_refused");
+    let env = Env::new("blkio");
+    let mut config = base_config(&["true"]);
+    config["linux"]["resources"]["blockIO"] = json!({"weight": 500});
+    let r = env.run(&config);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("linux.resources.blockIO is not supported yet"),
+        "{}",
+        r.describe()
+    );
+    assert!(cgroup_dirs_named(&env.id).is_empty(), "nothing left behind");
+}
