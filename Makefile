@@ -43,7 +43,7 @@ test-unit:
 	$(CARGO) test --release --bins
 
 test-kernel:
-	HULL_TEST_ROOTFS=$(CURDIR)/$(ROOTFS) $(CARGO) test --release --tests -- --test-threads=2
+	HULL_TEST_ROOTFS=$(CURDIR)/$(ROOTFS) $(CARGO) test --release --test '*' -- --test-threads=2
 
 conformance: build rootfs
 	$(CONFORMANCE) --runtime $(CURDIR)/$(HULL) --rootfs $(ROOTFS)

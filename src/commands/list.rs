@@ -100,7 +100,7 @@ mod tests {
         ];
         assert_eq!(
             table(&rows),
-            "ID                     PID         OWNER\na-long-container-id    42          root\n"
+            "ID                    PID         OWNER\na-long-container-id   42          root\n"
         );
     }
 }
