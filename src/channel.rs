@@ -11,8 +11,10 @@ const MAX_MESSAGE: usize = 64 * 1024;
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub enum Msg {
-    /// parent → child: the child is in its cgroups (and its id maps are written when cloned into a new user ns).
+    /// parent → child: go on with setup (id maps are written when cloned into a new user ns).
     Go,
+    /// parent → child: the child is in its cgroups (sent after `Go`: the child works while the kernel migrates it).
+    CgroupsJoined,
     /// child → parent: it has unshared a user namespace after joining others; write its id maps.
     MapIds,
     /// parent → child: id maps written.
@@ -70,6 +72,17 @@ impl Channel {
         Ok(Some(msg))
     }
 
+    /// A setup error the child already sent, if any, without waiting. When the parent's own step fails because the
+    /// child has died (its pid is gone, its socket closed), the child's message is the real cause.
+    pub fn pending_error(&self) -> Option<anyhow::Error> {
+        let mut buf = vec![0u8; MAX_MESSAGE];
+        let n = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT).ok()?;
+        match serde_json::from_slice(&buf[..n]).ok()? {
+            Msg::Error { chain } => Some(anyhow!(chain.join(": "))),
+            _ => None,
+        }
+    }
+
     /// Receive one of `expected`, turning a child's `Error` into an `Err` carrying its cause chain.
     pub fn recv_expect(&self, expected: &[&str]) -> Result<Msg> {
         match self.recv()? {
@@ -85,6 +98,7 @@ impl Msg {
     pub fn kind(&self) -> &'static str {
         match self {
             Msg::Go => "Go",
+            Msg::CgroupsJoined => "CgroupsJoined",
             Msg::MapIds => "MapIds",
             Msg::IdsMapped => "IdsMapped",
             Msg::Forked { .. } => "Forked",

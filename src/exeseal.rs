@@ -1,22 +1,84 @@
 //! CVE-2019-5736: a container whose entrypoint is `#!/proc/self/exe` would run hull's own executable inside the
 //! container, where it could reopen the host binary for writing. Commands that enter containers (`create`, `run`)
-//! therefore run from a sealed, unwritable memfd copy of hull: if `/proc/self/exe` is not one already, copy it into
-//! a memfd, seal it, and re-exec once from it. hull is small, so the copy costs little.
+//! therefore re-exec once from an unwritable view of hull before doing anything else:
+//! - preferred (runc >= 1.2's approach, no copy): the binary opened through a private, detached, read-only
+//!   overlayfs whose lower layers are hull's directory and an empty tmpfs; every write through it fails with EROFS;
+//! - fallback (kernels or setups without overlayfs): a sealed memfd copy (`F_SEAL_WRITE` and friends).
+//!
+//! A process already running from either view is left alone, so the re-exec happens once.
 
 use std::ffi::CString;
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use nix::errno::Errno;
+use nix::sys::statfs::fstatfs;
+use nix::sys::statvfs::{fstatvfs, FsFlags};
+
+use crate::sys;
 
 const REQUIRED_SEALS: libc::c_int =
     libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
 
-fn seals(fd: &impl AsRawFd) -> libc::c_int {
-    // SAFETY: F_GET_SEALS only reads the seal bits of a descriptor we hold.
-    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) }
+/// Whether `exe` is already an unwritable view: a sealed memfd, or a file on a read-only overlayfs mount.
+fn is_sealed(exe: &File) -> bool {
+    // SAFETY: F_GET_SEALS only reads the seal bits of a descriptor we hold; it fails (-1) on non-memfds.
+    let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
+    if seals >= 0 {
+        return seals & REQUIRED_SEALS == REQUIRED_SEALS;
+    }
+    let on_overlay =
+        fstatfs(exe).is_ok_and(|fs| fs.filesystem_type().0 as i64 == OVERLAYFS_SUPER_MAGIC);
+    on_overlay && fstatvfs(exe).is_ok_and(|vfs| vfs.flags().contains(FsFlags::ST_RDONLY))
+}
+
+fn c_string(bytes: &[u8]) -> Result<CString> {
+    CString::new(bytes).context("path contains a NUL byte")
+}
+
+/// hull opened through a detached read-only overlayfs (lower layers: its directory and an empty tmpfs).
+fn overlay_view(exe_path: &Path) -> Result<OwnedFd> {
+    let dir = exe_path.parent().context("hull's path has no directory")?;
+    let name = exe_path
+        .file_name()
+        .context("hull's path has no file name")?;
+    let tmpfs = sys::fsopen(c"tmpfs").context("fsopen tmpfs")?;
+    sys::fsconfig_create(tmpfs.as_fd()).context("create empty tmpfs")?;
+    let empty =
+        sys::fsmount(tmpfs.as_fd(), libc::MOUNT_ATTR_RDONLY).context("fsmount empty tmpfs")?;
+    let overlay = sys::fsopen(c"overlay").context("fsopen overlay")?;
+    // overlayfs separates layers with ':' and options with ','; escape them in hull's directory.
+    let mut lower = Vec::new();
+    for &b in dir.as_os_str().as_bytes() {
+        if matches!(b, b':' | b',' | b'\\') {
+            lower.push(b'\\');
+        }
+        lower.push(b);
+    }
+    lower.extend_from_slice(format!(":/proc/self/fd/{}", empty.as_raw_fd()).as_bytes());
+    sys::fsconfig_set_string(overlay.as_fd(), c"lowerdir", &c_string(&lower)?)
+        .context("configure overlay")?;
+    sys::fsconfig_create(overlay.as_fd()).context("create overlay")?;
+    let attrs = libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOSUID;
+    let mount = sys::fsmount(overlay.as_fd(), attrs).context("fsmount overlay")?;
+    let name = c_string(name.as_bytes())?;
+    // SAFETY: openat relative to the mount fd with a NUL-terminated name; the result is a new fd we own.
+    let fd = unsafe {
+        libc::openat(
+            mount.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).context("open hull in its overlay view");
+    }
+    // SAFETY: a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn memfd(name: &std::ffi::CStr) -> Result<OwnedFd> {
@@ -36,14 +98,8 @@ fn memfd(name: &std::ffi::CStr) -> Result<OwnedFd> {
     Err(std::io::Error::last_os_error()).context("memfd_create")
 }
 
-/// Re-exec from a sealed copy unless already running from one. Returns only when already sealed.
-pub fn ensure_sealed() -> Result<()> {
-    let exe = File::open("/proc/self/exe").context("open /proc/self/exe")?;
-    let current = seals(&exe);
-    // F_GET_SEALS fails (-1) on anything that is not a memfd.
-    if current >= 0 && current & REQUIRED_SEALS == REQUIRED_SEALS {
-        return Ok(());
-    }
+/// A sealed memfd copy of hull.
+fn sealed_copy(exe: &File) -> Result<OwnedFd> {
     let len = exe.metadata().context("stat /proc/self/exe")?.len() as usize;
     let copy = memfd(c"hull")?;
     let mut remaining = len;
@@ -69,17 +125,38 @@ pub fn ensure_sealed() -> Result<()> {
     // F_SEAL_EXEC (Linux 6.3+) additionally forbids chmod of the copy; best effort.
     // SAFETY: as above.
     let _ = unsafe { libc::fcntl(copy.as_raw_fd(), libc::F_ADD_SEALS, libc::F_SEAL_EXEC) };
+    Ok(copy)
+}
+
+/// Re-exec from an unwritable view unless already running from one. Returns only when already sealed.
+pub fn ensure_sealed() -> Result<()> {
+    let exe = File::open("/proc/self/exe").context("open /proc/self/exe")?;
+    if is_sealed(&exe) {
+        return Ok(());
+    }
+    let view = match std::fs::read_link("/proc/self/exe")
+        .map_err(anyhow::Error::from)
+        .and_then(|p| overlay_view(&p))
+    {
+        Ok(view) => view,
+        Err(e) => {
+            crate::logger::debug(format!(
+                "overlay view of hull unavailable ({e:#}); using a sealed copy"
+            ));
+            sealed_copy(&exe)?
+        }
+    };
     let argv: Vec<CString> = std::env::args_os()
-        .map(|a| CString::new(a.as_bytes()).context("argument contains a NUL byte"))
+        .map(|a| c_string(a.as_bytes()))
         .collect::<Result<_>>()?;
     let envp: Vec<CString> = std::env::vars_os()
         .map(|(k, v)| {
             let mut kv = k.as_bytes().to_vec();
             kv.push(b'=');
             kv.extend_from_slice(v.as_bytes());
-            CString::new(kv).context("environment contains a NUL byte")
+            c_string(&kv)
         })
         .collect::<Result<_>>()?;
-    let errno = crate::sys::fexecve(copy.as_fd(), &argv, &envp);
-    Err(anyhow::Error::new(errno)).context("re-exec hull from its sealed memfd copy")
+    let errno = sys::fexecve(view.as_fd(), &argv, &envp);
+    Err(anyhow::Error::new(errno)).context("re-exec hull from its sealed view")
 }

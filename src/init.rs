@@ -38,6 +38,8 @@ pub struct Init<'a> {
     pub no_new_keyring: bool,
     /// The first fd that is not passed to the container (3 + LISTEN_FDS + --preserve-fds).
     pub first_closed_fd: i32,
+    /// Whether the parent's `CgroupsJoined` has arrived (and the cgroup namespace, if any, was unshared).
+    pub cgroup_joined: std::cell::Cell<bool>,
 }
 
 impl Init<'_> {
@@ -60,12 +62,12 @@ impl Init<'_> {
         // If hull dies before the container is parked, the half-made init must not outlive it.
         sys::set_parent_death_signal(libc::SIGKILL).context("set parent death signal")?;
         self.channel.recv_expect(&["Go"])?;
+        if self.plan.fork_init {
+            // The forked init inherits the cgroups its parent is in at fork time.
+            self.join_cgroup_namespace()?;
+        }
         self.enter_namespaces()?;
         let process = self.spec.process().as_ref().context("process is not set")?;
-
-        if self.plan.new_cgroup {
-            namespaces::unshare_flags(CloneFlags::CLONE_NEWCGROUP)?;
-        }
         if !self.no_new_keyring {
             join_session_keyring(self.id)?;
         }
@@ -79,8 +81,10 @@ impl Init<'_> {
             user_ns: self.plan.user_ns,
             cgroup_ns: self.plan.new_cgroup,
             no_pivot: self.no_pivot,
+            before_cgroup_mount: &|| self.join_cgroup_namespace(),
         };
         rootfs.prepare_and_pivot()?;
+        self.join_cgroup_namespace()?;
         rootfs.make_root_readonly()?;
         umask(Mode::from_bits_truncate(
             process.user().umask().unwrap_or(0o022),
@@ -132,6 +136,20 @@ impl Init<'_> {
             errno.desc()
         );
         sys::exit_now(127)
+    }
+
+    /// Wait (once) until the parent has placed this process in its cgroups, then unshare the cgroup namespace so that
+    /// the container's cgroup is its root.
+    fn join_cgroup_namespace(&self) -> Result<()> {
+        if self.cgroup_joined.get() {
+            return Ok(());
+        }
+        self.channel.recv_expect(&["CgroupsJoined"])?;
+        if self.plan.new_cgroup {
+            namespaces::unshare_flags(CloneFlags::CLONE_NEWCGROUP)?;
+        }
+        self.cgroup_joined.set(true);
+        Ok(())
     }
 
     /// Join, unshare, and fork when a pid namespace requires it (see `namespaces`).

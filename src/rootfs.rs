@@ -32,6 +32,8 @@ pub struct Rootfs<'a> {
     pub user_ns: bool,
     pub cgroup_ns: bool,
     pub no_pivot: bool,
+    /// Called before the first cgroup mount: the process must be in its cgroups (and cgroup namespace) by then.
+    pub before_cgroup_mount: &'a dyn Fn() -> Result<()>,
 }
 
 const NO_FOLLOW_PATH: OFlag = OFlag::O_PATH.union(OFlag::O_NOFOLLOW);
@@ -272,6 +274,7 @@ impl Rootfs<'_> {
     /// `/sys/fs/cgroup`: with a cgroup namespace the hierarchies are mounted natively (they show the container's
     /// cgroup as their root); without one, the container's own cgroup directories are bind-mounted.
     fn mount_cgroup(&self, root: BorrowedFd<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
+        (self.before_cgroup_mount)()?;
         let flags = opts.flags;
         inroot::mkdir_all(root, dest, 0o755)?;
         if self.cgroup.is_unified() {

@@ -192,6 +192,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         first_closed_fd: (3 + listen + opts.preserve_fds) as i32,
+        cgroup_joined: std::cell::Cell::new(false),
     };
     // The init is non-dumpable from birth: it will run inside the container's namespaces, where nothing may
     // ptrace it or open its /proc files before its execve (CVE-2016-9962).
@@ -268,15 +269,8 @@ fn cgroup_resources(spec: &oci_spec::runtime::Spec) -> Result<LinuxResources> {
     Ok(resources)
 }
 
-/// Drive the child through the protocol (see `channel::Msg`); returns the container init's pid.
-fn sync_with_init(
-    chan: &channel::Channel,
-    first: Pid,
-    cgroup: &Cgroup,
-    bundle: &Bundle,
-    plan: &namespaces::Plan,
-    pids: &mut Vec<Pid>,
-) -> Result<Pid> {
+/// Put the first child in its cgroups with its limits and its oom_score_adj (inherited by a forked init).
+fn place_in_cgroup(first: Pid, cgroup: &Cgroup, bundle: &Bundle) -> Result<()> {
     cgroup.add_pid(first.as_raw())?;
     cgroup.apply(&cgroup_resources(&bundle.spec)?)?;
     if let Some(score) = bundle
@@ -288,13 +282,33 @@ fn sync_with_init(
         let path = format!("/proc/{first}/oom_score_adj");
         fs::write(&path, score.to_string()).with_context(|| format!("write {score} to {path}"))?;
     }
+    Ok(())
+}
+
+/// Drive the child through the protocol (see `channel::Msg`); returns the container init's pid.
+fn sync_with_init(
+    chan: &channel::Channel,
+    first: Pid,
+    cgroup: &Cgroup,
+    bundle: &Bundle,
+    plan: &namespaces::Plan,
+    pids: &mut Vec<Pid>,
+) -> Result<Pid> {
     if plan
         .clone_flags
         .contains(nix::sched::CloneFlags::CLONE_NEWUSER)
     {
         namespaces::write_id_maps(first, &bundle.spec)?;
     }
+    // Moving a process between cgroups waits for an RCU grace period (milliseconds on cgroup v1); the child builds
+    // its mounts meanwhile and waits for `CgroupsJoined` only where membership matters (see init).
     chan.send(&Msg::Go)?;
+    place_in_cgroup(first, cgroup, bundle)
+        .and_then(|()| chan.send(&Msg::CgroupsJoined))
+        .map_err(|e| match chan.pending_error() {
+            Some(child) => child.context("error during container init"),
+            None => e,
+        })?;
     let mut init = first;
     loop {
         let msg = chan

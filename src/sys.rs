@@ -40,10 +40,7 @@ pub fn clone_fork(flags: libc::c_int) -> nix::Result<Forked> {
 /// `pidfd_open(pid, 0)`: a handle that keeps naming this process even if the PID is reused.
 pub fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
     // SAFETY: plain integer arguments; on success the kernel returns a new fd that we take ownership of.
-    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    let fd = Errno::result(ret)? as RawFd;
-    // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    owned_fd_result(unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) })
 }
 
 /// `pidfd_send_signal(pidfd, sig, NULL, 0)`.
@@ -242,4 +239,67 @@ pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, set: u64, clear: u64) 
         )
     };
     Errno::result(ret).map(drop)
+}
+
+/// New mount API constants (linux/mount.h) that the libc crate does not export.
+const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
+
+fn owned_fd_result(ret: libc::c_long) -> nix::Result<OwnedFd> {
+    let fd = Errno::result(ret)? as RawFd;
+    // SAFETY: a new descriptor just returned by the kernel, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `fsopen(fstype, FSOPEN_CLOEXEC)`: a filesystem context to configure.
+pub fn fsopen(fstype: &CStr) -> nix::Result<OwnedFd> {
+    // SAFETY: a valid NUL-terminated string and a flag.
+    owned_fd_result(unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) })
+}
+
+/// `fsconfig(ctx, FSCONFIG_SET_STRING, key, value, 0)`.
+pub fn fsconfig_set_string(ctx: BorrowedFd<'_>, key: &CStr, value: &CStr) -> nix::Result<()> {
+    // SAFETY: both strings are valid and NUL-terminated for the duration of the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            ctx.as_raw_fd(),
+            FSCONFIG_SET_STRING,
+            key.as_ptr(),
+            value.as_ptr(),
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// `fsconfig(ctx, FSCONFIG_CMD_CREATE)`: create the superblock.
+pub fn fsconfig_create(ctx: BorrowedFd<'_>) -> nix::Result<()> {
+    // SAFETY: null key and value are what FSCONFIG_CMD_CREATE takes.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            ctx.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// `fsmount(ctx, FSMOUNT_CLOEXEC, attrs)`: a detached mount, reachable only through the returned fd.
+pub fn fsmount(ctx: BorrowedFd<'_>, attrs: u64) -> nix::Result<OwnedFd> {
+    // SAFETY: integer arguments on a valid context fd.
+    owned_fd_result(unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            ctx.as_raw_fd(),
+            FSMOUNT_CLOEXEC,
+            attrs as libc::c_uint,
+        )
+    })
 }

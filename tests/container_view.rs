@@ -470,26 +470,33 @@ fn preserved_and_stray_fds() {
 }
 
 #[test]
-fn create_runs_from_a_sealed_copy_of_hull() {
-    require_root!("create_runs_from_a_sealed_copy_of_hull");
+fn create_runs_from_a_sealed_view_of_hull() {
+    require_root!("create_runs_from_a_sealed_view_of_hull");
+    use std::os::unix::fs::MetadataExt;
     let env = Env::new("sealed");
     env.write_config(&base_config(&["sleep", "30"]));
     assert_eq!(env.hull(&["create", &env.id]).code, 0);
     let pid = env.state()["pid"].as_i64().unwrap();
-    let exe = fs::read_link(format!("/proc/{pid}/exe")).unwrap();
-    assert!(
-        exe.to_string_lossy().starts_with("/memfd:hull"),
-        "the parked init runs from a memfd, saw {exe:?}"
+    // CVE-2019-5736: what the init runs is an unwritable view of hull, not the host binary itself.
+    let exe = fs::metadata(format!("/proc/{pid}/exe")).unwrap();
+    let host = fs::metadata(common::HULL).unwrap();
+    assert_ne!(
+        (exe.dev(), exe.ino()),
+        (host.dev(), host.ino()),
+        "the init must not run the host binary itself"
     );
+    let write = fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/{pid}/exe"));
+    assert!(write.is_err(), "the init's executable must not be writable");
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     assert!(
         status.contains("State:\tS"),
         "parked init sleeps on the exec fifo"
     );
-    let dumpable = fs::metadata(format!("/proc/{pid}/mem")).unwrap();
-    use std::os::unix::fs::MetadataExt;
+    let mem = fs::metadata(format!("/proc/{pid}/mem")).unwrap();
     assert_eq!(
-        dumpable.uid(),
+        mem.uid(),
         0,
         "a non-dumpable init's /proc files belong to root"
     );
