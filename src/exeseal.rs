@@ -31,8 +31,7 @@ fn is_sealed(exe: &File) -> bool {
     if seals >= 0 {
         return seals & REQUIRED_SEALS == REQUIRED_SEALS;
     }
-    let on_overlay =
-        fstatfs(exe).is_ok_and(|fs| fs.filesystem_type().0 as i64 == OVERLAYFS_SUPER_MAGIC);
+    let on_overlay = fstatfs(exe).is_ok_and(|fs| fs.filesystem_type().0 == OVERLAYFS_SUPER_MAGIC);
     on_overlay && fstatvfs(exe).is_ok_and(|vfs| vfs.flags().contains(FsFlags::ST_RDONLY))
 }
 

@@ -72,51 +72,12 @@ const NAMESPACES: &[&str] = &[
     "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts",
 ];
 
-/// Every capability runc knows (`capabilities.KnownCapabilities()`), in
-/// kernel number order, 0 (`CAP_CHOWN`) to 40 (`CAP_CHECKPOINT_RESTORE`).
-const CAPABILITIES: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
+/// Every capability hull knows, in kernel number order (`CAP_CHOWN` = 0 ...), as runc lists them.
+fn capabilities() -> Vec<String> {
+    let mut all: Vec<caps::Capability> = caps::all().into_iter().collect();
+    all.sort_by_key(|c| c.index());
+    all.iter().map(ToString::to_string).collect()
+}
 
 /// The `hull features` output.
 pub fn features_json() -> String {
@@ -130,7 +91,7 @@ pub fn features_json() -> String {
         mount_options: MOUNT_OPTIONS,
         linux: Linux {
             namespaces: NAMESPACES,
-            capabilities: CAPABILITIES,
+            capabilities: capabilities(),
             cgroup: Cgroup {
                 v1: true,
                 v2: true,
@@ -178,7 +139,7 @@ struct Features {
 #[serde(rename_all = "camelCase")]
 struct Linux {
     namespaces: &'static [&'static str],
-    capabilities: &'static [&'static str],
+    capabilities: Vec<String>,
     cgroup: Cgroup,
     seccomp: Enabled,
     apparmor: Enabled,

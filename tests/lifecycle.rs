@@ -503,3 +503,67 @@ fn go_style_flags_as_go_runc_sends_them() {
         r.describe()
     );
 }
+
+#[test]
+fn run_forwards_signals_and_reports_them() {
+    require_root!("run_forwards_signals_and_reports_them");
+    let env = Env::new("fwd");
+    env.write_config(&base_config(&[
+        "/bin/sh",
+        "-c",
+        "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.05; done",
+    ]));
+    let out = env.dir.path().join("out");
+    let mut cmd = std::process::Command::new(common::HULL);
+    cmd.arg("--root")
+        .arg(env.root())
+        .args(["run", &env.id])
+        .current_dir(env.bundle());
+    cmd.stdout(fs::File::create(&out).unwrap())
+        .stdin(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !fs::read_to_string(&out)
+        .unwrap_or_default()
+        .contains("ready")
+    {
+        assert!(Instant::now() < deadline, "container did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(7),
+        "hull run exits with the container's status after forwarding TERM"
+    );
+    assert_eq!(fs::read_to_string(&out).unwrap(), "ready\ngot-term\n");
+    assert!(
+        !env.root().join(&env.id).exists(),
+        "and deletes the container"
+    );
+}
+
+#[test]
+fn a26_without_terminal_stdio_are_the_callers_pipes() {
+    require_root!("a26_without_terminal_stdio_are_the_callers_pipes");
+    let env = Env::new("a26");
+    let r = env.run(&base_config(&[
+        "/bin/sh",
+        "-c",
+        "[ -t 0 ] && echo tty || echo no-tty; readlink /proc/self/fd/1; echo err >&2",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.describe());
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "no-tty");
+    assert!(
+        !lines[1].starts_with("/dev/pts"),
+        "stdout is the caller's file, not a terminal: {}",
+        lines[1]
+    );
+    assert_eq!(r.stderr, "err\n", "the container's stderr is hull's stderr");
+}
