@@ -546,10 +546,10 @@ impl Rootfs<'_> {
                 .with_context(|| format!("mask directory {path}"))?;
                 continue;
             }
-            if dev_null.is_none() {
-                dev_null = Some(verified_dev_null(root.as_fd())?);
-            }
-            let null = dev_null.as_ref().expect("set just above");
+            let null = match &dev_null {
+                Some(null) => null,
+                None => dev_null.insert(verified_dev_null(root.as_fd())?),
+            };
             mount(
                 Some(fd_path(null).as_str()),
                 fd_path(&fd).as_str(),
