@@ -58,8 +58,7 @@ pub fn apply_rlimits(pid: Pid, rlimits: &[PosixRlimit]) -> Result<()> {
 }
 
 /// A capability set as the kernel's bit mask; names the kernel does not know are skipped (as runc does).
-fn mask(set: Option<&Capabilities>) -> u64 {
-    let supported = caps::runtime::thread_all_supported();
+fn mask(set: Option<&Capabilities>, supported: &caps::CapsHashSet) -> u64 {
     set.into_iter()
         .flatten()
         .filter_map(|cap| {
@@ -111,9 +110,9 @@ fn capset(effective: u64, permitted: u64, inheritable: u64) -> nix::Result<()> {
 }
 
 /// Drop from the bounding set everything not listed (needs CAP_SETPCAP: call while still privileged).
-fn apply_bounding(caps: &LinuxCapabilities) -> Result<()> {
-    let keep = mask(caps.bounding().as_ref());
-    for cap in caps::runtime::thread_all_supported() {
+fn apply_bounding(caps: &LinuxCapabilities, supported: &caps::CapsHashSet) -> Result<()> {
+    let keep = mask(caps.bounding().as_ref(), supported);
+    for &cap in supported {
         if keep & cap.bitmask() == 0 {
             caps::drop(None, caps::CapSet::Bounding, cap)
                 .with_context(|| format!("drop {cap} from the bounding set"))?;
@@ -122,16 +121,16 @@ fn apply_bounding(caps: &LinuxCapabilities) -> Result<()> {
     Ok(())
 }
 
-fn apply_sets(caps: &LinuxCapabilities) -> Result<()> {
+fn apply_sets(caps: &LinuxCapabilities, supported: &caps::CapsHashSet) -> Result<()> {
     capset(
-        mask(caps.effective().as_ref()),
-        mask(caps.permitted().as_ref()),
-        mask(caps.inheritable().as_ref()),
+        mask(caps.effective().as_ref(), supported),
+        mask(caps.permitted().as_ref(), supported),
+        mask(caps.inheritable().as_ref(), supported),
     )
     .context("set effective, permitted and inheritable capabilities")?;
-    let ambient = mask(caps.ambient().as_ref());
+    let ambient = mask(caps.ambient().as_ref(), supported);
     let _ = caps::clear(None, caps::CapSet::Ambient);
-    for cap in caps::runtime::thread_all_supported() {
+    for &cap in supported {
         if ambient & cap.bitmask() != 0 {
             // The kernel only allows ambient capabilities that are also permitted and inheritable; runc carries on
             // when a configured one is not (its own default spec lists ambient without inheritable).
@@ -148,8 +147,10 @@ fn apply_sets(caps: &LinuxCapabilities) -> Result<()> {
 pub fn apply_user_and_caps(process: &Process, extra_groups: &[u32]) -> Result<()> {
     let user = process.user();
     let caps = process.capabilities().as_ref();
+    // Probed once: every probe is a prctl per capability.
+    let supported = caps::runtime::thread_all_supported();
     if let Some(caps) = caps {
-        apply_bounding(caps)?;
+        apply_bounding(caps, &supported)?;
     }
     let mut groups: Vec<Gid> = Vec::new();
     let mut seen = HashSet::new();
@@ -172,7 +173,7 @@ pub fn apply_user_and_caps(process: &Process, extra_groups: &[u32]) -> Result<()
     setresuid(uid, uid, uid).with_context(|| format!("setuid {uid}"))?;
     sys::set_keep_caps(false).context("clear keep-capabilities")?;
     if let Some(caps) = caps {
-        apply_sets(caps)?;
+        apply_sets(caps, &supported)?;
     }
     if process.no_new_privileges().unwrap_or(false) {
         sys::set_no_new_privs().context("set no_new_privs")?;
@@ -232,9 +233,10 @@ mod tests {
             "CAP_SYS_ADMIN"
         ]))
         .unwrap();
-        let m = mask(Some(&set));
+        let supported = caps::all();
+        let m = mask(Some(&set), &supported);
         assert_eq!(m, (1 << 0) | (1 << 5) | (1 << 21));
-        assert_eq!(mask(None), 0);
+        assert_eq!(mask(None, &supported), 0);
     }
 
     #[test]
