@@ -6,7 +6,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
@@ -20,18 +20,12 @@ use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxResources};
 use crate::cgroups::Cgroup;
 use crate::channel::{self, Msg};
 use crate::cli::CreateOpts;
+use crate::container::Container;
 use crate::init::Init;
 use crate::namespaces;
 use crate::spec::{self, Bundle};
 use crate::state::{self, Root, State, EXEC_FIFO};
 use crate::{credentials, default_spec, sys, timefmt};
-
-/// What a successful create leaves: the parked init, its state directory and the open exec fifo end of `run`.
-pub struct Created {
-    pub pid: Pid,
-    pub dir: PathBuf,
-    pub state: State,
-}
 
 /// How the caller's terminal settings combine with `process.terminal` (runc's `checkTerminal`).
 fn check_terminal(bundle: &Bundle, opts: &CreateOpts, detach: bool) -> Result<()> {
@@ -120,7 +114,7 @@ impl Drop for Undo<'_> {
 }
 
 /// `create`: returns once the init is parked in its final cgroup, with state.json and the pid file written.
-pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<Created> {
+pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<Container> {
     state::validate_id(id)?;
     let cwd = std::env::current_dir().context("getcwd")?;
     let bundle_dir = match &opts.bundle {
@@ -237,11 +231,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
             .with_context(|| format!("write pid file {}", path.display()))?;
     }
     undo.keep();
-    Ok(Created {
-        pid: init_pid,
-        dir,
-        state,
-    })
+    Ok(Container { dir, state })
 }
 
 /// The resources to apply: the configured ones (applied even when absent, so the device allow-list is set up) plus,

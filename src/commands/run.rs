@@ -5,7 +5,6 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::cli::{check_args, Arity, RunArgs};
-use crate::container::Container;
 use crate::spawn;
 use crate::state::Root;
 use crate::sys;
@@ -16,8 +15,8 @@ pub fn run(root: &Root, args: &RunArgs) -> Result<i32> {
     check_args("run", &args.args, Arity::Exact(1))?;
     let id = &args.args[0];
     if args.detach {
-        let created = spawn::create(root, id, &args.opts, true)?;
-        spawn::release(&created.dir)?;
+        let container = spawn::create(root, id, &args.opts, true)?;
+        spawn::release(&container.dir)?;
         return Ok(0);
     }
     if !args.no_subreaper {
@@ -33,12 +32,9 @@ pub fn run(root: &Root, args: &RunArgs) -> Result<i32> {
     let signals =
         SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC).context("create signalfd")?;
 
-    let created = spawn::create(root, id, &args.opts, false)?;
-    let container = Container {
-        dir: created.dir.clone(),
-        state: created.state.clone(),
-    };
-    let outcome = spawn::release(&created.dir).and_then(|()| wait_for_exit(&signals, created.pid));
+    let container = spawn::create(root, id, &args.opts, false)?;
+    let init = Pid::from_raw(container.state.init_pid);
+    let outcome = spawn::release(&container.dir).and_then(|()| wait_for_exit(&signals, init));
     if !args.keep {
         if outcome.is_err() {
             let _ = container.kill_all();
