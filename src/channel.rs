@@ -13,8 +13,6 @@ const MAX_MESSAGE: usize = 64 * 1024;
 pub enum Msg {
     /// parent → child: go on with setup (id maps are written when cloned into a new user ns).
     Go,
-    /// parent → child: the child is in its cgroups (sent after `Go`: the child works while the kernel migrates it).
-    CgroupsJoined,
     /// child → parent: it has unshared a user namespace after joining others; write its id maps.
     MapIds,
     /// parent → child: id maps written.
@@ -98,7 +96,6 @@ impl Msg {
     pub fn kind(&self) -> &'static str {
         match self {
             Msg::Go => "Go",
-            Msg::CgroupsJoined => "CgroupsJoined",
             Msg::MapIds => "MapIds",
             Msg::IdsMapped => "IdsMapped",
             Msg::Forked { .. } => "Forked",

@@ -28,6 +28,8 @@ pub struct Init<'a> {
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub cgroup: &'a Cgroup,
+    /// Opened by hull: how this process enters its cgroups (first thing, before it forks or unshares).
+    pub cgroup_entry: &'a crate::cgroups::Entry,
     pub plan: &'a Plan,
     pub joins: &'a [(LinuxNamespaceType, OwnedFd)],
     pub channel: &'a Channel,
@@ -38,8 +40,8 @@ pub struct Init<'a> {
     pub no_new_keyring: bool,
     /// The first fd that is not passed to the container (3 + LISTEN_FDS + --preserve-fds).
     pub first_closed_fd: i32,
-    /// Whether the parent's `CgroupsJoined` has arrived (and the cgroup namespace, if any, was unshared).
-    pub cgroup_joined: std::cell::Cell<bool>,
+    /// Whether the cgroup namespace, if any, was unshared (after the cgroups were entered).
+    pub cgroup_ns_entered: std::cell::Cell<bool>,
 }
 
 impl Init<'_> {
@@ -61,9 +63,9 @@ impl Init<'_> {
         unsafe { libc::close(self.lock.as_raw_fd()) };
         // If hull dies before the container is parked, the half-made init must not outlive it.
         sys::set_parent_death_signal(libc::SIGKILL).context("set parent death signal")?;
+        self.cgroup_entry.enter()?;
         self.channel.recv_expect(&["Go"])?;
         if self.plan.fork_init {
-            // The forked init inherits the cgroups its parent is in at fork time.
             self.join_cgroup_namespace()?;
         }
         self.enter_namespaces()?;
@@ -138,17 +140,15 @@ impl Init<'_> {
         sys::exit_now(127)
     }
 
-    /// Wait (once) until the parent has placed this process in its cgroups, then unshare the cgroup namespace so that
-    /// the container's cgroup is its root.
+    /// Unshare the cgroup namespace (once, and only now that this process is in its cgroups) so that the
+    /// container's cgroup is its root: before a forked init inherits it, or before /sys/fs/cgroup is mounted, or
+    /// after the rootfs is done, whichever comes first.
     fn join_cgroup_namespace(&self) -> Result<()> {
-        if self.cgroup_joined.get() {
+        if self.cgroup_ns_entered.get() || !self.plan.new_cgroup {
             return Ok(());
         }
-        self.channel.recv_expect(&["CgroupsJoined"])?;
-        if self.plan.new_cgroup {
-            namespaces::unshare_flags(CloneFlags::CLONE_NEWCGROUP)?;
-        }
-        self.cgroup_joined.set(true);
+        namespaces::unshare_flags(CloneFlags::CLONE_NEWCGROUP)?;
+        self.cgroup_ns_entered.set(true);
         Ok(())
     }
 

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
@@ -17,7 +18,7 @@ use nix::unistd::{mkfifo, Pid};
 
 use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxResources};
 
-use crate::cgroups::Cgroup;
+use crate::cgroups::{self, Cgroup};
 use crate::channel::{self, Msg};
 use crate::cli::CreateOpts;
 use crate::container::Container;
@@ -161,6 +162,9 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         .into();
     undo.cgroup_made = true;
     cgroup.create()?;
+    // Limits first, so the init is confined from its first instruction.
+    cgroup.apply(&cgroup_resources(&bundle.spec)?)?;
+    let mut cgroup_entry = cgroup.entry()?;
     let (parent_end, child_end) = channel::pair()?;
 
     let mut spec_for_child = bundle.spec.clone();
@@ -172,28 +176,36 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
             process.set_env(Some(env));
         }
     }
-    let init = Init {
-        id,
-        spec: &spec_for_child,
-        bundle: &bundle.dir,
-        rootfs: &bundle.rootfs,
-        cgroup: &cgroup,
-        plan: &plan,
-        joins: &joins,
-        channel: &child_end,
-        fifo: &fifo,
-        lock: &lock,
-        no_pivot: opts.no_pivot,
-        no_new_keyring: opts.no_new_keyring,
-        first_closed_fd: (3 + listen + opts.preserve_fds) as i32,
-        cgroup_joined: std::cell::Cell::new(false),
-    };
     // The init is non-dumpable from birth: it will run inside the container's namespaces, where nothing may
     // ptrace it or open its /proc files before its execve (CVE-2016-9962).
     sys::set_dumpable(false).context("set hull non-dumpable")?;
-    let first = match sys::clone_fork(plan.clone_flags.bits()).context("clone container init")? {
+    let oom_score_adj = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.oom_score_adj());
+    let first = match with_oom_score_adj(oom_score_adj, || {
+        clone_init(plan.clone_flags.bits(), &mut cgroup_entry)
+    })? {
         sys::Forked::Child => {
             drop(parent_end);
+            let init = Init {
+                id,
+                spec: &spec_for_child,
+                bundle: &bundle.dir,
+                rootfs: &bundle.rootfs,
+                cgroup: &cgroup,
+                cgroup_entry: &cgroup_entry,
+                plan: &plan,
+                joins: &joins,
+                channel: &child_end,
+                fifo: &fifo,
+                lock: &lock,
+                no_pivot: opts.no_pivot,
+                no_new_keyring: opts.no_new_keyring,
+                first_closed_fd: (3 + listen + opts.preserve_fds) as i32,
+                cgroup_ns_entered: std::cell::Cell::new(false),
+            };
             init.run()
         }
         sys::Forked::Parent(pid) => pid,
@@ -201,7 +213,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     drop(child_end);
     undo.pids.push(first);
 
-    let init_pid = sync_with_init(&parent_end, first, &cgroup, &bundle, &plan, &mut undo.pids)
+    let init_pid = sync_with_init(&parent_end, first, &bundle, &plan, &mut undo.pids)
         .context("unable to start container process")?;
     drop(fifo);
 
@@ -259,27 +271,47 @@ fn cgroup_resources(spec: &oci_spec::runtime::Spec) -> Result<LinuxResources> {
     Ok(resources)
 }
 
-/// Put the first child in its cgroups with its limits and its oom_score_adj (inherited by a forked init).
-fn place_in_cgroup(first: Pid, cgroup: &Cgroup, bundle: &Bundle) -> Result<()> {
-    cgroup.add_pid(first.as_raw())?;
-    cgroup.apply(&cgroup_resources(&bundle.spec)?)?;
-    if let Some(score) = bundle
-        .spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.oom_score_adj())
-    {
-        let path = format!("/proc/{first}/oom_score_adj");
-        fs::write(&path, score.to_string()).with_context(|| format!("write {score} to {path}"))?;
+/// Clone the container init, born in its cgroup2 cgroup where the kernel can do that (5.7+); it enters the other
+/// hierarchies itself (see `cgroups::Entry`).
+fn clone_init(flags: libc::c_int, entry: &mut cgroups::Entry) -> Result<sys::Forked> {
+    if let Some((path, dir)) = entry.clone_into() {
+        match sys::clone3_into_cgroup(flags, dir) {
+            Err(Errno::ENOSYS | Errno::E2BIG) => entry.without_clone_into()?,
+            result => {
+                return result.with_context(|| {
+                    format!("clone container init into cgroup {}", path.display())
+                })
+            }
+        }
     }
-    Ok(())
+    sys::clone_fork(flags).context("clone container init")
+}
+
+/// Run `clone` with hull's own oom_score_adj set to `score`, which the init inherits (as runc's nsexec does), and
+/// restore it afterwards: no write to the init's /proc files is needed, even when it forks again.
+fn with_oom_score_adj(
+    score: Option<i32>,
+    clone: impl FnOnce() -> Result<sys::Forked>,
+) -> Result<sys::Forked> {
+    const PATH: &str = "/proc/self/oom_score_adj";
+    let Some(score) = score else {
+        return clone();
+    };
+    let saved = fs::read_to_string(PATH).with_context(|| format!("read {PATH}"))?;
+    fs::write(PATH, score.to_string()).with_context(|| format!("write {score} to {PATH}"))?;
+    let result = clone();
+    if let Ok(sys::Forked::Child) = result {
+        return result;
+    }
+    let saved = saved.trim();
+    fs::write(PATH, saved).with_context(|| format!("restore {saved} to {PATH}"))?;
+    result
 }
 
 /// Drive the child through the protocol (see `channel::Msg`); returns the container init's pid.
 fn sync_with_init(
     chan: &channel::Channel,
     first: Pid,
-    cgroup: &Cgroup,
     bundle: &Bundle,
     plan: &namespaces::Plan,
     pids: &mut Vec<Pid>,
@@ -290,11 +322,7 @@ fn sync_with_init(
     {
         namespaces::write_id_maps(first, &bundle.spec)?;
     }
-    // Moving a process between cgroups waits for an RCU grace period (milliseconds on cgroup v1); the child builds
-    // its mounts meanwhile and waits for `CgroupsJoined` only where membership matters (see init).
-    chan.send(&Msg::Go)?;
-    place_in_cgroup(first, cgroup, bundle)
-        .and_then(|()| chan.send(&Msg::CgroupsJoined))
+    chan.send(&Msg::Go)
         .map_err(|e| match chan.pending_error() {
             Some(child) => child.context("error during container init"),
             None => e,

@@ -78,6 +78,44 @@ fn a30_placement_before_create_returns_and_cleanup() {
     }
 }
 
+/// The init enters its cgroups by itself through files hull opened (see `cgroups::Entry`): that must work from inside
+/// a new user namespace, and for an init forked in a new pid namespace; oomScoreAdj is inherited from hull.
+#[test]
+fn init_in_user_and_pid_namespace_is_placed_with_its_oom_score() {
+    require_root!("init_in_user_and_pid_namespace_is_placed_with_its_oom_score");
+    let env = Env::new("userns-cg");
+    let mut config = base_config(&["true"]);
+    config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["type"] != "cgroup");
+    config["process"]["oomScoreAdj"] = 123.into();
+    env.write_config(&config);
+    let r = env.hull(&["create", &env.id]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    let pid = env.state()["pid"].as_i64().unwrap().to_string();
+    let dirs = cgroup_dirs_named(&env.id);
+    assert!(!dirs.is_empty(), "cgroup directories exist after create");
+    for dir in &dirs {
+        let procs = read(dir, "cgroup.procs");
+        assert_eq!(procs, pid, "only the init is in {}", dir.display());
+    }
+    assert_eq!(
+        fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+            .unwrap()
+            .trim(),
+        "123"
+    );
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+}
+
 #[test]
 fn limits_are_written_to_the_kernel() {
     require_root!("limits_are_written_to_the_kernel");
