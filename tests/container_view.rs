@@ -206,6 +206,76 @@ fn a9_join_network_namespace_by_path() {
     );
 }
 
+/// Joining a namespace by path while creating a user namespace: hull joins first (while privileged on the host),
+/// then unshares the user namespace and writes its id maps on the child's request (MapIds round trip).
+#[test]
+fn joined_namespace_with_a_new_user_namespace() {
+    require_root!("joined_namespace_with_a_new_user_namespace");
+    let a = Env::new("joinua");
+    a.write_config(&base_config(&["sleep", "30"]));
+    assert_eq!(a.hull(&["run", "-d", &a.id]).code, 0);
+    let pid = a.state()["pid"].as_i64().unwrap();
+    let a_net = fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    let b = Env::new("joinub");
+    let mut config = sh("readlink /proc/self/ns/net; cat /proc/self/uid_map | tr -s ' '; id -u");
+    config["linux"]["namespaces"] = json!([
+        {"type": "mount"}, {"type": "pid"}, {"type": "uts"}, {"type": "ipc"}, {"type": "user"},
+        {"type": "network", "path": format!("/proc/{pid}/ns/net")}
+    ]);
+    config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 1000}]);
+    config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 1000}]);
+    config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["type"] != "cgroup" && m["type"] != "sysfs");
+    assert_eq!(
+        run_ok(&b, &config),
+        format!("{}\n 0 200000 1000\n0\n", a_net.to_str().unwrap()),
+        "B joined A's network namespace inside its own user namespace"
+    );
+}
+
+/// sysfs cannot be mounted from a user namespace that does not own the network namespace; like runc, hull then
+/// bind-mounts the host's /sys (read-only, as configured) instead of failing.
+#[test]
+fn sysfs_in_a_user_namespace_sharing_the_host_network() {
+    require_root!("sysfs_in_a_user_namespace_sharing_the_host_network");
+    let env = Env::new("sysfsbind");
+    let mut config = sh("test -d /sys/kernel && echo kernel; touch /sys/x 2>/dev/null || echo ro");
+    config["linux"]["namespaces"] = json!([
+        {"type": "mount"}, {"type": "pid"}, {"type": "uts"}, {"type": "ipc"}, {"type": "user"}
+    ]);
+    config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+    config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+    config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["type"] != "cgroup");
+    assert_eq!(run_ok(&env, &config), "kernel\nro\n");
+}
+
+/// A container gets its own session keyring, named `_ses.<id>`, unless `--no-new-keyring`.
+#[test]
+fn session_keyring_is_new_unless_no_new_keyring() {
+    require_root!("session_keyring_is_new_unless_no_new_keyring");
+    let env = Env::new("keyring");
+    let mut config = sh(&format!("grep -c ' _ses.{}: ' /proc/keys; true", env.id));
+    config["linux"]["maskedPaths"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|p| p != "/proc/keys");
+    // --no-new-keyring first: a keyring once made outlives its container until the kernel collects it.
+    env.write_config(&config);
+    let r = env.hull(&["run", "--no-new-keyring", &env.id]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "0\n"),
+        "--no-new-keyring keeps the caller's: {}",
+        r.describe()
+    );
+    assert_eq!(run_ok(&env, &config), "1\n", "a new keyring _ses.<id>");
+}
+
 #[test]
 fn a12_kernel_is_shared() {
     require_root!("a12_kernel_is_shared");
