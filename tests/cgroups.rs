@@ -176,19 +176,72 @@ fn pids_limit_is_enforced() {
     );
 }
 
+/// Bad resource values: one clear error naming the value (or the file and value the kernel refused), exit 1, and no
+/// state, cgroup or process left behind.
 #[test]
-fn unsupported_resources_are_refused() {
-    require_root!("unsupported_resources_are_refused");
-    let env = Env::new("blkio");
-    let mut config = base_config(&["true"]);
-    config["linux"]["resources"]["blockIO"] = json!({"weight": 500});
-    let r = env.run(&config);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stderr
-            .contains("linux.resources.blockIO is not supported yet"),
-        "{}",
-        r.describe()
-    );
-    assert!(cgroup_dirs_named(&env.id).is_empty(), "nothing left behind");
+fn bad_resources_give_a_clear_error_and_leave_nothing() {
+    require_root!("bad_resources_give_a_clear_error_and_leave_nothing");
+    let v2 = unified();
+    let mut cases: Vec<(serde_json::Value, &str)> = vec![
+        (
+            json!({"memory": {"limit": -5}}),
+            "linux.resources.memory.limit -5 is invalid",
+        ),
+        (
+            json!({"hugepageLimits": [{"pageSize": "2M", "limit": 1}]}),
+            "page size \"2M\" is invalid",
+        ),
+        (
+            json!({"unified": {"memory.bogus": "1"}}),
+            if v2 {
+                "unable to set unified resource \"memory.bogus\""
+            } else {
+                "invalid configuration: cannot use unified on cgroup v1"
+            },
+        ),
+        (
+            json!({"memory": {"limit": 100_000_000, "swap": 50_000_000}}),
+            if v2 {
+                "memory+swap limit should be >= memory limit"
+            } else {
+                "memory.memsw.limit_in_bytes: Invalid argument"
+            },
+        ),
+    ];
+    if !v2 {
+        // The kernel clamps cpu.shares silently; cgroup2 maps shares 1 to the valid weight 1.
+        cases.push((
+            json!({"cpu": {"shares": 1}}),
+            "cpu.shares 1 is out of range: the minimum allowed is 2",
+        ));
+    }
+    for (resources, message) in cases {
+        let env = Env::new("badres");
+        let mut config = base_config(&["true"]);
+        for (key, value) in resources.as_object().unwrap() {
+            config["linux"]["resources"][key] = value.clone();
+        }
+        env.write_config(&config);
+        let r = env.hull(&["create", &env.id]);
+        assert_eq!(r.code, 1, "{resources}: {}", r.describe());
+        assert!(
+            r.stderr.starts_with("error: ")
+                && r.stderr.contains(message)
+                && r.stderr.lines().count() == 1,
+            "{resources}: expected one error line containing {message:?}, got {:?}",
+            r.stderr
+        );
+        assert!(
+            cgroup_dirs_named(&env.id).is_empty(),
+            "{resources}: no cgroup left"
+        );
+        assert!(
+            !env.root().join(&env.id).exists(),
+            "{resources}: no state left"
+        );
+        assert!(
+            common::processes_mentioning(&env.id).is_empty(),
+            "{resources}: no process left"
+        );
+    }
 }

@@ -5,13 +5,14 @@
 //! (v1 controllers plus a cgroup2 hierarchy, e.g. at `/sys/fs/cgroup/unified`) and pure cgroup v2 hosts
 //! are all handled. What is specific to one cgroup version lives in `v1.rs` and `v2.rs`.
 
+mod plan;
 mod v1;
 mod v2;
 
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Write as _};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::OpenOptionsExt;
@@ -26,6 +27,11 @@ use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
+use crate::logger;
+
+#[cfg(test)]
+use plan::Facts;
+use plan::Write;
 pub use v1::v1_writes;
 pub use v2::v2_writes;
 
@@ -170,28 +176,43 @@ impl Cgroup {
         Ok(entry)
     }
 
-    /// Applies `linux.resources`: memory limit, cpu shares/quota/period, pids limit and, on v1, the
-    /// device allow/deny list. Like runc, v1 always ends up deny-all plus the given rules plus runc's
-    /// default devices (see `v1_writes`), so call this with `LinuxResources::default()` when the spec
-    /// has no resources, and append an "rwm" allow rule for each `linux.devices` entry. Device rules
-    /// are not enforced on cgroup v2, which needs an eBPF program. Any other resource that is set is
-    /// refused with "linux.resources.<field> is not supported yet", before anything is written.
+    /// Applies `linux.resources` the way runc's cgroupfs managers do (see `v1_writes` and `v2_writes` for what is
+    /// written where and in which order). Like runc, v1 always ends up deny-all plus the given device rules plus
+    /// runc's default devices, so call this with `LinuxResources::default()` when the spec has no resources, and
+    /// append an "rwm" allow rule for each `linux.devices` entry. Everything is checked before the first write:
+    /// a bad value or a controller this host lacks is an error that names it, with nothing written.
     pub fn apply(&self, r: &LinuxResources) -> Result<()> {
+        if r.memory().and_then(|m| m.kernel()).is_some_and(|k| k != 0) {
+            logger::log(
+                logger::Level::Warning,
+                "Kernel memory settings are ignored and will be removed",
+            );
+        }
         if let [h] = self.hierarchies.as_slice() {
             if h.v2 {
-                for (file, value) in v2_writes(r)? {
-                    write_file(&h.path.join(file), &value)?;
-                }
-                return Ok(());
+                let facts = v2::facts(&h.path, r)?;
+                let writes = v2_writes(r, &facts)?;
+                return execute(
+                    writes
+                        .into_iter()
+                        .map(|w| (h.path.join(&w.file), w))
+                        .collect(),
+                );
             }
         }
-        for (controller, file, value) in v1_writes(r)? {
-            let h = self.v1_hierarchy(controller).ok_or_else(|| {
-                anyhow!("cannot write {file}: the {controller} cgroup v1 controller is not mounted")
+        let facts = v1::facts(|c| self.v1_hierarchy(c).map(|h| h.path.as_path()), r)?;
+        let mut planned = Vec::new();
+        for w in v1_writes(r, &facts)? {
+            let h = self.v1_hierarchy(w.controller).ok_or_else(|| {
+                anyhow!(
+                    "cannot write {}: the {} cgroup v1 controller is not mounted",
+                    w.file,
+                    w.controller
+                )
             })?;
-            v1::write(&h.path, file, &value)?;
+            planned.push((h.path.join(&w.file), w));
         }
-        Ok(())
+        execute(planned)
     }
 
     /// PIDs in the container's cgroup and its sub-cgroups, sorted. On v1 (and hybrid) hosts they are read
@@ -599,6 +620,49 @@ fn remove_tree(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Performs planned writes in order. A write marked `retry_after_next` that the kernel refuses with EINVAL is
+/// written again after the next write that is not so marked (or at the end), and only then may fail.
+fn execute(writes: Vec<(PathBuf, Write)>) -> Result<()> {
+    let mut deferred = Vec::new();
+    for (path, w) in writes {
+        match write_planned(&path, &w) {
+            Err(err) if w.retry_after_next && errno_of(&err) == Some(Errno::EINVAL) => {
+                deferred.push((path, w));
+                continue;
+            }
+            result => result?,
+        }
+        if !w.retry_after_next {
+            for (path, w) in deferred.drain(..) {
+                write_planned(&path, &w)?;
+            }
+        }
+    }
+    for (path, w) in deferred {
+        write_planned(&path, &w)?;
+    }
+    Ok(())
+}
+
+fn write_planned(path: &Path, w: &Write) -> Result<()> {
+    let result = if w.controller.is_empty() {
+        write_file(path, &w.value)
+    } else {
+        v1::write(path, &w.value)
+    };
+    match &w.context {
+        Some(context) => result.with_context(|| context.clone()),
+        None => result,
+    }
+}
+
+/// The errno under an error made from an io::Error, if any.
+fn errno_of(err: &anyhow::Error) -> Option<Errno> {
+    err.downcast_ref::<io::Error>()
+        .and_then(io::Error::raw_os_error)
+        .map(Errno::from_raw)
+}
+
 /// Writes `value` to a cgroup file with a single write(2), as the kernel takes one value per write.
 fn write_file(path: &Path, value: &str) -> Result<()> {
     let context = || format!("write {value} to {}", path.display());
@@ -616,91 +680,6 @@ fn write_file(path: &Path, value: &str) -> Result<()> {
 fn read_to_string(path: impl AsRef<Path>) -> Result<String> {
     let path = path.as_ref();
     fs::read_to_string(path).with_context(|| format!("read {}", path.display()))
-}
-
-/// `pids.max` for a `linux.resources.pids.limit`, as current runc: a positive limit as is, 0 as "1"
-/// (systemd cannot express 0 and both runc drivers agree on 1), a negative one as "max".
-fn pids_max(limit: i64) -> String {
-    match limit {
-        l if l > 0 => l.to_string(),
-        0 => "1".to_owned(),
-        _ => "max".to_owned(),
-    }
-}
-
-/// `linux.resources.memory.limit`: `None` when unset or 0 (runc treats 0 as unset), -1 for unlimited.
-fn memory_limit(r: &LinuxResources) -> Result<Option<i64>> {
-    match r.memory().and_then(|m| m.limit()) {
-        None | Some(0) => Ok(None),
-        Some(limit) if limit < -1 => bail!(
-            "linux.resources.memory.limit {limit} is invalid: use a positive number of bytes or -1"
-        ),
-        Some(limit) => Ok(Some(limit)),
-    }
-}
-
-/// Refuses every resource this module does not apply yet, so that none is silently ignored.
-/// `memory.useHierarchy` (ignored by runc too) and `memory.checkBeforeUpdate` (only meaningful
-/// when updating a running container) are the exceptions.
-fn reject_unsupported(r: &LinuxResources) -> Result<()> {
-    let set = |v: Option<i64>| v.is_some_and(|v| v != 0);
-    let mut unsupported = Vec::new();
-    if let Some(m) = r.memory() {
-        let fields = [
-            ("memory.reservation", set(m.reservation())),
-            ("memory.swap", set(m.swap())),
-            ("memory.kernel", set(m.kernel())),
-            ("memory.kernelTCP", set(m.kernel_tcp())),
-            ("memory.swappiness", m.swappiness().is_some()),
-            (
-                "memory.disableOOMKiller",
-                m.disable_oom_killer() == Some(true),
-            ),
-        ];
-        unsupported.extend(fields.iter().filter(|f| f.1).map(|f| f.0));
-    }
-    if let Some(c) = r.cpu() {
-        let fields = [
-            ("cpu.cpus", c.cpus().as_ref().is_some_and(|s| !s.is_empty())),
-            ("cpu.mems", c.mems().as_ref().is_some_and(|s| !s.is_empty())),
-            ("cpu.realtimeRuntime", set(c.realtime_runtime())),
-            (
-                "cpu.realtimePeriod",
-                c.realtime_period().is_some_and(|v| v != 0),
-            ),
-            ("cpu.idle", c.idle().is_some()),
-            ("cpu.burst", c.burst().is_some()),
-        ];
-        unsupported.extend(fields.iter().filter(|f| f.1).map(|f| f.0));
-    }
-    let fields = [
-        (
-            "blockIO",
-            r.block_io()
-                .as_ref()
-                .is_some_and(|b| *b != Default::default()),
-        ),
-        (
-            "hugepageLimits",
-            r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()),
-        ),
-        (
-            "network",
-            r.network()
-                .as_ref()
-                .is_some_and(|n| *n != Default::default()),
-        ),
-        ("rdma", r.rdma().as_ref().is_some_and(|v| !v.is_empty())),
-        (
-            "unified",
-            r.unified().as_ref().is_some_and(|v| !v.is_empty()),
-        ),
-    ];
-    unsupported.extend(fields.iter().filter(|f| f.1).map(|f| f.0));
-    match unsupported.first() {
-        Some(field) => bail!("linux.resources.{field} is not supported yet"),
-        None => Ok(()),
-    }
 }
 
 #[cfg(test)]
@@ -1140,11 +1119,11 @@ mod tests {
                 assert_eq!(fx.read("cpu", "cpu.shares"), "512");
                 assert_eq!(fx.read("cpu", "cpu.cfs_period_us"), "50000");
                 assert_eq!(fx.read("cpu", "cpu.cfs_quota_us"), "20000");
-                let expected: Vec<String> = v1_writes(&r)
+                let expected: Vec<String> = v1_writes(&r, &Facts::default())
                     .unwrap()
                     .into_iter()
-                    .filter(|w| w.1 == "devices.allow")
-                    .map(|w| w.2)
+                    .filter(|w| w.file == "devices.allow")
+                    .map(|w| w.value)
                     .collect();
                 assert_eq!(fx.read("devices", "devices.list"), expected.join("\n"));
                 let cpuset = fx.cg.v1_hierarchy("cpuset").unwrap();
@@ -1248,15 +1227,16 @@ mod tests {
         }
 
         #[test]
-        fn kernel_refuses_unsupported_resources_before_writing() {
-            let Some(fx) = Fixture::new("unsupported", false) else {
+        fn kernel_refuses_bad_resources_before_writing() {
+            let Some(fx) = Fixture::new("badvalue", false) else {
                 return;
             };
             fx.cg.create().unwrap();
-            let r = resources(r#"{"pids":{"limit":5},"memory":{"swap":1}}"#);
+            let r =
+                resources(r#"{"pids":{"limit":5},"hugepageLimits":[{"pageSize":"2M","limit":1}]}"#);
             assert_eq!(
                 fx.cg.apply(&r).unwrap_err().to_string(),
-                "linux.resources.memory.swap is not supported yet"
+                "linux.resources.hugepageLimits: page size \"2M\" is invalid: use a number with KB, MB or GB (\"2MB\")"
             );
             assert_eq!(fx.read("pids", "pids.max"), "max");
         }

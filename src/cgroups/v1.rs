@@ -7,9 +7,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+use oci_spec::runtime::{LinuxBlockIo, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 
-use super::{dirs_below, memory_limit, mkdir, pids_max, reject_unsupported, write_file, Hierarchy};
+use super::plan::{
+    check_memory_usage, device_number, hugepage_size, memory_values, pids_max, rdma_lines, Facts,
+    Write,
+};
+use super::{dirs_below, mkdir, write_file, Hierarchy};
 
 /// Wildcard major or minor number ("*").
 const ANY: i64 = -1;
@@ -30,45 +34,254 @@ const DEFAULT_ALLOWED: [(char, i64, i64, &str); 11] = [
     ('c', 10, 200, "rwm"),
 ];
 
-/// The cgroup v1 writes for `r`, in order, as (controller, file, value).
+/// The cgroup v1 writes for `r`, in runc's order: cpuset, devices, memory, cpu, pids, blkio, hugetlb, net_cls,
+/// net_prio, rdma.
 ///
-/// Order follows runc's v1 manager: devices, memory, cpu (shares, then period before quota), pids.
-/// Devices follow runc too: starting from deny-all, the `linux.resources.devices` rules and then
-/// runc's default allowed devices are folded into one policy, written as a reset ("a" to
-/// `devices.deny`, or to `devices.allow` when the rules allow everything) followed by its exceptions
-/// sorted by (major, minor, type). Memory limit 0, cpu shares/quota/period 0 mean unset.
-pub fn v1_writes(r: &LinuxResources) -> Result<Vec<(&'static str, &'static str, String)>> {
-    reject_unsupported(r)?;
-    let mut writes: Vec<(&'static str, &'static str, String)> = device_writes(r)?
-        .into_iter()
-        .map(|(file, rule)| ("devices", file, rule))
-        .collect();
-    if let Some(limit) = memory_limit(r)? {
-        writes.push(("memory", "memory.limit_in_bytes", limit.to_string()));
+/// Devices follow runc: starting from deny-all, the `linux.resources.devices` rules and then runc's default allowed
+/// devices are folded into one policy, written as a reset ("a" to `devices.deny`, or to `devices.allow` when the
+/// rules allow everything) followed by its exceptions sorted by (major, minor, type). Zero means unset for the
+/// memory, cpu and blkio numbers, as in runc; `unified` is refused (cgroup2 only).
+pub fn v1_writes(r: &LinuxResources, facts: &Facts) -> Result<Vec<Write>> {
+    if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
+        bail!("invalid configuration: cannot use unified on cgroup v1");
     }
+    check_memory_usage(r, facts)?;
+    let mut writes = Vec::new();
     if let Some(cpu) = r.cpu() {
-        if let Some(shares) = cpu.shares().filter(|&v| v != 0) {
-            writes.push(("cpu", "cpu.shares", shares.to_string()));
-        }
-        if let Some(period) = cpu.period().filter(|&v| v != 0) {
-            writes.push(("cpu", "cpu.cfs_period_us", period.to_string()));
-        }
-        if let Some(quota) = cpu.quota().filter(|&v| v != 0) {
-            writes.push(("cpu", "cpu.cfs_quota_us", quota.to_string()));
+        for (file, value) in [("cpuset.cpus", cpu.cpus()), ("cpuset.mems", cpu.mems())] {
+            if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+                writes.push(Write::new("cpuset", file, value));
+            }
         }
     }
+    writes.extend(
+        device_writes(r)?
+            .into_iter()
+            .map(|(file, rule)| Write::new("devices", file, rule)),
+    );
+    memory_writes(r, facts, &mut writes)?;
+    cpu_writes(r, &mut writes);
     if let Some(pids) = r.pids() {
-        writes.push(("pids", "pids.max", pids_max(pids.limit())));
+        writes.push(Write::new("pids", "pids.max", pids_max(pids.limit())));
+    }
+    if let Some(blkio) = r.block_io() {
+        blkio_writes(blkio, facts, &mut writes)?;
+    }
+    for limit in r.hugepage_limits().iter().flatten() {
+        let size = hugepage_size(limit.page_size())?;
+        if limit.limit() < 0 {
+            bail!(
+                "linux.resources.hugepageLimits: limit {} for {size} is invalid",
+                limit.limit()
+            );
+        }
+        let file = format!("hugetlb.{size}.limit_in_bytes");
+        writes.push(Write::new("hugetlb", file, limit.limit()));
+    }
+    if let Some(network) = r.network() {
+        if let Some(class_id) = network.class_id().filter(|&c| c != 0) {
+            writes.push(Write::new("net_cls", "net_cls.classid", class_id));
+        }
+        for p in network.priorities().iter().flatten() {
+            let line = format!("{} {}", p.name(), p.priority());
+            writes.push(Write::new("net_prio", "net_prio.ifpriomap", line));
+        }
+    }
+    for line in rdma_lines(r) {
+        writes.push(Write::new("rdma", "rdma.max", line));
     }
     Ok(writes)
 }
 
-/// Writes one of `v1_writes`' values into the container's cgroup `dir` of its controller.
-pub(super) fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
-    let path = dir.join(file);
-    write_file(&path, value)?;
+/// runc's setMemoryAndSwap and the rest of the memory controller. When both the limit and memory+swap are set,
+/// memsw goes first if it grows past the current limit (or is unlimited), so that the kernel's memsw >= memory check
+/// holds after every single write. Memory -1 with swap unset makes memsw -1 too where swap accounting exists.
+fn memory_writes(r: &LinuxResources, facts: &Facts, writes: &mut Vec<Write>) -> Result<()> {
+    let (limit, mut swap, reservation) = memory_values(r)?;
+    if limit == -1 && swap == 0 && facts.swap_accounting {
+        swap = -1;
+    }
+    let memory = Write::new("memory", "memory.limit_in_bytes", limit);
+    let memsw = Write::new("memory", "memory.memsw.limit_in_bytes", swap);
+    let memsw_first = limit != 0
+        && swap != 0
+        && (swap == -1 || facts.memory_limit.is_some_and(|now| now < swap as u64));
+    if memsw_first {
+        writes.extend([memsw, memory]);
+    } else {
+        writes.extend(
+            [(limit, memory), (swap, memsw)]
+                .into_iter()
+                .filter(|w| w.0 != 0)
+                .map(|w| w.1),
+        );
+    }
+    if reservation != 0 {
+        writes.push(Write::new(
+            "memory",
+            "memory.soft_limit_in_bytes",
+            reservation,
+        ));
+    }
+    let Some(m) = r.memory() else {
+        return Ok(());
+    };
+    if let Some(tcp) = m.kernel_tcp().filter(|&v| v != 0) {
+        writes.push(Write::new("memory", "memory.kmem.tcp.limit_in_bytes", tcp));
+    }
+    if m.disable_oom_killer() == Some(true) {
+        writes.push(Write::new("memory", "memory.oom_control", 1));
+    }
+    if let Some(swappiness) = m.swappiness() {
+        if swappiness > 100 {
+            bail!("invalid memory swappiness value: {swappiness} (valid range is 0-100)");
+        }
+        writes.push(Write::new("memory", "memory.swappiness", swappiness));
+    }
+    Ok(())
+}
+
+/// runc's cpu controller: shares, then the cfs period and burst (each retried after the quota if the kernel refuses
+/// it before), the quota, `cpu.idle`, and the realtime period (retried after the runtime likewise) and runtime.
+fn cpu_writes(r: &LinuxResources, writes: &mut Vec<Write>) {
+    let Some(cpu) = r.cpu() else {
+        return;
+    };
+    if let Some(shares) = cpu.shares().filter(|&v| v != 0) {
+        writes.push(Write::new("cpu", "cpu.shares", shares));
+    }
+    let quota = cpu.quota().unwrap_or(0);
+    if let Some(period) = cpu.period().filter(|&v| v != 0) {
+        writes.push(Write::new("cpu", "cpu.cfs_period_us", period).retried_after_next(quota != 0));
+    }
+    if let Some(burst) = cpu.burst() {
+        writes.push(Write::new("cpu", "cpu.cfs_burst_us", burst).retried_after_next(quota != 0));
+    }
+    if quota != 0 {
+        writes.push(Write::new("cpu", "cpu.cfs_quota_us", quota));
+    }
+    if let Some(idle) = cpu.idle() {
+        writes.push(Write::new("cpu", "cpu.idle", idle));
+    }
+    let runtime = cpu.realtime_runtime().unwrap_or(0);
+    if let Some(period) = cpu.realtime_period().filter(|&v| v != 0) {
+        writes.push(Write::new("cpu", "cpu.rt_period_us", period).retried_after_next(runtime != 0));
+    }
+    if runtime != 0 {
+        writes.push(Write::new("cpu", "cpu.rt_runtime_us", runtime));
+    }
+}
+
+/// runc's blkio controller: weights (CFQ's `blkio.weight*` where present, else BFQ's `blkio.bfq.weight*`), leaf
+/// weights, then the four throttle lists, one "major:minor value" write per device.
+fn blkio_writes(b: &LinuxBlockIo, facts: &Facts, writes: &mut Vec<Write>) -> Result<()> {
+    let (weight, weight_device) = if facts.blkio_weight {
+        ("blkio.weight", "blkio.weight_device")
+    } else {
+        ("blkio.bfq.weight", "blkio.bfq.weight_device")
+    };
+    if let Some(w) = b.weight().filter(|&w| w != 0) {
+        writes.push(Write::new("blkio", weight, w));
+    }
+    if let Some(w) = b.leaf_weight().filter(|&w| w != 0) {
+        writes.push(Write::new("blkio", "blkio.leaf_weight", w));
+    }
+    for d in b.weight_device().iter().flatten() {
+        let device = device_number("weightDevice", d.major(), d.minor())?;
+        if let Some(w) = d.weight().filter(|&w| w != 0) {
+            writes.push(Write::new("blkio", weight_device, format!("{device} {w}")));
+        }
+        if let Some(w) = d.leaf_weight().filter(|&w| w != 0) {
+            writes.push(Write::new(
+                "blkio",
+                "blkio.leaf_weight_device",
+                format!("{device} {w}"),
+            ));
+        }
+    }
+    let throttles = [
+        (
+            "throttleReadBpsDevice",
+            "blkio.throttle.read_bps_device",
+            b.throttle_read_bps_device(),
+        ),
+        (
+            "throttleWriteBpsDevice",
+            "blkio.throttle.write_bps_device",
+            b.throttle_write_bps_device(),
+        ),
+        (
+            "throttleReadIOPSDevice",
+            "blkio.throttle.read_iops_device",
+            b.throttle_read_iops_device(),
+        ),
+        (
+            "throttleWriteIOPSDevice",
+            "blkio.throttle.write_iops_device",
+            b.throttle_write_iops_device(),
+        ),
+    ];
+    for (field, file, devices) in throttles {
+        for d in devices.iter().flatten() {
+            let device = device_number(field, d.major(), d.minor())?;
+            writes.push(Write::new("blkio", file, format!("{device} {}", d.rate())));
+        }
+    }
+    Ok(())
+}
+
+/// What `v1_writes` needs to know of the live cgroup, read only for the resources that are set. `dir` gives the
+/// container's directory in the hierarchy of a controller, if mounted.
+pub(super) fn facts<'a>(
+    dir: impl Fn(&str) -> Option<&'a Path>,
+    r: &LinuxResources,
+) -> Result<Facts> {
+    let mut facts = Facts::default();
+    if let (Some(memory), Some(m)) = (dir("memory"), r.memory()) {
+        facts.swap_accounting = memory.join("memory.memsw.limit_in_bytes").exists();
+        if m.limit().unwrap_or(0) != 0 && m.swap().unwrap_or(0) != 0 {
+            facts.memory_limit = Some(read_number(&memory.join("memory.limit_in_bytes"))?);
+        }
+        if m.check_before_update() == Some(true) {
+            facts.memory_usage = read_number(&memory.join("memory.usage_in_bytes")).ok();
+        }
+    }
+    if let (Some(blkio), Some(_)) = (dir("blkio"), r.block_io()) {
+        facts.blkio_weight = blkio.join("blkio.weight").exists();
+    }
+    Ok(facts)
+}
+
+fn read_number(path: &Path) -> Result<u64> {
+    let text = fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    text.trim()
+        .parse()
+        .with_context(|| format!("parse {:?} in {}", text.trim(), path.display()))
+}
+
+/// Writes one of `v1_writes`' values. Like runc, a cpu.shares value the kernel clamped is an error, and a memory
+/// limit refused as busy (below the usage) says what the usage is.
+pub(super) fn write(path: &Path, value: &str) -> Result<()> {
+    let file = path
+        .file_name()
+        .and_then(|f| f.to_str())
+        .unwrap_or_default();
+    if let Err(err) = write_file(path, value) {
+        let busy = err
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.raw_os_error() == Some(libc::EBUSY));
+        if file == "memory.limit_in_bytes" && busy {
+            let dir = path.parent().unwrap_or(path);
+            let usage = read_number(&dir.join("memory.usage_in_bytes"))?;
+            let peak = read_number(&dir.join("memory.max_usage_in_bytes"))?;
+            return Err(err.context(format!(
+                "unable to set memory limit to {value} (current usage: {usage}, peak usage: {peak})"
+            )));
+        }
+        return Err(err);
+    }
     if file == "cpu.shares" {
-        check_shares(&path, value)?;
+        check_shares(path, value)?;
     }
     Ok(())
 }
@@ -266,12 +479,32 @@ mod tests {
     }
 
     fn writes(json: &str) -> Vec<(&'static str, &'static str, String)> {
-        v1_writes(&resources(json)).unwrap()
+        writes_with(json, &Facts::default())
+    }
+
+    fn writes_with(json: &str, facts: &Facts) -> Vec<(&'static str, &'static str, String)> {
+        let mut tuples = Vec::new();
+        for w in v1_writes(&resources(json), facts).unwrap() {
+            let file: &'static str = Box::leak(w.file.into_boxed_str());
+            tuples.push((w.controller, file, w.value));
+        }
+        tuples
+    }
+
+    fn error(json: &str) -> String {
+        format!(
+            "{:#}",
+            v1_writes(&resources(json), &Facts::default()).unwrap_err()
+        )
     }
 
     /// The writes that are not to the devices controller.
     fn limits(json: &str) -> Vec<(&'static str, &'static str, String)> {
-        writes(json)
+        limits_with(json, &Facts::default())
+    }
+
+    fn limits_with(json: &str, facts: &Facts) -> Vec<(&'static str, &'static str, String)> {
+        writes_with(json, facts)
             .into_iter()
             .filter(|w| w.0 != "devices")
             .collect()
@@ -282,8 +515,7 @@ mod tests {
     }
 
     fn device_error(rules: &str) -> String {
-        let r = resources(&format!(r#"{{"devices":{rules}}}"#));
-        format!("{:#}", v1_writes(&r).unwrap_err())
+        error(&format!(r#"{{"devices":{rules}}}"#))
     }
 
     /// Deny-all, then the default devices with `extra` inserted at `at`.
@@ -315,10 +547,10 @@ mod tests {
             vec![("memory", "memory.limit_in_bytes", "-1".to_owned())]
         );
         assert!(limits(r#"{"memory":{"limit":0}}"#).is_empty());
-        let err = v1_writes(&resources(r#"{"memory":{"limit":-3}}"#)).unwrap_err();
         assert!(
-            err.to_string().contains("memory.limit -3 is invalid"),
-            "{err}"
+            error(r#"{"memory":{"limit":-3}}"#).contains("memory.limit -3 is invalid"),
+            "{}",
+            error(r#"{"memory":{"limit":-3}}"#)
         );
     }
 
@@ -355,23 +587,210 @@ mod tests {
     }
 
     #[test]
-    fn order_is_devices_memory_cpu_pids() {
+    fn order_is_runcs_subsystem_order() {
         let all = writes(
-            r#"{"pids":{"limit":8},"cpu":{"shares":2,"quota":1000},"memory":{"limit":4096},
+            r#"{"rdma":{"m":{"hcaHandles":1}},"network":{"classID":1,"priorities":[{"name":"lo","priority":1}]},
+                "hugepageLimits":[{"pageSize":"2MB","limit":1}],"blockIO":{"weight":10},
+                "pids":{"limit":8},"cpu":{"shares":2,"quota":1000,"cpus":"0"},"memory":{"limit":4096},
                 "devices":[{"allow":false,"access":"rwm"}]}"#,
         );
         let controllers: Vec<&str> = all.iter().map(|w| w.0).collect();
-        let mut expected = vec!["devices"; DEFAULT_DEVICES.len() + 1];
-        expected.extend(["memory", "cpu", "cpu", "pids"]);
+        let mut expected = vec!["cpuset"];
+        expected.extend(vec!["devices"; DEFAULT_DEVICES.len() + 1]);
+        expected.extend([
+            "memory", "cpu", "cpu", "pids", "blkio", "hugetlb", "net_cls", "net_prio", "rdma",
+        ]);
         assert_eq!(controllers, expected);
     }
 
+    fn w(
+        controller: &'static str,
+        file: &'static str,
+        value: &str,
+    ) -> (&'static str, &'static str, String) {
+        (controller, file, value.to_owned())
+    }
+
     #[test]
-    fn unsupported_resources_are_refused() {
-        let err = v1_writes(&resources(r#"{"memory":{"swap":-1}}"#)).unwrap_err();
+    fn memory_and_memsw_order_follows_the_current_limit() {
+        let json = r#"{"memory":{"limit":209715200,"swap":314572800}}"#;
+        let growing = Facts {
+            memory_limit: Some(100),
+            swap_accounting: true,
+            ..Facts::default()
+        };
         assert_eq!(
-            err.to_string(),
-            "linux.resources.memory.swap is not supported yet"
+            limits_with(json, &growing),
+            [
+                w("memory", "memory.memsw.limit_in_bytes", "314572800"),
+                w("memory", "memory.limit_in_bytes", "209715200"),
+            ][..],
+            "memsw first when it grows past the current limit"
+        );
+        let shrinking = Facts {
+            memory_limit: Some(u64::MAX),
+            swap_accounting: true,
+            ..Facts::default()
+        };
+        assert_eq!(
+            limits_with(json, &shrinking),
+            [
+                w("memory", "memory.limit_in_bytes", "209715200"),
+                w("memory", "memory.memsw.limit_in_bytes", "314572800"),
+            ][..]
+        );
+        let unlimited = Facts {
+            swap_accounting: true,
+            ..Facts::default()
+        };
+        assert_eq!(
+            limits_with(r#"{"memory":{"limit":-1}}"#, &unlimited),
+            [
+                w("memory", "memory.memsw.limit_in_bytes", "-1"),
+                w("memory", "memory.limit_in_bytes", "-1"),
+            ][..],
+            "unlimited memory with swap unset makes memsw unlimited where it exists"
+        );
+        assert_eq!(
+            limits(r#"{"memory":{"limit":-1}}"#),
+            [w("memory", "memory.limit_in_bytes", "-1")][..]
+        );
+    }
+
+    #[test]
+    fn memory_reservation_kernel_tcp_oom_and_swappiness() {
+        assert_eq!(
+            limits(
+                r#"{"memory":{"reservation":1048576,"kernel":5,"kernelTCP":4096,"disableOOMKiller":true,
+                    "swappiness":10,"useHierarchy":true}}"#
+            ),
+            [
+                w("memory", "memory.soft_limit_in_bytes", "1048576"),
+                w("memory", "memory.kmem.tcp.limit_in_bytes", "4096"),
+                w("memory", "memory.oom_control", "1"),
+                w("memory", "memory.swappiness", "10"),
+            ][..]
+        );
+        assert_eq!(
+            error(r#"{"memory":{"swappiness":101}}"#),
+            "invalid memory swappiness value: 101 (valid range is 0-100)"
+        );
+        assert!(limits(r#"{"memory":{"disableOOMKiller":false}}"#).is_empty());
+    }
+
+    #[test]
+    fn cpu_cpuset_burst_idle_and_realtime() {
+        let all = writes(
+            r#"{"cpu":{"shares":512,"quota":20000,"period":50000,"burst":1000,"idle":0,
+                "realtimeRuntime":950000,"realtimePeriod":1000000,"cpus":"0-1","mems":"0"}}"#,
+        );
+        let cpu: Vec<_> = all.iter().filter(|w| w.0 != "devices").cloned().collect();
+        assert_eq!(
+            cpu,
+            [
+                w("cpuset", "cpuset.cpus", "0-1"),
+                w("cpuset", "cpuset.mems", "0"),
+                w("cpu", "cpu.shares", "512"),
+                w("cpu", "cpu.cfs_period_us", "50000"),
+                w("cpu", "cpu.cfs_burst_us", "1000"),
+                w("cpu", "cpu.cfs_quota_us", "20000"),
+                w("cpu", "cpu.idle", "0"),
+                w("cpu", "cpu.rt_period_us", "1000000"),
+                w("cpu", "cpu.rt_runtime_us", "950000"),
+            ][..]
+        );
+        assert_eq!(all[0].0, "cpuset", "cpuset comes before devices");
+        let planned = v1_writes(
+            &resources(r#"{"cpu":{"quota":20000,"period":50000,"realtimePeriod":5}}"#),
+            &Facts::default(),
+        )
+        .unwrap();
+        let retried: Vec<_> = planned
+            .iter()
+            .filter(|w| w.retry_after_next)
+            .map(|w| w.file.as_str())
+            .collect();
+        assert_eq!(
+            retried,
+            ["cpu.cfs_period_us"],
+            "rt period without runtime is not retried"
+        );
+    }
+
+    #[test]
+    fn blkio_weights_and_throttles() {
+        let json = r#"{"blockIO":{"weight":500,"leafWeight":300,
+            "weightDevice":[{"major":8,"minor":0,"weight":600,"leafWeight":200},{"major":8,"minor":16,"weight":0}],
+            "throttleReadBpsDevice":[{"major":8,"minor":0,"rate":1048576}],
+            "throttleWriteBpsDevice":[{"major":8,"minor":0,"rate":31457280}],
+            "throttleReadIOPSDevice":[{"major":8,"minor":0,"rate":100}],
+            "throttleWriteIOPSDevice":[{"major":8,"minor":0,"rate":200}]}}"#;
+        let cfq = Facts {
+            blkio_weight: true,
+            ..Facts::default()
+        };
+        assert_eq!(
+            limits_with(json, &cfq),
+            [
+                w("blkio", "blkio.weight", "500"),
+                w("blkio", "blkio.leaf_weight", "300"),
+                w("blkio", "blkio.weight_device", "8:0 600"),
+                w("blkio", "blkio.leaf_weight_device", "8:0 200"),
+                w("blkio", "blkio.throttle.read_bps_device", "8:0 1048576"),
+                w("blkio", "blkio.throttle.write_bps_device", "8:0 31457280"),
+                w("blkio", "blkio.throttle.read_iops_device", "8:0 100"),
+                w("blkio", "blkio.throttle.write_iops_device", "8:0 200"),
+            ][..]
+        );
+        let bfq = limits(
+            r#"{"blockIO":{"weight":500,"weightDevice":[{"major":8,"minor":0,"weight":600}]}}"#,
+        );
+        assert_eq!(
+            bfq,
+            [
+                w("blkio", "blkio.bfq.weight", "500"),
+                w("blkio", "blkio.bfq.weight_device", "8:0 600"),
+            ][..]
+        );
+        assert_eq!(
+            error(r#"{"blockIO":{"throttleReadBpsDevice":[{"major":-8,"minor":0,"rate":1}]}}"#),
+            "linux.resources.blockIO.throttleReadBpsDevice: device -8:0 is invalid"
+        );
+    }
+
+    #[test]
+    fn hugetlb_network_rdma_and_unified() {
+        assert_eq!(
+            limits(
+                r#"{"hugepageLimits":[{"pageSize":"2MB","limit":4194304}],
+                    "network":{"classID":1048577,"priorities":[{"name":"eth0","priority":5}]},
+                    "rdma":{"mlx4_0":{"hcaHandles":2}}}"#
+            ),
+            [
+                w("hugetlb", "hugetlb.2MB.limit_in_bytes", "4194304"),
+                w("net_cls", "net_cls.classid", "1048577"),
+                w("net_prio", "net_prio.ifpriomap", "eth0 5"),
+                w("rdma", "rdma.max", "mlx4_0 hca_handle=2"),
+            ][..]
+        );
+        assert_eq!(
+            error(r#"{"unified":{"memory.high":"1"}}"#),
+            "invalid configuration: cannot use unified on cgroup v1"
+        );
+        assert!(error(r#"{"hugepageLimits":[{"pageSize":"2M","limit":1}]}"#)
+            .contains("page size \"2M\" is invalid"));
+    }
+
+    #[test]
+    fn check_before_update_refuses_a_limit_below_usage() {
+        let facts = Facts {
+            memory_usage: Some(50_000_000),
+            ..Facts::default()
+        };
+        let r = resources(r#"{"memory":{"limit":10000000,"checkBeforeUpdate":true}}"#);
+        assert_eq!(
+            v1_writes(&r, &facts).unwrap_err().to_string(),
+            "rejecting memory limit 10000000 <= usage 50000000"
         );
     }
 
