@@ -60,6 +60,14 @@ pub enum Command {
     Spec(SpecArgs),
     /// show the enabled features
     Features(NoArgs),
+    /// pause suspends all processes inside the container
+    Pause(IdArgs),
+    /// resumes all processes that have been previously paused
+    Resume(IdArgs),
+    /// ps displays the processes running inside a container
+    Ps(PsArgs),
+    /// update container resource constraints
+    Update(Box<UpdateArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -163,6 +171,79 @@ pub struct SpecArgs {
     pub args: Vec<String>,
 }
 
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// select one of: table or json
+    #[arg(short = 'f', long, default_value = "table")]
+    pub format: String,
+    #[arg(value_name = "container-id [ps options]")]
+    pub args: Vec<String>,
+}
+
+/// runc's `update` flags; numbers are taken as text and parsed with runc's rules (see `commands::update`).
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// path to the file containing the resources to update or '-' to read from the standard input
+    #[arg(short = 'r', long, value_name = "FILE")]
+    pub resources: Option<String>,
+    /// Specifies per cgroup weight, range is from 10 to 1000
+    #[arg(long = "blkio-weight", value_name = "N")]
+    pub blkio_weight: Option<String>,
+    /// CPU CFS period to be used for hardcapping (in usecs). 0 to use system default
+    #[arg(long = "cpu-period", value_name = "N")]
+    pub cpu_period: Option<String>,
+    /// CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period
+    #[arg(long = "cpu-quota", value_name = "N")]
+    pub cpu_quota: Option<String>,
+    /// CPU CFS hardcap burst limit (in usecs). Allowed accumulated cpu time additionally for burst a given period
+    #[arg(long = "cpu-burst", value_name = "N")]
+    pub cpu_burst: Option<String>,
+    /// CPU shares (relative weight vs. other containers)
+    #[arg(long = "cpu-share", value_name = "N")]
+    pub cpu_share: Option<String>,
+    /// CPU realtime period to be used for hardcapping (in usecs). 0 to use system default
+    #[arg(long = "cpu-rt-period", value_name = "N")]
+    pub cpu_rt_period: Option<String>,
+    /// CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period
+    #[arg(long = "cpu-rt-runtime", value_name = "N")]
+    pub cpu_rt_runtime: Option<String>,
+    /// CPU(s) to use
+    #[arg(long = "cpuset-cpus", value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory node(s) to use
+    #[arg(long = "cpuset-mems", value_name = "LIST")]
+    pub cpuset_mems: Option<String>,
+    /// (obsoleted; do not use)
+    #[arg(long = "kernel-memory", value_name = "SIZE")]
+    pub kernel_memory: Option<String>,
+    /// (obsoleted; do not use)
+    #[arg(long = "kernel-memory-tcp", value_name = "SIZE")]
+    pub kernel_memory_tcp: Option<String>,
+    /// Memory limit (in bytes)
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// set cgroup SCHED_IDLE or not, 0: default behavior, 1: SCHED_IDLE
+    #[arg(long = "cpu-idle", value_name = "N")]
+    pub cpu_idle: Option<String>,
+    /// Memory reservation or soft_limit (in bytes)
+    #[arg(long = "memory-reservation", value_name = "SIZE")]
+    pub memory_reservation: Option<String>,
+    /// Total memory usage (memory + swap); set '-1' to enable unlimited swap
+    #[arg(long = "memory-swap", value_name = "SIZE")]
+    pub memory_swap: Option<String>,
+    /// Maximum number of pids allowed in the container
+    #[arg(long = "pids-limit", value_name = "N")]
+    pub pids_limit: Option<String>,
+    /// The string of Intel RDT/CAT L3 cache schema
+    #[arg(long = "l3-cache-schema", value_name = "SCHEMA")]
+    pub l3_cache_schema: Option<String>,
+    /// The string of Intel RDT/MBA memory bandwidth schema
+    #[arg(long = "mem-bw-schema", value_name = "SCHEMA")]
+    pub mem_bw_schema: Option<String>,
+    #[arg(value_name = "container-id")]
+    pub args: Vec<String>,
+}
+
 /// Subcommands whose flags end at their first positional argument (urfave/cli `StopOnNthArg = 1`).
 const STOP_AFTER_FIRST_POSITIONAL: &[&str] = &["kill", "exec", "ps"];
 
@@ -205,12 +286,11 @@ pub fn normalize(argv: &[String]) -> Vec<String> {
             if arg.get_action().takes_values() {
                 match value {
                     Some(v) => out.push(format!("{spelled}={v}")),
-                    None => {
-                        out.push(spelled);
-                        if let Some(v) = rest.next() {
-                            out.push(v.clone());
-                        }
-                    }
+                    // One token, so that a value starting with '-' ("--memory -1") stays a value.
+                    None => match rest.next() {
+                        Some(v) => out.push(format!("{spelled}={v}")),
+                        None => out.push(spelled),
+                    },
                 }
             } else {
                 match value {
@@ -275,12 +355,10 @@ mod tests {
             norm("hull -root /r -log-format=json create -bundle /b -pid-file=/p c1"),
             [
                 "hull",
-                "--root",
-                "/r",
+                "--root=/r",
                 "--log-format=json",
                 "create",
-                "--bundle",
-                "/b",
+                "--bundle=/b",
                 "--pid-file=/p",
                 "c1"
             ]

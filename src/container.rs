@@ -118,9 +118,11 @@ impl Container {
         Ok(())
     }
 
-    /// SIGKILL everything in the container and wait for the init to go.
+    /// SIGKILL everything in the container and wait for the init to go. A paused container is thawed after the
+    /// signals, since a process frozen by the v1 freezer cannot die (runc thaws for SIGKILL too).
     pub fn kill_all(&self) -> Result<()> {
-        if self.status() != Status::Stopped {
+        let status = self.status();
+        if status != Status::Stopped {
             match self.signal_init(libc::SIGKILL) {
                 Ok(()) => {}
                 Err(e) if e.to_string() == "container not running" => {}
@@ -128,6 +130,9 @@ impl Container {
             }
         }
         self.signal_all(libc::SIGKILL)?;
+        if status == Status::Paused {
+            self.state.cgroup.set_frozen(false)?;
+        }
         self.wait_stopped()
     }
 

@@ -22,6 +22,7 @@ mod spec;
 mod state;
 mod sys;
 mod timefmt;
+mod units;
 
 use std::path::PathBuf;
 
@@ -95,6 +96,10 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::List(args) => commands::list::run(&root, &args),
         Command::Spec(args) => commands::spec::run(&args),
         Command::Features(args) => commands::features::run(&args),
+        Command::Pause(args) => commands::pause::run(&root, &args),
+        Command::Resume(args) => commands::resume::run(&root, &args),
+        Command::Ps(args) => commands::ps::run(&root, &args),
+        Command::Update(args) => commands::update::run(&root, &args),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The state directory `<root>/<id>/`: `state.json` (written atomically), `exec.fifo` (present while the container is
 //! created and not yet started), and a lock on the directory itself. Status is derived from the kernel every time, never
-//! trusted from disk: fifo present → created; init alive with the recorded start time → running (paused when frozen);
+//! trusted from disk: the init alive with the recorded start time is paused when its cgroup is frozen, else created while the exec fifo exists, else running;
 //! otherwise stopped. The start time defeats PID reuse.
 
 use std::collections::BTreeMap;
@@ -182,10 +182,10 @@ impl State {
     pub fn status(&self, dir: &Path) -> Status {
         match proc_stat(self.init_pid) {
             Some(stat) if stat.start_time == self.init_start_time && !stat.is_dead() => {
-                if dir.join(EXEC_FIFO).exists() {
-                    Status::Created
-                } else if self.cgroup.is_frozen().unwrap_or(false) {
+                if self.cgroup.is_frozen().unwrap_or(false) {
                     Status::Paused
+                } else if dir.join(EXEC_FIFO).exists() {
+                    Status::Created
                 } else {
                     Status::Running
                 }

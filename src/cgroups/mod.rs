@@ -3,8 +3,12 @@
 //!
 //! The layout is read from `/proc/self/mountinfo` and `/proc/self/cgroup`, so pure cgroup v1, hybrid
 //! (v1 controllers plus a cgroup2 hierarchy, e.g. at `/sys/fs/cgroup/unified`) and pure cgroup v2 hosts
-//! are all handled. What is specific to one cgroup version lives in `v1.rs` and `v2.rs`.
+//! are all handled. What is specific to one cgroup version lives in `v1.rs` and `v2.rs`; the device
+//! policy both share in `devices.rs`, and its cgroup2 enforcement (an eBPF program) in `bpf.rs`; the
+//! vocabulary of the resource plans in `plan.rs`.
 
+mod bpf;
+mod devices;
 mod plan;
 mod v1;
 mod v2;
@@ -179,9 +183,14 @@ impl Cgroup {
     /// Applies `linux.resources` the way runc's cgroupfs managers do (see `v1_writes` and `v2_writes` for what is
     /// written where and in which order). Like runc, v1 always ends up deny-all plus the given device rules plus
     /// runc's default devices, so call this with `LinuxResources::default()` when the spec has no resources, and
-    /// append an "rwm" allow rule for each `linux.devices` entry. Everything is checked before the first write:
+    /// append an "rwm" allow rule for each `linux.devices` entry; on cgroup2 the same policy becomes an eBPF filter
+    /// that replaces the previous one. Everything is checked before the first write:
     /// a bad value or a controller this host lacks is an error that names it, with nothing written.
     pub fn apply(&self, r: &LinuxResources) -> Result<()> {
+        self.apply_resources(r, true)
+    }
+
+    fn apply_resources(&self, r: &LinuxResources, devices: bool) -> Result<()> {
         if r.memory().and_then(|m| m.kernel()).is_some_and(|k| k != 0) {
             logger::log(
                 logger::Level::Warning,
@@ -192,17 +201,29 @@ impl Cgroup {
             if h.v2 {
                 let facts = v2::facts(&h.path, r)?;
                 let writes = v2_writes(r, &facts)?;
-                return execute(
+                let filter = if devices {
+                    Some(bpf::device_filter(r)?)
+                } else {
+                    None
+                };
+                execute(
                     writes
                         .into_iter()
                         .map(|w| (h.path.join(&w.file), w))
                         .collect(),
-                );
+                )?;
+                return match filter {
+                    Some(filter) => bpf::apply_devices(&h.path, filter.as_deref()),
+                    None => Ok(()),
+                };
             }
         }
         let facts = v1::facts(|c| self.v1_hierarchy(c).map(|h| h.path.as_path()), r)?;
         let mut planned = Vec::new();
         for w in v1_writes(r, &facts)? {
+            if w.controller == "devices" && !devices {
+                continue;
+            }
             let h = self.v1_hierarchy(w.controller).ok_or_else(|| {
                 anyhow!(
                     "cannot write {}: the {} cgroup v1 controller is not mounted",
@@ -238,6 +259,61 @@ impl Cgroup {
             Some(h) => v2::is_frozen(&h.path),
             None => Ok(false),
         }
+    }
+
+    /// Freezes (pause) or thaws (resume) every process in the cgroup: the v1 freezer where it is mounted (as runc on a
+    /// hybrid host), else cgroup2's `cgroup.freeze`; returns once the kernel reports the cgroup frozen.
+    pub fn set_frozen(&self, frozen: bool) -> Result<()> {
+        if let Some(h) = self.v1_hierarchy("freezer") {
+            return v1::set_frozen(&h.path, frozen);
+        }
+        match self.hierarchies.iter().find(|h| h.v2) {
+            Some(h) => v2::set_frozen(&h.path, frozen),
+            None if !frozen => Ok(()),
+            None => {
+                bail!("freezer not supported: this host has neither the v1 freezer nor cgroup2")
+            }
+        }
+    }
+
+    /// The current CFS bandwidth as (quota, period) in microseconds, quota -1 for none: v1 `cpu.cfs_quota_us` and
+    /// `cpu.cfs_period_us`, cgroup2 `cpu.max`. `None` where the host has no cpu controller for the container.
+    pub fn cpu_bandwidth(&self) -> Result<Option<(i64, u64)>> {
+        let parse = |path: &Path, text: &str| -> Result<i64> {
+            match text.trim() {
+                "max" => Ok(-1),
+                t => t
+                    .parse()
+                    .with_context(|| format!("parse {t:?} in {}", path.display())),
+            }
+        };
+        if let Some(h) = self.v1_hierarchy("cpu") {
+            let quota_path = h.path.join("cpu.cfs_quota_us");
+            let period_path = h.path.join("cpu.cfs_period_us");
+            let quota = parse(&quota_path, &read_to_string(&quota_path)?)?;
+            let period = parse(&period_path, &read_to_string(&period_path)?)?;
+            return Ok(Some((quota, period as u64)));
+        }
+        let Some(h) = self.hierarchies.iter().find(|h| h.v2) else {
+            return Ok(None);
+        };
+        let path = h.path.join("cpu.max");
+        let Ok(text) = fs::read_to_string(&path) else {
+            return Ok(None);
+        };
+        let (quota, period) = text
+            .trim()
+            .split_once(' ')
+            .with_context(|| format!("parse {:?} in {}", text.trim(), path.display()))?;
+        Ok(Some((parse(&path, quota)?, parse(&path, period)? as u64)))
+    }
+
+    /// Applies the resources of `runc update`: as `apply`, except the device rules, which an update never changes
+    /// (runc ignores them too; rewriting them would briefly deny every device on v1).
+    pub fn update(&self, r: &LinuxResources) -> Result<()> {
+        let mut r = r.clone();
+        r.set_devices(None);
+        self.apply_resources(&r, false)
     }
 
     /// Sends `sig` to every process in the cgroup. SIGKILL uses cgroup2's `cgroup.kill` when the kernel
@@ -1042,31 +1118,6 @@ mod tests {
                     .trim_end()
                     .to_owned()
             }
-
-            fn set_frozen(&self, frozen: bool) {
-                let (path, value) = match self.cg.v1_hierarchy("freezer") {
-                    Some(h) => (
-                        h.path.join("freezer.state"),
-                        if frozen { "FROZEN" } else { "THAWED" },
-                    ),
-                    None => {
-                        let h = self.cg.hierarchies().iter().find(|h| h.v2).unwrap();
-                        (h.path.join("cgroup.freeze"), if frozen { "1" } else { "0" })
-                    }
-                };
-                write_file(&path, value).unwrap();
-            }
-
-            fn wait_frozen(&self, frozen: bool) -> bool {
-                let deadline = Instant::now() + Duration::from_secs(5);
-                while self.cg.is_frozen().unwrap() != frozen {
-                    if Instant::now() > deadline {
-                        return false;
-                    }
-                    thread::sleep(Duration::from_millis(10));
-                }
-                true
-            }
         }
 
         impl Drop for Fixture {
@@ -1162,10 +1213,13 @@ mod tests {
 
             assert_eq!(fx.cg.pids().unwrap(), vec![pid]);
             assert!(!fx.cg.is_frozen().unwrap());
-            fx.set_frozen(true);
-            assert!(fx.wait_frozen(true), "cgroup never reported frozen");
-            fx.set_frozen(false);
-            assert!(fx.wait_frozen(false), "cgroup never reported thawed");
+            fx.cg.set_frozen(true).unwrap();
+            assert!(fx.cg.is_frozen().unwrap(), "frozen once set_frozen returns");
+            fx.cg.set_frozen(false).unwrap();
+            assert!(
+                !fx.cg.is_frozen().unwrap(),
+                "thawed once set_frozen returns"
+            );
 
             fx.cg.signal_all(Signal::SIGKILL).unwrap();
             assert_eq!(fx.wait_child(), Some(libc::SIGKILL));

@@ -1,38 +1,19 @@
 //! cgroup v1 specifics: the planned file writes for `linux.resources` (including the devices
 //! allow/deny list), cpuset directory creation and the freezer state.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::{LinuxBlockIo, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+use oci_spec::runtime::{LinuxBlockIo, LinuxResources};
 
+use super::devices;
 use super::plan::{
     check_memory_usage, device_number, hugepage_size, memory_values, pids_max, rdma_lines, Facts,
     Write,
 };
 use super::{dirs_below, mkdir, write_file, Hierarchy};
-
-/// Wildcard major or minor number ("*").
-const ANY: i64 = -1;
-
-/// Device rules runc appends to every container's list (specconv `AllowedDevices`): mknod of any
-/// device, /dev/null, random, full, tty, zero, urandom, /dev/pts/*, /dev/ptmx and /dev/net/tun.
-const DEFAULT_ALLOWED: [(char, i64, i64, &str); 11] = [
-    ('c', ANY, ANY, "m"),
-    ('b', ANY, ANY, "m"),
-    ('c', 1, 3, "rwm"),
-    ('c', 1, 8, "rwm"),
-    ('c', 1, 7, "rwm"),
-    ('c', 5, 0, "rwm"),
-    ('c', 1, 5, "rwm"),
-    ('c', 1, 9, "rwm"),
-    ('c', 136, ANY, "rwm"),
-    ('c', 5, 2, "rwm"),
-    ('c', 10, 200, "rwm"),
-];
 
 /// The cgroup v1 writes for `r`, in runc's order: cpuset, devices, memory, cpu, pids, blkio, hugetlb, net_cls,
 /// net_prio, rdma.
@@ -322,6 +303,34 @@ pub(super) fn create_cpuset(h: &Hierarchy, created: &mut Vec<PathBuf>) -> Result
     Ok(())
 }
 
+/// Writes `freezer.state` and, to freeze, reads it back until the kernel reports FROZEN. A cgroup v1 freeze can stay
+/// FREEZING while processes keep forking, so like runc this rewrites FROZEN up to 1000 times, thawing and sleeping
+/// 10 ms every 50 attempts to let a fork storm settle.
+pub(super) fn set_frozen(dir: &Path, frozen: bool) -> Result<()> {
+    let path = dir.join("freezer.state");
+    if !frozen {
+        return write_file(&path, "THAWED");
+    }
+    for attempt in 0..1000 {
+        if attempt % 50 == 49 {
+            write_file(&path, "THAWED")?;
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        write_file(&path, "FROZEN")?;
+        let state =
+            fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+        match state.trim() {
+            "FREEZING" => continue,
+            "FROZEN" => return Ok(()),
+            other => bail!(
+                "unexpected state {other} in {} after writing FROZEN",
+                path.display()
+            ),
+        }
+    }
+    bail!("unable to freeze: {} stays FREEZING", path.display())
+}
+
 /// v1 `freezer.state` is FROZEN; a missing cgroup is not frozen.
 pub(super) fn is_frozen(dir: &Path) -> Result<bool> {
     let path = dir.join("freezer.state");
@@ -332,66 +341,9 @@ pub(super) fn is_frozen(dir: &Path) -> Result<bool> {
     }
 }
 
-/// Access bits of a device rule.
-const READ: u8 = 1;
-const WRITE: u8 = 2;
-const MKNOD: u8 = 4;
-
-/// A device cgroup policy as the kernel keeps it: a default and exceptions to it, keyed by
-/// (major, minor, type) so that iteration gives runc's order.
-struct DevicePolicy {
-    default_allow: bool,
-    exceptions: BTreeMap<(i64, i64, char), u8>,
-}
-
-impl DevicePolicy {
-    /// Folds one rule in, with the devices cgroup v1 semantics (and runc's emulator's refusal to
-    /// remove part of a wildcard exception, which the kernel would silently ignore).
-    fn apply(&mut self, typ: char, major: i64, minor: i64, access: u8, allow: bool) -> Result<()> {
-        if typ == 'a' {
-            self.default_allow = allow;
-            self.exceptions.clear();
-            return Ok(());
-        }
-        let key = (major, minor, typ);
-        if allow != self.default_allow {
-            *self.exceptions.entry(key).or_default() |= access;
-            return Ok(());
-        }
-        for wider in [(ANY, minor, typ), (major, ANY, typ), (ANY, ANY, typ)] {
-            let overlap = self.exceptions.get(&wider).copied().unwrap_or(0) & access;
-            if wider != key && overlap != 0 {
-                bail!(
-                    "device rule {} cannot be applied: it would punch a hole in the wildcard rule {}",
-                    format_rule(key, access),
-                    format_rule(wider, overlap)
-                );
-            }
-        }
-        if let Some(bits) = self.exceptions.get_mut(&key) {
-            *bits &= !access;
-            if *bits == 0 {
-                self.exceptions.remove(&key);
-            }
-        }
-        Ok(())
-    }
-}
-
 /// The devices.deny/devices.allow writes for the final device policy of `r`.
 fn device_writes(r: &LinuxResources) -> Result<Vec<(&'static str, String)>> {
-    let mut policy = DevicePolicy {
-        default_allow: false,
-        exceptions: BTreeMap::new(),
-    };
-    for (i, rule) in r.devices().iter().flatten().enumerate() {
-        let (typ, major, minor, access) =
-            parse_rule(rule).with_context(|| format!("linux.resources.devices[{i}]"))?;
-        policy.apply(typ, major, minor, access, rule.allow())?;
-    }
-    for (typ, major, minor, access) in DEFAULT_ALLOWED {
-        policy.apply(typ, major, minor, parse_access(access)?, true)?;
-    }
+    let policy = devices::policy(r)?;
     let (reset, exception) = if policy.default_allow {
         ("devices.allow", "devices.deny")
     } else {
@@ -402,57 +354,9 @@ fn device_writes(r: &LinuxResources) -> Result<Vec<(&'static str, String)>> {
         policy
             .exceptions
             .iter()
-            .map(|(&key, &access)| (exception, format_rule(key, access))),
+            .map(|(&key, &access)| (exception, devices::format_rule(key, access))),
     );
     Ok(writes)
-}
-
-fn parse_rule(rule: &LinuxDeviceCgroup) -> Result<(char, i64, i64, u8)> {
-    let typ = match rule.typ().unwrap_or(LinuxDeviceType::A) {
-        LinuxDeviceType::A => 'a',
-        LinuxDeviceType::B => 'b',
-        LinuxDeviceType::C => 'c',
-        other => bail!(
-            "device type {:?} is not one the devices cgroup knows (a, b, c)",
-            other.as_str()
-        ),
-    };
-    let access = rule.access().as_deref().unwrap_or_default();
-    if access.is_empty() {
-        bail!("access cannot be empty");
-    }
-    Ok((
-        typ,
-        rule.major().unwrap_or(ANY),
-        rule.minor().unwrap_or(ANY),
-        parse_access(access)?,
-    ))
-}
-
-fn parse_access(access: &str) -> Result<u8> {
-    access.chars().try_fold(0, |bits, c| match c {
-        'r' => Ok(bits | READ),
-        'w' => Ok(bits | WRITE),
-        'm' => Ok(bits | MKNOD),
-        _ => bail!("access {access:?} has {c:?}: only r, w and m are allowed"),
-    })
-}
-
-/// "c 1:3 rwm", with "*" for a wildcard number.
-fn format_rule((major, minor, typ): (i64, i64, char), access: u8) -> String {
-    let number = |n: i64| {
-        if n == ANY {
-            "*".to_owned()
-        } else {
-            n.to_string()
-        }
-    };
-    let perms: String = [(READ, 'r'), (WRITE, 'w'), (MKNOD, 'm')]
-        .iter()
-        .filter(|(bit, _)| access & bit != 0)
-        .map(|(_, c)| c)
-        .collect();
-    format!("{typ} {}:{} {perms}", number(major), number(minor))
 }
 
 #[cfg(test)]

@@ -297,6 +297,31 @@ fn enable_controllers(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Writes `cgroup.freeze` and, to freeze, waits (up to 10 s, as runc) for `cgroup.events` to say "frozen 1".
+pub(super) fn set_frozen(dir: &Path, frozen: bool) -> Result<()> {
+    let path = dir.join("cgroup.freeze");
+    if !path.exists() {
+        if !frozen {
+            return Ok(());
+        }
+        bail!("freezer not supported: {} does not exist", path.display());
+    }
+    write_file(&path, if frozen { "1" } else { "0" })?;
+    if !frozen {
+        return Ok(());
+    }
+    for _ in 0..1000 {
+        if is_frozen(dir)? {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    bail!(
+        "timeout of 10s reached waiting for the cgroup {} to freeze",
+        dir.display()
+    )
+}
+
 /// `cgroup.freeze` is 1 and `cgroup.events` reports "frozen 1"; a missing cgroup (or a kernel
 /// without the v2 freezer) is not frozen.
 pub(super) fn is_frozen(dir: &Path) -> Result<bool> {

@@ -13,7 +13,8 @@ pub fn run(root: &Root, args: &KillArgs) -> Result<i32> {
     check_args("kill", &args.args, Arity::Max(2))?;
     let sig = parse_signal(args.args.get(1).map(String::as_str).unwrap_or("SIGTERM"))?;
     let container = Container::load(root, &args.args[0])?;
-    if container.status() == Status::Stopped {
+    let status = container.status();
+    if status == Status::Stopped {
         if args.all {
             return Ok(0);
         }
@@ -24,6 +25,11 @@ pub fn run(root: &Root, args: &KillArgs) -> Result<i32> {
     }
     if !args.all {
         container.signal_init(sig)?;
+    }
+    // As runc: a paused container is thawed after SIGKILL (frozen v1 processes cannot die) and after `--all`
+    // (which runc does by freezing, signalling and thawing); other signals wait until `resume`.
+    if status == Status::Paused && (sig == libc::SIGKILL || args.all) {
+        container.state.cgroup.set_frozen(false)?;
     }
     Ok(0)
 }
