@@ -68,6 +68,8 @@ pub enum Command {
     Ps(PsArgs),
     /// update container resource constraints
     Update(Box<UpdateArgs>),
+    /// display container events such as OOM notifications, cpu, memory, and IO usage statistics
+    Events(EventsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -156,6 +158,23 @@ pub struct ListArgs {
     #[arg(short = 'q', long)]
     pub quiet: bool,
     #[arg(hide = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// set the stats collection interval
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5s",
+        allow_hyphen_values = true
+    )]
+    pub interval: String,
+    /// display the container's stats then exit
+    #[arg(long)]
+    pub stats: bool,
+    #[arg(value_name = "container-id")]
     pub args: Vec<String>,
 }
 
@@ -434,6 +453,23 @@ mod tests {
             panic!()
         };
         assert_eq!(c.opts.preserve_fds, 2);
+    }
+
+    #[test]
+    fn events_takes_go_style_interval_and_stats() {
+        let Some(Command::Events(e)) = parse("hull events -interval 1s -stats c1").command else {
+            panic!()
+        };
+        assert_eq!((e.interval.as_str(), e.stats), ("1s", true));
+        assert_eq!(e.args, ["c1"]);
+        let Some(Command::Events(e)) = parse("hull events c1 --interval -1s").command else {
+            panic!()
+        };
+        assert_eq!((e.interval.as_str(), e.stats), ("-1s", false));
+        let Some(Command::Events(e)) = parse("hull events --stats=false c1").command else {
+            panic!()
+        };
+        assert_eq!((e.interval.as_str(), e.stats), ("5s", false));
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod credentials;
 mod default_spec;
 mod exeseal;
 mod features;
+mod goduration;
 mod init;
 mod inroot;
 mod logger;
@@ -100,6 +101,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Resume(args) => commands::resume::run(&root, &args),
         Command::Ps(args) => commands::ps::run(&root, &args),
         Command::Update(args) => commands::update::run(&root, &args),
+        Command::Events(args) => commands::events::run(&root, &args),
     }
 }
 

@@ -354,3 +354,10 @@ pub fn fsmount(ctx: BorrowedFd<'_>, attrs: u64) -> nix::Result<OwnedFd> {
         )
     })
 }
+
+/// `eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)`: a counter the kernel can signal (cgroup v1 notifications); reads
+/// return and reset the count, or fail with EAGAIN while it is zero.
+pub fn eventfd_nonblocking() -> nix::Result<OwnedFd> {
+    // SAFETY: integer arguments only; on success the kernel returns a new fd that we take ownership of.
+    owned_fd_result(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) }.into())
+}

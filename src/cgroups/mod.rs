@@ -9,7 +9,9 @@
 
 mod bpf;
 mod devices;
+mod oom;
 mod plan;
+mod stats;
 mod v1;
 mod v2;
 
@@ -36,6 +38,7 @@ use crate::logger;
 #[cfg(test)]
 use plan::Facts;
 use plan::Write;
+pub use stats::Stats;
 pub use v1::v1_writes;
 pub use v2::v2_writes;
 
