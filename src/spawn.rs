@@ -83,8 +83,8 @@ fn check_passed_fds(listen: u32, preserve: u32) -> Result<()> {
 /// Everything made so far, undone on drop unless `keep()` was called.
 struct Undo<'a> {
     dir: &'a Path,
-    cgroup: &'a Cgroup,
-    cgroup_made: bool,
+    /// The container's cgroup once created.
+    cgroup: Option<Cgroup>,
     pids: Vec<Pid>,
     armed: bool,
 }
@@ -104,9 +104,9 @@ impl Drop for Undo<'_> {
             let _ = kill(*pid, Signal::SIGKILL);
             let _ = waitpid(*pid, None);
         }
-        if self.cgroup_made {
-            let _ = self.cgroup.signal_all(Signal::SIGKILL);
-            if let Err(e) = self.cgroup.destroy() {
+        if let Some(cgroup) = &self.cgroup {
+            let _ = cgroup.signal_all(Signal::SIGKILL);
+            if let Err(e) = cgroup.destroy() {
                 crate::logger::log(crate::logger::Level::Warning, &format!("cleanup: {e:#}"));
             }
         }
@@ -135,7 +135,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     let listen = listen_fds();
     check_passed_fds(listen, opts.preserve_fds)?;
     let linux = bundle.spec.linux().as_ref().context("linux is not set")?;
-    let cgroup = Cgroup::resolve(linux.cgroups_path().as_deref(), id)?;
+    let mut cgroup = Cgroup::resolve(linux.cgroups_path().as_deref(), id)?;
     let plan = namespaces::plan(&bundle.spec);
     let joins = namespaces::open_joins(&plan)?;
 
@@ -143,8 +143,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     let dir = root.container_dir(id);
     let mut undo = Undo {
         dir: &dir,
-        cgroup: &cgroup,
-        cgroup_made: false,
+        cgroup: None,
         pids: Vec::new(),
         armed: true,
     };
@@ -160,8 +159,8 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         .open(&fifo_path)
         .with_context(|| format!("open {}", fifo_path.display()))?
         .into();
-    undo.cgroup_made = true;
     cgroup.create()?;
+    undo.cgroup = Some(cgroup.clone());
     // Limits first, so the init is confined from its first instruction.
     cgroup.apply(&cgroup_resources(&bundle.spec)?)?;
     let mut cgroup_entry = cgroup.entry()?;

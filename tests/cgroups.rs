@@ -78,6 +78,49 @@ fn a30_placement_before_create_returns_and_cleanup() {
     }
 }
 
+/// A nested cgroupsPath: missing ancestors are created, and `delete` removes the ones hull created and only those
+/// (an ancestor another container still uses stays; one that existed before stays).
+#[test]
+fn nested_cgroups_path_parents_are_removed_only_when_hull_made_them() {
+    require_root!("nested_cgroups_path_parents_are_removed_only_when_hull_made_them");
+    let exists = |name: &str| !cgroup_dirs_named(name).is_empty();
+    let deep = Env::new("nest");
+    let top = format!("hull-nest-{}", deep.id);
+    let mut config = base_config(&["sleep", "30"]);
+    config["linux"]["cgroupsPath"] = format!("/{top}/mid/{}", deep.id).into();
+    deep.write_config(&config);
+    assert_eq!(deep.hull(&["create", &deep.id]).code, 0);
+    assert!(exists(&top) && exists("mid") && exists(&deep.id));
+    let shared = Env::new("nest-b");
+    config["linux"]["cgroupsPath"] = format!("/{top}/{}", shared.id).into();
+    shared.write_config(&config);
+    assert_eq!(shared.hull(&["create", &shared.id]).code, 0);
+
+    assert_eq!(deep.hull(&["delete", "--force", &deep.id]).code, 0);
+    assert!(!exists(&deep.id), "the container's own cgroup is removed");
+    assert!(
+        cgroup_dirs_named("mid")
+            .iter()
+            .all(|d| !d.to_string_lossy().contains(&top)),
+        "the ancestor only it used is removed"
+    );
+    assert!(
+        exists(&top),
+        "an ancestor another container still uses stays"
+    );
+
+    assert_eq!(shared.hull(&["delete", "--force", &shared.id]).code, 0);
+    assert!(!exists(&shared.id));
+    let left = cgroup_dirs_named(&top);
+    assert!(
+        !left.is_empty(),
+        "the second container did not create {top}, so it stays"
+    );
+    for dir in left {
+        fs::remove_dir(&dir).unwrap();
+    }
+}
+
 /// The init enters its cgroups by itself through files hull opened (see `cgroups::Entry`): that must work from inside
 /// a new user namespace, and for an init forked in a new pid namespace; oomScoreAdj is inherited from hull.
 #[test]

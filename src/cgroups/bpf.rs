@@ -700,6 +700,7 @@ mod tests {
                     v2: true,
                     path: tc.path.clone(),
                 }],
+                created: Vec::new(),
             };
             unified.apply(&resources(DENY_ALL)).unwrap();
             assert_eq!(tc.attached(), 1);

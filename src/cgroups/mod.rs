@@ -52,6 +52,10 @@ const SIGNAL_ROUNDS: usize = 32;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Cgroup {
     hierarchies: Vec<Hierarchy>,
+    /// The topmost directory `create` made in each hierarchy (the container's own or an ancestor), so that
+    /// `destroy` removes the ancestors hull created, and only those.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    created: Vec<PathBuf>,
 }
 
 /// One mounted cgroup hierarchy and the container's directory in it.
@@ -143,23 +147,37 @@ impl Cgroup {
         matches!(self.hierarchies.as_slice(), [h] if h.v2)
     }
 
-    /// Creates the container's directory (and missing ancestors) in every hierarchy.
+    /// Creates the container's directory (and missing ancestors, remembered for `destroy`) in every hierarchy.
     ///
     /// On cgroup2 every ancestor, from the root down to the container's parent, gets all the controllers
     /// it has available enabled in its `cgroup.subtree_control`; on v1 cpuset, every new directory gets
     /// `cpuset.cpus`/`cpuset.mems` copied from its parent. On error the directories made here are removed.
-    pub fn create(&self) -> Result<()> {
+    pub fn create(&mut self) -> Result<()> {
         let mut created = Vec::new();
-        let result = self
-            .hierarchies
-            .iter()
-            .try_for_each(|h| create_in(h, &mut created));
-        if result.is_err() {
-            for dir in created.iter().rev() {
-                let _ = fs::remove_dir(dir);
+        let mut tops = Vec::new();
+        for h in &self.hierarchies {
+            let before = created.len();
+            // A concurrent `delete` may remove an ancestor hull made for another container between our mkdirs
+            // (ENOENT): make the path again.
+            let mut result = create_in(h, &mut created);
+            for _ in 0..3 {
+                match &result {
+                    Err(err) if errno_of(err) == Some(Errno::ENOENT) => {
+                        result = create_in(h, &mut created)
+                    }
+                    _ => break,
+                }
             }
+            if let Err(err) = result {
+                for dir in created.iter().rev() {
+                    let _ = fs::remove_dir(dir);
+                }
+                return Err(err);
+            }
+            tops.extend(created.get(before).cloned());
         }
-        result
+        self.created = tops;
+        Ok(())
     }
 
     /// Opens what a new process needs to enter the container's cgroups by itself (see [`Entry`]).
@@ -359,6 +377,21 @@ impl Cgroup {
         for h in &self.hierarchies {
             if let Err(err) = remove_with_retry(&h.path, deadline) {
                 first_error.get_or_insert(err);
+                continue;
+            }
+            let Some(top) = self.created.iter().find(|t| h.path.starts_with(t)) else {
+                continue;
+            };
+            // Ancestors hull made, bottom up; one still holding another container's cgroup stays (EBUSY).
+            for dir in h
+                .path
+                .ancestors()
+                .skip(1)
+                .take_while(|d| d.starts_with(top))
+            {
+                if fs::remove_dir(dir).is_err() {
+                    break;
+                }
             }
         }
         first_error.map_or(Ok(()), Err)
@@ -535,7 +568,10 @@ fn resolve_layout(
     if hierarchies.is_empty() {
         bail!("no cgroup hierarchy of this process is mounted (see /proc/self/mountinfo)");
     }
-    Ok(Cgroup { hierarchies })
+    Ok(Cgroup {
+        hierarchies,
+        created: Vec::new(),
+    })
 }
 
 /// Whether a /proc/self/cgroup line describes the hierarchy mounted by `mount`.
@@ -1285,7 +1321,7 @@ mod tests {
 
         #[test]
         fn kernel_refuses_bad_resources_before_writing() {
-            let Some(fx) = Fixture::new("badvalue", false) else {
+            let Some(mut fx) = Fixture::new("badvalue", false) else {
                 return;
             };
             fx.cg.create().unwrap();

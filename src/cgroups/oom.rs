@@ -119,6 +119,7 @@ mod tests {
                 v2,
                 path: path.to_path_buf(),
             }],
+            created: Vec::new(),
         }
     }
 

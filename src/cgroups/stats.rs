@@ -863,7 +863,10 @@ mod tests {
                 });
             }
         }
-        Cgroup { hierarchies }
+        Cgroup {
+            hierarchies,
+            created: Vec::new(),
+        }
     }
 
     fn fake_v2(root: &Path, files: &[(&str, &str)]) -> Cgroup {
@@ -879,6 +882,7 @@ mod tests {
                 v2: true,
                 path,
             }],
+            created: Vec::new(),
         }
     }
 
@@ -1017,6 +1021,7 @@ mod tests {
                 v2: false,
                 path: tmp.path().join("gone/c1"),
             }],
+            created: Vec::new(),
         };
         assert_eq!(cg.stats().unwrap(), Stats::default());
     }
