@@ -1267,8 +1267,8 @@ mod tests {
             for h in fx.cg.hierarchies() {
                 assert!(!h.path.exists(), "{} still exists", h.path.display());
                 assert!(
-                    h.path.parent().unwrap().is_dir(),
-                    "ancestor of {} removed",
+                    !h.path.parent().unwrap().exists(),
+                    "the ancestor create made for {} is removed too",
                     h.path.display()
                 );
             }
