@@ -121,6 +121,66 @@ fn nested_cgroups_path_parents_are_removed_only_when_hull_made_them() {
     }
 }
 
+/// blockIO throttles land as runc writes them (seed A21's file check): v1 `blkio.throttle.*_device` "M:m rate",
+/// cgroup2 `io.max` "M:m wbps=rate". Uses the first non-loop, non-zram block device of the host.
+#[test]
+fn a21_block_io_throttle_files() {
+    require_root!("a21_block_io_throttle_files");
+    let device = fs::read_dir("/sys/block").ok().and_then(|entries| {
+        entries.flatten().find_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let usable =
+                !name.starts_with("loop") && !name.starts_with("zram") && !name.starts_with("ram");
+            usable
+                .then(|| fs::read_to_string(e.path().join("dev")).ok())
+                .flatten()
+        })
+    });
+    let Some(device) = device else {
+        println!("SKIP a21_block_io_throttle_files: no block device on this machine");
+        return;
+    };
+    let (major, minor) = device.trim().split_once(':').unwrap();
+    let (major, minor): (i64, i64) = (major.parse().unwrap(), minor.parse().unwrap());
+    let env = Env::new("a21");
+    let mut config = base_config(&["sleep", "30"]);
+    config["linux"]["resources"]["blockIO"] = json!({
+        "throttleWriteBpsDevice": [{"major": major, "minor": minor, "rate": 31457280}],
+        "throttleReadIOPSDevice": [{"major": major, "minor": minor, "rate": 1000}]
+    });
+    env.write_config(&config);
+    let r = env.hull(&["create", &env.id]);
+    if unified() && r.code != 0 && r.stderr.contains("io.max") {
+        println!(
+            "SKIP a21_block_io_throttle_files: the io controller is not available: {}",
+            r.stderr.trim()
+        );
+        return;
+    }
+    assert_eq!(r.code, 0, "{}", r.describe());
+    let dev = format!("{major}:{minor}");
+    if unified() {
+        let io_max = read(&dir_for(&env.id, "io"), "io.max");
+        assert!(
+            io_max.contains(&dev)
+                && io_max.contains("wbps=31457280")
+                && io_max.contains("riops=1000"),
+            "io.max: {io_max:?}"
+        );
+    } else {
+        let blkio = dir_for(&env.id, "blkio");
+        assert_eq!(
+            read(&blkio, "blkio.throttle.write_bps_device"),
+            format!("{dev} 31457280")
+        );
+        assert_eq!(
+            read(&blkio, "blkio.throttle.read_iops_device"),
+            format!("{dev} 1000")
+        );
+    }
+    assert_eq!(env.hull(&["delete", "--force", &env.id]).code, 0);
+}
+
 /// The init enters its cgroups by itself through files hull opened (see `cgroups::Entry`): that must work from inside
 /// a new user namespace, and for an init forked in a new pid namespace; oomScoreAdj is inherited from hull.
 #[test]
