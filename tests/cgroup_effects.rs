@@ -6,38 +6,15 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::{base_config, cgroup_dirs_named, Env};
+use common::{base_config, cgroup_dirs_named, dir_for, read, unified, Env};
 use serde_json::{json, Value};
 
 static CPU: Mutex<()> = Mutex::new(());
-
-fn unified() -> bool {
-    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
-}
-
-/// The container's directory in the hierarchy that has `controller` (v2: the one hierarchy).
-fn dir_for(id: &str, controller: &str) -> PathBuf {
-    let dirs = cgroup_dirs_named(id);
-    let found = if unified() {
-        dirs.into_iter().next()
-    } else {
-        dirs.into_iter()
-            .find(|d| d.starts_with(format!("/sys/fs/cgroup/{controller}")))
-    };
-    found.unwrap_or_else(|| panic!("no {controller} cgroup for {id}"))
-}
-
-fn read(dir: &Path, file: &str) -> String {
-    fs::read_to_string(dir.join(file))
-        .unwrap_or_else(|e| panic!("read {}/{file}: {e}", dir.display()))
-        .trim()
-        .to_owned()
-}
 
 /// The value of `key` in a flat keyed file (`cpu.stat`, `memory.events`, `pids.events`, `memory.oom_control`).
 fn keyed(dir: &Path, file: &str, key: &str) -> u64 {

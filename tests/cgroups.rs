@@ -5,35 +5,9 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
 
-use common::{base_config, cgroup_dirs_named, Env};
+use common::{base_config, cgroup_dirs_named, dir_for, read, unified, Env};
 use serde_json::json;
-
-fn unified() -> bool {
-    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
-}
-
-/// The container's directory in the hierarchy that has `controller` (v2: the one hierarchy).
-fn dir_for(id: &str, controller: &str) -> PathBuf {
-    let dirs = cgroup_dirs_named(id);
-    if unified() {
-        return dirs
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| panic!("no cgroup for {id}"));
-    }
-    dirs.into_iter()
-        .find(|d| d.starts_with(format!("/sys/fs/cgroup/{controller}")))
-        .unwrap_or_else(|| panic!("no {controller} cgroup for {id}"))
-}
-
-fn read(dir: &Path, file: &str) -> String {
-    fs::read_to_string(dir.join(file))
-        .unwrap_or_else(|e| panic!("read {}/{file}: {e}", dir.display()))
-        .trim()
-        .to_owned()
-}
 
 #[test]
 fn a30_placement_before_create_returns_and_cleanup() {

@@ -296,3 +296,28 @@ pub fn processes_mentioning(needle: &str) -> Vec<String> {
     }
     found
 }
+
+/// True on a pure cgroup v2 host.
+pub fn unified() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// The container's directory in the hierarchy that has `controller` (v2: the one hierarchy).
+pub fn dir_for(id: &str, controller: &str) -> PathBuf {
+    let dirs = cgroup_dirs_named(id);
+    let found = if unified() {
+        dirs.into_iter().next()
+    } else {
+        dirs.into_iter()
+            .find(|d| d.starts_with(format!("/sys/fs/cgroup/{controller}")))
+    };
+    found.unwrap_or_else(|| panic!("no {controller} cgroup for {id}"))
+}
+
+/// A cgroup file's content, trimmed.
+pub fn read(dir: &Path, file: &str) -> String {
+    fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("read {}/{file}: {e}", dir.display()))
+        .trim()
+        .to_owned()
+}
