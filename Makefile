@@ -6,7 +6,7 @@ HULL := target/release/hull
 CHECKER := integration/target/release/checker
 CONFORMANCE := integration/target/release/conformance
 ROOTFS := $(BUILD)/rootfs
-APT_PACKAGES := busybox-static runc jq
+APT_PACKAGES := busybox-static runc jq procps
 export HULL_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 .PHONY: all deps build checker rootfs run test test-unit test-kernel test-v2 conformance conformance-runc bench lint clean
