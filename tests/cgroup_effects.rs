@@ -115,11 +115,7 @@ fn a18_memory_limit_and_oom_kill() {
         }
     }
     assert_eq!(env.hull(&["start", &env.id]).code, 0);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while status(&env) != "stopped" {
-        assert!(Instant::now() < deadline, "the allocation is never killed");
-        sleep(Duration::from_millis(50));
-    }
+    env.wait_for_status("stopped", Duration::from_secs(10));
     let kills = if unified() {
         keyed(&memory, "memory.events", "oom_kill ")
     } else {
@@ -228,14 +224,7 @@ fn a22_pause_and_resume() {
     // SIGKILL reaches a paused container: hull thaws it, as runc does.
     assert_eq!(env.hull(&["pause", &env.id]).code, 0);
     assert_eq!(env.hull(&["kill", &env.id, "KILL"]).code, 0);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while status(&env) != "stopped" {
-        assert!(
-            Instant::now() < deadline,
-            "kill -9 of a paused container never lands"
-        );
-        sleep(Duration::from_millis(20));
-    }
+    env.wait_for_status("stopped", Duration::from_secs(5));
     assert_eq!(env.hull(&["delete", &env.id]).code, 0);
     assert!(cgroup_dirs_named(&env.id).is_empty());
 }
@@ -337,11 +326,7 @@ fn update_changes_limits_of_a_running_container() {
         (1, "error: Intel RDT/CAT: l3 cache schema is not enabled\n")
     );
     assert_eq!(env.hull(&["kill", &env.id, "KILL"]).code, 0);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while status(&env) != "stopped" {
-        assert!(Instant::now() < deadline);
-        sleep(Duration::from_millis(20));
-    }
+    env.wait_for_status("stopped", Duration::from_secs(5));
     let r = env.hull(&["update", "--memory", "1g", &env.id]);
     assert_eq!(
         (r.code, r.stderr.as_str()),

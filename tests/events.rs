@@ -175,11 +175,7 @@ fn events_stats_reports_limits_and_usage() {
         assert!(r.stdout.is_empty(), "{args:?}: {}", r.describe());
     }
     assert_eq!(env.hull(&["kill", &env.id, "KILL"]).code, 0);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while env.state()["status"] != "stopped" {
-        assert!(Instant::now() < deadline, "container did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    env.wait_for_status("stopped", Duration::from_secs(5));
     let r = env.hull(&["events", "--stats", &env.id]);
     assert_eq!(r.code, 1, "{}", r.describe());
     assert!(

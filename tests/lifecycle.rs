@@ -9,21 +9,6 @@ use std::time::{Duration, Instant};
 use common::{base_config, cgroup_dirs_named, Env};
 use serde_json::Value;
 
-fn wait_for_status(env: &Env, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let status = env.state()["status"].as_str().unwrap_or("").to_owned();
-        if status == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "expected status {want}, still {status} after 5s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn a23_create_start_state_delete() {
     require_root!("a23_create_start_state_delete");
@@ -111,7 +96,7 @@ fn a23_create_start_state_delete() {
 
     let r = env.hull(&["start", &env.id]);
     assert_eq!(r.code, 0, "start: {}", r.describe());
-    wait_for_status(&env, "running");
+    env.wait_for_status("running", Duration::from_secs(5));
     let deadline = Instant::now() + Duration::from_secs(5);
     while !rootfs.join("ran").exists() {
         assert!(
@@ -142,7 +127,7 @@ fn a23_create_start_state_delete() {
 
     let r = env.hull(&["kill", &env.id, "KILL"]);
     assert_eq!(r.code, 0, "kill: {}", r.describe());
-    wait_for_status(&env, "stopped");
+    env.wait_for_status("stopped", Duration::from_secs(5));
     assert_eq!(env.state()["pid"], 0, "pid is 0 once stopped");
     let r = env.hull(&["start", &env.id]);
     assert!(
@@ -197,7 +182,7 @@ fn start_runs_the_config_as_it_was_at_create() {
     assert_eq!(r.code, 0, "create: {}", r.describe());
     env.write_config(&base_config(&["/bin/echo", "edited-later"]));
     assert_eq!(env.hull(&["start", &env.id]).code, 0);
-    wait_for_status(&env, "stopped");
+    env.wait_for_status("stopped", Duration::from_secs(5));
     assert_eq!(
         fs::read_to_string(&out).unwrap(),
         "from-create\n",
@@ -263,7 +248,7 @@ fn a24_kill_term_versus_kill() {
         0,
         "default signal is TERM"
     );
-    wait_for_status(&env, "stopped");
+    env.wait_for_status("stopped", Duration::from_secs(5));
     let r = env.hull(&["kill", &env.id, "TERM"]);
     assert_eq!(r.code, 1);
     assert!(
@@ -295,7 +280,7 @@ fn a24_kill_term_versus_kill() {
         r.describe()
     );
     assert_eq!(env.hull(&["kill", &env.id, "9"]).code, 0);
-    wait_for_status(&env, "stopped");
+    env.wait_for_status("stopped", Duration::from_secs(5));
 }
 
 #[test]
@@ -320,7 +305,7 @@ fn kill_all_reaches_every_process() {
         "three processes in the cgroup, saw {procs:?}"
     );
     assert_eq!(env.hull(&["kill", "--all", &env.id, "KILL"]).code, 0);
-    wait_for_status(&env, "stopped");
+    env.wait_for_status("stopped", Duration::from_secs(5));
     let r = env.hull(&["delete", &env.id]);
     assert_eq!(r.code, 0, "{}", r.describe());
     assert!(

@@ -6,6 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
 use oci_spec::runtime::{LinuxBlockIo, LinuxResources};
 
 use super::devices;
@@ -13,7 +14,7 @@ use super::plan::{
     check_memory_usage, device_number, hugepage_size, memory_values, pids_max, rdma_lines, Facts,
     Write,
 };
-use super::{dirs_below, mkdir, write_file, Hierarchy};
+use super::{dirs_below, errno_of, mkdir, write_file, Hierarchy};
 
 /// The cgroup v1 writes for `r`, in runc's order: cpuset, devices, memory, cpu, pids, blkio, hugetlb, net_cls,
 /// net_prio, rdma.
@@ -248,10 +249,7 @@ pub(super) fn write(path: &Path, value: &str) -> Result<()> {
         .and_then(|f| f.to_str())
         .unwrap_or_default();
     if let Err(err) = write_file(path, value) {
-        let busy = err
-            .downcast_ref::<io::Error>()
-            .is_some_and(|e| e.raw_os_error() == Some(libc::EBUSY));
-        if file == "memory.limit_in_bytes" && busy {
+        if file == "memory.limit_in_bytes" && errno_of(&err) == Some(Errno::EBUSY) {
             let dir = path.parent().unwrap_or(path);
             let usage = read_number(&dir.join("memory.usage_in_bytes"))?;
             let peak = read_number(&dir.join("memory.max_usage_in_bytes"))?;

@@ -90,9 +90,7 @@ fn resources_from_flags(args: &UpdateArgs) -> Result<LinuxResources> {
     ];
     for (flag, key, value) in unsigned {
         if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
-            let n: u64 = value.parse().map_err(|_| {
-                anyhow::anyhow!("invalid value for {flag}: strconv.ParseUint: parsing {value:?}: invalid syntax")
-            })?;
+            let n: u64 = go_number(flag, value, "ParseUint")?;
             cpu.insert(key.to_owned(), n.into());
         }
     }
@@ -127,6 +125,15 @@ fn resources_from_flags(args: &UpdateArgs) -> Result<LinuxResources> {
         resources["pids"] = json!({"limit": limit});
     }
     serde_json::from_value(resources).context("update flags")
+}
+
+/// A number in a text flag, with Go's strconv message (`parser` is "ParseUint" or "ParseInt").
+fn go_number<T: std::str::FromStr>(flag: &str, value: &str, parser: &str) -> Result<T> {
+    value.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "invalid value for {flag}: strconv.{parser}: parsing {value:?}: invalid syntax"
+        )
+    })
 }
 
 /// An integer flag (Go's `flag.Int` message on a bad value).

@@ -185,6 +185,23 @@ impl Env {
         self.hull(&["run", "--bundle", self.bundle().to_str().unwrap(), &id])
     }
 
+    /// Poll `state` until the container's status is `want`; fail saying what it still was after `within`.
+    pub fn wait_for_status(&self, want: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let status = self.state()["status"].as_str().unwrap_or("").to_owned();
+            if status == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: expected status {want}, still {status} after {within:?}",
+                self.id
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn state(&self) -> Value {
         let r = self.hull(&["state", &self.id]);
         assert_eq!(r.code, 0, "state {}: {}", self.id, r.describe());
