@@ -243,6 +243,7 @@ fn a24_kill_term_versus_kill() {
         "trap 'exit 0' TERM; while :; do sleep 0.1; done",
     ]));
     assert_eq!(env.hull(&["run", "-d", &env.id]).code, 0);
+    env.wait_for_handler(libc::SIGTERM, Duration::from_secs(5));
     assert_eq!(
         env.hull(&["kill", &env.id]).code,
         0,

@@ -202,6 +202,30 @@ impl Env {
         }
     }
 
+    /// Wait until the container's init catches `signal` (its bit in `SigCgt` of /proc/<pid>/status). A pid 1
+    /// drops a default-action signal, so a test that signals a shell's `trap` must wait for the trap to exist.
+    pub fn wait_for_handler(&self, signal: i32, within: Duration) {
+        let pid = self.state()["pid"].as_i64().expect("state has a pid");
+        let deadline = Instant::now() + within;
+        loop {
+            let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let caught = status
+                .lines()
+                .find_map(|l| l.strip_prefix("SigCgt:"))
+                .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+                .unwrap_or(0);
+            if caught & (1 << (signal - 1)) != 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: init {pid} does not catch signal {signal} after {within:?} (SigCgt {caught:#x})",
+                self.id
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn state(&self) -> Value {
         let r = self.hull(&["state", &self.id]);
         assert_eq!(r.code, 0, "state {}: {}", self.id, r.describe());
