@@ -1,6 +1,6 @@
 //! cgroup limits observed in effect, and the commands that act on a container's cgroup (pause, resume, ps, update,
 //! kill on a paused container): seed experiments A17 (cpu quota), A18 (memory limit and OOM), A19 (shares 2:1), A20
-//! (pids limit), A22 (pause/resume), and a device denied even to a process with CAP_MKNOD. Runs on v1, hybrid and pure
+//! (pids limit), A21 (write throttle), A22 (pause/resume), and a device denied even to a process with CAP_MKNOD. Runs on v1, hybrid and pure
 //! v2 (`make test-v2`). Tests that measure CPU time take a lock so they never compete with each other for a CPU.
 
 mod common;
@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use common::loop_device::LoopDevice;
 use common::{base_config, cgroup_dirs_named, dir_for, read, unified, Env};
 use serde_json::{json, Value};
 
@@ -182,6 +183,54 @@ fn a20_pids_limit_stops_forks() {
     assert!(
         keyed(&pids, "pids.events", "max ") > 0,
         "pids.events counts refused forks"
+    );
+}
+
+/// Seed A21: direct writes to a block device throttled to 8 MiB/s take about 2 s for 16 MiB; without the throttle the
+/// same copy is much faster (busybox dd prints no rate, so `run`'s wall time is measured). The device is a loop device, given to the container as /dev/disk.
+#[test]
+fn a21_write_throttle_slows_direct_writes() {
+    require_root!("a21_write_throttle_slows_direct_writes");
+    let env = Env::new("a21dd");
+    let disk = LoopDevice::attach(env.dir.path().join("disk.img"), 32 << 20)
+        .unwrap_or_else(|e| panic!("a loop device for the throttle: {e}"));
+    let (major, minor) = (disk.major, disk.minor);
+    let rate: u64 = 8 << 20;
+    let copy = |throttle: bool| -> f64 {
+        let mut config = base_config(&[
+            "dd",
+            "if=/dev/zero",
+            "of=/dev/disk",
+            "bs=1M",
+            "count=16",
+            "oflag=direct",
+        ]);
+        config["linux"]["devices"] = json!([{"path": "/dev/disk", "type": "b", "major": major, "minor": minor, "fileMode": 0o600}]);
+        config["linux"]["resources"]["devices"]
+            .as_array_mut()
+            .unwrap()
+            .push(
+                json!({"allow": true, "type": "b", "major": major, "minor": minor, "access": "rw"}),
+            );
+        if throttle {
+            config["linux"]["resources"]["blockIO"] = json!({
+                "throttleWriteBpsDevice": [{"major": major, "minor": minor, "rate": rate}]
+            });
+        }
+        let began = Instant::now();
+        let r = env.run(&config);
+        assert_eq!(r.code, 0, "dd to {}: {}", disk.path.display(), r.describe());
+        began.elapsed().as_secs_f64()
+    };
+    let free = copy(false);
+    let throttled = copy(true);
+    assert!(
+        throttled >= 1.5,
+        "16 MiB at {rate} B/s should take about 2 s, took {throttled} s (unthrottled {free} s)"
+    );
+    assert!(
+        free < throttled / 2.0,
+        "the unthrottled copy should be much faster: {free} s, throttled {throttled} s"
     );
 }
 

@@ -146,19 +146,16 @@ fn a6_mounts_inside_do_not_reach_the_host() {
 #[test]
 fn a7_ipc_namespace() {
     require_root!("a7_ipc_namespace");
-    if Command::new("ipcmk").arg("-V").output().is_err() {
-        println!("SKIP a7_ipc_namespace: ipcmk (util-linux) not installed");
-        return;
-    }
-    let out = Command::new("ipcmk").arg("-Q").output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let qid = text.split_whitespace().last().unwrap().to_owned();
+    // SAFETY: msgget only creates a queue; it is removed below with IPC_RMID.
+    let queue = unsafe { libc::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600) };
+    assert!(queue >= 0, "msgget: {}", std::io::Error::last_os_error());
     let env = Env::new("a7");
     let inside = run_ok(&env, &sh("cat /proc/sysvipc/msg | tail -n +2 | wc -l"));
     let mut shared = sh("cat /proc/sysvipc/msg | tail -n +2 | wc -l");
     shared["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "pid"}, {"type": "uts"}]);
     let host_view = run_ok(&env, &shared);
-    let _ = Command::new("ipcrm").args(["-q", &qid]).status();
+    // SAFETY: IPC_RMID takes no buffer.
+    unsafe { libc::msgctl(queue, libc::IPC_RMID, std::ptr::null_mut()) };
     assert_eq!(inside.trim(), "0", "a new ipc namespace has no queues");
     assert_ne!(
         host_view.trim(),

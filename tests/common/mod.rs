@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod loop_device;
+
 use std::fs;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
@@ -28,13 +30,23 @@ pub fn rootfs() -> PathBuf {
     path
 }
 
-/// Skip (with a printed reason) unless running as root.
+/// Return from the test, printing `SKIP <reason>` on the process's stderr: libtest captures `println!` of a passing
+/// test, and a skip must stay visible in `make test`'s output.
+#[macro_export]
+macro_rules! skip {
+    ($($reason:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "SKIP {}", format_args!($($reason)*));
+        return;
+    }};
+}
+
+/// Skip unless running as root.
 #[macro_export]
 macro_rules! require_root {
     ($name:expr) => {
         if !nix::unistd::geteuid().is_root() {
-            println!("SKIP {}: needs root", $name);
-            return;
+            skip!("{}: needs root", $name);
         }
     };
 }
