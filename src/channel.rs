@@ -26,6 +26,9 @@ pub enum Msg {
     RlimitsSet,
     /// child → parent: set up and parked; only the `start` signal and `execve` remain.
     Ready,
+    /// child → parent (`exec`): calling execve now. The channel is close-on-exec, so its closing next means the
+    /// program runs; a failed execve sends `Error` instead.
+    Exec,
     /// child → parent: setup failed; the full cause chain, outermost first. The child exits after sending it.
     Error { chain: Vec<String> },
 }
@@ -102,6 +105,7 @@ impl Msg {
             Msg::SetRlimits => "SetRlimits",
             Msg::RlimitsSet => "RlimitsSet",
             Msg::Ready => "Ready",
+            Msg::Exec => "Exec",
             Msg::Error { .. } => "Error",
         }
     }

@@ -70,6 +70,8 @@ pub enum Command {
     Update(Box<UpdateArgs>),
     /// display container events such as OOM notifications, cpu, memory, and IO usage statistics
     Events(EventsArgs),
+    /// execute new process inside the container
+    Exec(Box<ExecArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -128,6 +130,64 @@ pub struct RunArgs {
     #[arg(long = "no-subreaper")]
     pub no_subreaper: bool,
     #[arg(value_name = "container-id")]
+    pub args: Vec<String>,
+}
+
+/// runc's `exec` flags. Flags end at the container id; what follows is the command.
+#[derive(Args, Debug, Default)]
+pub struct ExecArgs {
+    /// path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// path to an AF_UNIX socket which will receive a file descriptor referencing the exec process
+    #[arg(long = "pidfd-socket", value_name = "PATH")]
+    pub pidfd_socket: Option<PathBuf>,
+    /// current working directory in the container
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<String>,
+    /// set environment variables
+    #[arg(short = 'e', long, value_name = "VAR=VALUE", action = clap::ArgAction::Append)]
+    pub env: Vec<String>,
+    /// allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// UID (format: <uid>[:<gid>])
+    #[arg(short = 'u', long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+    /// additional gids
+    #[arg(short = 'g', long = "additional-gids", value_name = "GID", action = clap::ArgAction::Append, allow_hyphen_values = true)]
+    pub additional_gids: Vec<String>,
+    /// path to the process.json
+    #[arg(short = 'p', long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+    /// detach from the container's process
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// specify the file to write the process id to
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// set the asm process label for the process commonly used with selinux
+    #[arg(long = "process-label", value_name = "LABEL")]
+    pub process_label: Option<String>,
+    /// set the apparmor profile for the process
+    #[arg(long, value_name = "PROFILE")]
+    pub apparmor: Option<String>,
+    /// set the no new privileges value for the process
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// add a capability to the bounding set for the process
+    #[arg(short = 'c', long = "cap", value_name = "CAP", action = clap::ArgAction::Append)]
+    pub cap: Vec<String>,
+    /// pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)
+    #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.
+    #[arg(long, value_name = "[CONTROLLER:]PATH", action = clap::ArgAction::Append)]
+    pub cgroup: Vec<String>,
+    /// allow exec in a paused container
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    #[arg(value_name = "container-id command [command options]")]
     pub args: Vec<String>,
 }
 
@@ -470,6 +530,34 @@ mod tests {
             panic!()
         };
         assert_eq!((e.interval.as_str(), e.stats), ("5s", false));
+    }
+
+    #[test]
+    fn exec_flags_end_at_the_container_id() {
+        let Some(Command::Exec(e)) = parse(
+            "hull exec -t -e A=1 --env B=2 -u 1000:100 -g 10 -g 20 --cap CAP_KILL -cwd /tmp -preserve-fds=1 --cgroup cpu:sub c1 sh -c --tty",
+        )
+        .command
+        else {
+            panic!()
+        };
+        assert!(e.tty && !e.detach);
+        assert_eq!(e.env, ["A=1", "B=2"]);
+        assert_eq!(e.user.as_deref(), Some("1000:100"));
+        assert_eq!(e.additional_gids, ["10", "20"]);
+        assert_eq!(e.cap, ["CAP_KILL"]);
+        assert_eq!(e.cwd.as_deref(), Some("/tmp"));
+        assert_eq!(e.preserve_fds, 1);
+        assert_eq!(e.cgroup, ["cpu:sub"]);
+        assert_eq!(e.args, ["c1", "sh", "-c", "--tty"]);
+        let Some(Command::Exec(e)) =
+            parse("hull exec --process /p.json --detach --pid-file /x.pid c1").command
+        else {
+            panic!()
+        };
+        assert_eq!(e.process, Some(PathBuf::from("/p.json")));
+        assert!(e.detach);
+        assert_eq!(e.args, ["c1"]);
     }
 
     #[test]

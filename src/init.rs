@@ -111,7 +111,7 @@ impl Init<'_> {
         let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
         let group = fs::read_to_string("/etc/group").unwrap_or_default();
         let user = credentials::lookup_user(process.user().uid(), &passwd, &group);
-        let env = program::environment(process.env().as_deref().unwrap_or(&[]), &user.home);
+        let env = program::environment(process.env().as_deref().unwrap_or(&[]), &user.home)?;
 
         if process.rlimits().as_ref().is_some_and(|r| !r.is_empty()) {
             self.channel.send(&Msg::SetRlimits)?;
@@ -241,7 +241,7 @@ impl NoFollow for OpenOptions {
 }
 
 /// The working directory must be inside the container's root (CVE-2024-21626: a leaked host fd as cwd).
-fn verify_cwd() -> Result<()> {
+pub fn verify_cwd() -> Result<()> {
     let cwd = std::env::current_dir().context(
         "getcwd: current working directory is outside of container mount namespace root",
     )?;
@@ -253,7 +253,7 @@ fn verify_cwd() -> Result<()> {
 
 /// The program starts with an empty signal mask and default dispositions (hull ignores SIGPIPE, as Rust programs
 /// do; ignored dispositions would otherwise survive execve).
-fn reset_signals() -> Result<()> {
+pub fn reset_signals() -> Result<()> {
     let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
     for sig in Signal::iterator() {
         if sig == Signal::SIGKILL || sig == Signal::SIGSTOP {

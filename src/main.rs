@@ -7,6 +7,7 @@ mod commands;
 mod container;
 mod credentials;
 mod default_spec;
+mod enter;
 mod exeseal;
 mod features;
 mod goduration;
@@ -84,7 +85,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         return Ok(0);
     };
     match &command {
-        Command::Create(_) | Command::Run(_) => exeseal::ensure_sealed()?,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_) => exeseal::ensure_sealed()?,
         _ => {}
     }
     match command {
@@ -102,6 +103,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Ps(args) => commands::ps::run(&root, &args),
         Command::Update(args) => commands::update::run(&root, &args),
         Command::Events(args) => commands::events::run(&root, &args),
+        Command::Exec(args) => commands::exec::run(&root, &args).context("exec failed"),
     }
 }
 
@@ -125,11 +127,17 @@ fn main() {
         print!("{}", version_text());
         return;
     }
+    // runc exits 255 when exec fails, 1 for every other command.
+    let failure_code = if matches!(cli.command, Some(Command::Exec(_))) {
+        255
+    } else {
+        1
+    };
     let code = match dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
             logger::report_failure(&err);
-            1
+            failure_code
         }
     };
     std::process::exit(code);

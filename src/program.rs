@@ -10,14 +10,28 @@ use anyhow::{anyhow, Result};
 use nix::errno::Errno;
 use nix::unistd::{faccessat, AccessFlags};
 
-/// The process environment: exactly the configured variables, plus `HOME` from the container's passwd when the
-/// config does not set it (runc does the same).
-pub fn environment(configured: &[String], home: &str) -> Vec<String> {
-    let mut env = configured.to_vec();
+/// The process environment as runc builds it: the configured variables with each name once (at its first position,
+/// with its last value: runc sets them one by one with `os.Setenv`), plus `HOME` from the container's passwd when
+/// the config does not set it. A variable without `=` is an error.
+pub fn environment(configured: &[String], home: &str) -> Result<Vec<String>> {
+    let mut env: Vec<String> = Vec::with_capacity(configured.len() + 1);
+    for pair in configured {
+        let Some((name, _)) = pair.split_once('=') else {
+            return Err(anyhow!("invalid environment '{pair}'"));
+        };
+        if name.is_empty() {
+            return Err(anyhow!("invalid environment '{pair}': empty variable name"));
+        }
+        let prefix = format!("{name}=");
+        match env.iter_mut().find(|kv| kv.starts_with(&prefix)) {
+            Some(existing) => existing.clone_from(pair),
+            None => env.push(pair.clone()),
+        }
+    }
     if !env.iter().any(|kv| kv.starts_with("HOME=")) {
         env.push(format!("HOME={home}"));
     }
-    env
+    Ok(env)
 }
 
 fn check_executable(path: &Path) -> std::result::Result<(), Errno> {
@@ -87,10 +101,32 @@ mod tests {
 
     #[test]
     fn home_is_added_only_when_missing() {
-        let env = environment(&["PATH=/bin".into()], "/root");
+        let env = environment(&["PATH=/bin".into()], "/root").unwrap();
         assert_eq!(env, ["PATH=/bin", "HOME=/root"]);
-        let env = environment(&["HOME=/x".into()], "/root");
+        let env = environment(&["HOME=/x".into()], "/root").unwrap();
         assert_eq!(env, ["HOME=/x"]);
+    }
+
+    #[test]
+    fn a_repeated_name_keeps_its_place_and_takes_the_last_value() {
+        let env = environment(
+            &[
+                "PATH=/bin".into(),
+                "A=1".into(),
+                "PATH=/sbin".into(),
+                "B=x=y".into(),
+            ],
+            "/",
+        )
+        .unwrap();
+        assert_eq!(env, ["PATH=/sbin", "A=1", "B=x=y", "HOME=/"]);
+        assert_eq!(
+            environment(&["NOEQUALS".into()], "/")
+                .unwrap_err()
+                .to_string(),
+            "invalid environment 'NOEQUALS'"
+        );
+        assert!(environment(&["=v".into()], "/").is_err());
     }
 
     #[test]

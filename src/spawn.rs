@@ -28,28 +28,23 @@ use crate::spec::{self, Bundle};
 use crate::state::{self, Root, State, EXEC_FIFO};
 use crate::{credentials, default_spec, sys, timefmt};
 
-/// How the caller's terminal settings combine with `process.terminal` (runc's `checkTerminal`).
-fn check_terminal(bundle: &Bundle, opts: &CreateOpts, detach: bool) -> Result<()> {
-    let terminal = bundle
-        .spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
-    if terminal {
-        if detach && opts.console_socket.is_none() {
-            bail!("cannot allocate tty if runc will detach without setting console socket");
-        }
-        bail!("process.terminal is not supported by this version of hull");
+/// How the caller's terminal settings combine with `process.terminal` (runc's `checkTerminal`); `create` always
+/// detaches.
+pub fn check_terminal(terminal: bool, console_socket: bool, detach: bool) -> Result<()> {
+    if detach && terminal && !console_socket {
+        bail!("cannot allocate tty if runc will detach without setting console socket");
     }
-    if opts.console_socket.is_some() {
+    if (!detach || !terminal) && console_socket {
         bail!("cannot use console socket if runc will not detach or allocate tty");
+    }
+    if terminal {
+        bail!("process.terminal is not supported by this version of hull");
     }
     Ok(())
 }
 
 /// Systemd socket activation fds handed to hull (only if LISTEN_PID names hull itself).
-fn listen_fds() -> u32 {
+pub fn listen_fds() -> u32 {
     let for_us = std::env::var("LISTEN_PID")
         .ok()
         .and_then(|p| p.parse::<u32>().ok())
@@ -64,7 +59,7 @@ fn listen_fds() -> u32 {
 }
 
 /// The fds 3.. passed to the container must exist.
-fn check_passed_fds(listen: u32, preserve: u32) -> Result<()> {
+pub fn check_passed_fds(listen: u32, preserve: u32) -> Result<()> {
     let first = 3 + listen;
     for i in 0..preserve {
         let fd = (first + i) as i32;
@@ -131,7 +126,13 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         }
     });
     let bundle = spec::load_bundle(&bundle_dir)?;
-    check_terminal(&bundle, opts, detach)?;
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    check_terminal(terminal, opts.console_socket.is_some(), detach)?;
     let listen = listen_fds();
     check_passed_fds(listen, opts.preserve_fds)?;
     let linux = bundle.spec.linux().as_ref().context("linux is not set")?;
@@ -272,7 +273,7 @@ fn cgroup_resources(spec: &oci_spec::runtime::Spec) -> Result<LinuxResources> {
 
 /// Clone the container init, born in its cgroup2 cgroup where the kernel can do that (5.7+); it enters the other
 /// hierarchies itself (see `cgroups::Entry`).
-fn clone_init(flags: libc::c_int, entry: &mut cgroups::Entry) -> Result<sys::Forked> {
+pub fn clone_init(flags: libc::c_int, entry: &mut cgroups::Entry) -> Result<sys::Forked> {
     if let Some((path, dir)) = entry.clone_into() {
         match sys::clone3_into_cgroup(flags, dir) {
             Err(Errno::ENOSYS | Errno::E2BIG) => entry.without_clone_into()?,
@@ -288,7 +289,7 @@ fn clone_init(flags: libc::c_int, entry: &mut cgroups::Entry) -> Result<sys::For
 
 /// Run `clone` with hull's own oom_score_adj set to `score`, which the init inherits (as runc's nsexec does), and
 /// restore it afterwards: no write to the init's /proc files is needed, even when it forks again.
-fn with_oom_score_adj(
+pub fn with_oom_score_adj(
     score: Option<i32>,
     clone: impl FnOnce() -> Result<sys::Forked>,
 ) -> Result<sys::Forked> {

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 /// The bundle's parsed config and the absolute paths derived from it.
 pub struct Bundle {
@@ -168,6 +168,35 @@ fn validate_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Resul
     bail!("sysctl {key:?} is not in a separate kernel namespace")
 }
 
+/// The fields of a process (the container's, or one given to `exec`) that hull does not implement yet.
+pub fn unsupported_process_fields(process: &Process) -> Vec<&'static str> {
+    let mut unsupported = Vec::new();
+    if process
+        .apparmor_profile()
+        .as_ref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        unsupported.push("process.apparmorProfile");
+    }
+    if process
+        .selinux_label()
+        .as_ref()
+        .is_some_and(|l| !l.is_empty())
+    {
+        unsupported.push("process.selinuxLabel");
+    }
+    if process.io_priority().is_some() {
+        unsupported.push("process.ioPriority");
+    }
+    if process.scheduler().is_some() {
+        unsupported.push("process.scheduler");
+    }
+    if process.exec_cpu_affinity().is_some() {
+        unsupported.push("process.execCPUAffinity");
+    }
+    unsupported
+}
+
 /// Features hull does not implement yet are refused by name rather than silently ignored.
 fn reject_unsupported(spec: &Spec) -> Result<()> {
     let mut unsupported: Vec<&str> = Vec::new();
@@ -189,29 +218,7 @@ fn reject_unsupported(spec: &Spec) -> Result<()> {
         }
     }
     if let Some(process) = spec.process() {
-        if process
-            .apparmor_profile()
-            .as_ref()
-            .is_some_and(|p| !p.is_empty())
-        {
-            unsupported.push("process.apparmorProfile");
-        }
-        if process
-            .selinux_label()
-            .as_ref()
-            .is_some_and(|l| !l.is_empty())
-        {
-            unsupported.push("process.selinuxLabel");
-        }
-        if process.io_priority().is_some() {
-            unsupported.push("process.ioPriority");
-        }
-        if process.scheduler().is_some() {
-            unsupported.push("process.scheduler");
-        }
-        if process.exec_cpu_affinity().is_some() {
-            unsupported.push("process.execCPUAffinity");
-        }
+        unsupported.extend(unsupported_process_fields(process));
     }
     if let Some(linux) = spec.linux() {
         if linux.seccomp().is_some() {

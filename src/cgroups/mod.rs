@@ -12,6 +12,7 @@ mod devices;
 mod oom;
 mod plan;
 mod stats;
+mod sub;
 mod v1;
 mod v2;
 
@@ -39,6 +40,7 @@ use crate::logger;
 use plan::Facts;
 use plan::Write;
 pub use stats::Stats;
+pub use sub::SubPaths;
 pub use v1::v1_writes;
 pub use v2::v2_writes;
 
@@ -182,20 +184,26 @@ impl Cgroup {
 
     /// Opens what a new process needs to enter the container's cgroups by itself (see [`Entry`]).
     pub fn entry(&self) -> Result<Entry> {
+        self.entry_at(&SubPaths::default())
+    }
+
+    /// [`Cgroup::entry`] for a process that goes into existing sub-cgroups of the container's (`exec --cgroup`).
+    pub fn entry_at(&self, sub: &SubPaths) -> Result<Entry> {
         let mut entry = Entry {
             clone_into: None,
             files: Vec::new(),
         };
         for h in &self.hierarchies {
+            let dir = sub.dir_in(h);
             if h.v2 {
-                let dir = fs::OpenOptions::new()
+                let fd = fs::OpenOptions::new()
                     .read(true)
                     .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-                    .open(&h.path)
-                    .with_context(|| format!("open {}", h.path.display()))?;
-                entry.clone_into = Some((h.path.clone(), dir.into()));
+                    .open(&dir)
+                    .with_context(|| format!("open {}", dir.display()))?;
+                entry.clone_into = Some((dir, fd.into()));
             } else {
-                entry.files.push(open_for_write(&h.path.join("tasks"))?);
+                entry.files.push(open_for_write(&dir.join("tasks"))?);
             }
         }
         Ok(entry)

@@ -22,15 +22,7 @@ pub fn run(root: &Root, args: &RunArgs) -> Result<i32> {
     if !args.no_subreaper {
         sys::set_child_subreaper().context("become child subreaper")?;
     }
-    // Signals are blocked before the clone and read from a signalfd: no handler, no thread. The init unblocks
-    // them for itself before its execve.
-    let mut forwarded = SigSet::all();
-    forwarded.remove(Signal::SIGKILL);
-    forwarded.remove(Signal::SIGSTOP);
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
-        .context("block signals")?;
-    let signals =
-        SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC).context("create signalfd")?;
+    let signals = block_signals()?;
 
     let container = spawn::create(root, id, &args.opts, false)?;
     let init = Pid::from_raw(container.state.init_pid);
@@ -44,7 +36,18 @@ pub fn run(root: &Root, args: &RunArgs) -> Result<i32> {
     outcome
 }
 
-fn wait_for_exit(signals: &SignalFd, init: Pid) -> Result<i32> {
+/// Signals are blocked before the clone and read from a signalfd: no handler, no thread. The new process unblocks
+/// them for itself before its execve.
+pub fn block_signals() -> Result<SignalFd> {
+    let mut forwarded = SigSet::all();
+    forwarded.remove(Signal::SIGKILL);
+    forwarded.remove(Signal::SIGSTOP);
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
+        .context("block signals")?;
+    SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC).context("create signalfd")
+}
+
+pub fn wait_for_exit(signals: &SignalFd, init: Pid) -> Result<i32> {
     loop {
         let Some(info) = signals.read_signal().context("read signalfd")? else {
             continue;

@@ -1,0 +1,265 @@
+//! `exec`: a new process entering an existing container.
+//!
+//! hull clones one child straight into the container's cgroups (see `cgroups::Entry`). The child joins the init's
+//! namespaces (user first, mount late: runc's order), and when a pid or time namespace only applies to its children
+//! it forks once more with `CLONE_PARENT`, so the process that runs the program is still hull's child (hull can
+//! wait for it) while living inside the namespace. Then it takes the process's credentials and calls execve. hull
+//! knows the program runs when the sync channel, close-on-exec, closes after the child's `Exec` message.
+
+use std::convert::Infallible;
+use std::fs::{self, File};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use nix::sched::{setns, CloneFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::{chdir, Pid};
+use oci_spec::runtime::Process;
+
+use crate::cgroups::{Entry, SubPaths};
+use crate::channel::{self, Channel, Msg};
+use crate::container::Container;
+use crate::namespaces::{self, CLONE_NEWTIME};
+use crate::state::{self, Status};
+use crate::{credentials, init, logger, program, spawn, sys};
+
+/// The namespaces a new process joins, in runc's order: user first (it decides what the others allow), mount
+/// late (it changes path resolution), cgroup last.
+const NAMESPACES: [(&str, CloneFlags); 8] = [
+    ("user", CloneFlags::CLONE_NEWUSER),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("time", CLONE_NEWTIME),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+];
+
+/// What `hull exec` asks for, its flags already folded into `process`.
+pub struct Request<'a> {
+    pub container: &'a Container,
+    pub process: &'a Process,
+    pub sub_cgroups: &'a SubPaths,
+    pub preserve_fds: u32,
+    pub detach: bool,
+    pub pid_file: Option<&'a Path>,
+}
+
+/// A namespace of the container's init that differs from hull's own.
+struct Join {
+    name: &'static str,
+    flag: CloneFlags,
+    fd: OwnedFd,
+}
+
+/// Open the init's namespaces that hull is not already in. A namespace hull shares with the init needs no
+/// joining (and joining one's own user namespace is refused by the kernel).
+fn open_namespaces(init: i32) -> Result<Vec<Join>> {
+    let mut joins = Vec::new();
+    for (name, flag) in NAMESPACES {
+        let Ok(ours) = fs::metadata(format!("/proc/self/ns/{name}")) else {
+            // This kernel has no such namespace type.
+            continue;
+        };
+        let path = format!("/proc/{init}/ns/{name}");
+        let file = File::open(&path).with_context(|| format!("open {path}"))?;
+        let theirs = file.metadata().with_context(|| format!("stat {path}"))?;
+        if (theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino()) {
+            joins.push(Join {
+                name,
+                flag,
+                fd: file.into(),
+            });
+        }
+    }
+    Ok(joins)
+}
+
+/// Run `req.process` in the container; returns hull's exit code (the process's, when in the foreground).
+pub fn exec(req: &Request) -> Result<i32> {
+    let terminal = req.process.terminal().unwrap_or(false);
+    spawn::check_terminal(terminal, false, req.detach)?;
+    // Socket activation fds are for the container's init only (runc passes none to exec).
+    spawn::check_passed_fds(0, req.preserve_fds)?;
+    let joins = open_namespaces(req.container.state.init_pid)?;
+    // The namespaces opened above are the init's own only if its pid still names it now (start time checked).
+    if req.container.status() == Status::Stopped {
+        bail!("cannot exec in a stopped container");
+    }
+    let mut entry = req.container.state.cgroup.entry_at(req.sub_cgroups)?;
+    let signals = if req.detach {
+        None
+    } else {
+        Some(crate::commands::run::block_signals()?)
+    };
+    let (parent_end, child_end) = channel::pair()?;
+    // Non-dumpable until its execve: the child runs inside the container's namespaces, where nothing may ptrace
+    // it or open its /proc files (CVE-2016-9962).
+    sys::set_dumpable(false).context("set hull non-dumpable")?;
+    let first = match spawn::with_oom_score_adj(req.process.oom_score_adj(), || {
+        spawn::clone_init(0, &mut entry)
+    })? {
+        sys::Forked::Child => {
+            drop(parent_end);
+            Child {
+                process: req.process,
+                joins: &joins,
+                entry: &entry,
+                channel: &child_end,
+                first_closed_fd: (3 + req.preserve_fds) as i32,
+            }
+            .run()
+        }
+        sys::Forked::Parent(pid) => pid,
+    };
+    drop(child_end);
+    let mut pids = vec![first];
+    let pid = match sync_with_child(&parent_end, first, req.process, &mut pids) {
+        Ok(pid) => pid,
+        Err(err) => {
+            for pid in &pids {
+                let _ = kill(*pid, Signal::SIGKILL);
+                let _ = waitpid(*pid, None);
+            }
+            return Err(err.context("unable to start container process"));
+        }
+    };
+    match signals {
+        None => {
+            if let Some(path) = req.pid_file {
+                state::write_atomic(path, pid.as_raw().to_string().as_bytes(), 0o644)
+                    .with_context(|| format!("write pid file {}", path.display()))?;
+            }
+            Ok(0)
+        }
+        Some(signals) => crate::commands::run::wait_for_exit(&signals, pid),
+    }
+}
+
+/// Drive the child to its execve; returns the pid of the process that runs the program.
+fn sync_with_child(
+    chan: &Channel,
+    first: Pid,
+    process: &Process,
+    pids: &mut Vec<Pid>,
+) -> Result<Pid> {
+    chan.send(&Msg::Go)
+        .map_err(|e| match chan.pending_error() {
+            Some(child) => child,
+            None => e,
+        })?;
+    let mut pid = first;
+    loop {
+        let msg = match chan.recv()? {
+            Some(msg) => msg,
+            None => bail!("the new process exited before its execve"),
+        };
+        match msg {
+            Msg::Forked { pid: forked } => {
+                pid = Pid::from_raw(forked);
+                pids.push(pid);
+                let _ = waitpid(first, None);
+            }
+            Msg::SetRlimits => {
+                let rlimits = process.rlimits().as_deref().unwrap_or(&[]);
+                credentials::apply_rlimits(pid, rlimits)?;
+                chan.send(&Msg::RlimitsSet)?;
+            }
+            Msg::Exec => {
+                return match chan.recv()? {
+                    None => Ok(pid),
+                    Some(Msg::Error { chain }) => Err(anyhow!(chain.join(": "))),
+                    Some(other) => bail!("sync protocol error: unexpected {other:?} after Exec"),
+                };
+            }
+            Msg::Error { chain } => return Err(anyhow!(chain.join(": "))),
+            other => bail!("sync protocol error: unexpected {other:?}"),
+        }
+    }
+}
+
+/// The cloned child, running hull's code until its execve.
+struct Child<'a> {
+    process: &'a Process,
+    joins: &'a [Join],
+    entry: &'a Entry,
+    channel: &'a Channel,
+    /// The first fd not passed to the program (3 + --preserve-fds).
+    first_closed_fd: i32,
+}
+
+impl Child<'_> {
+    fn run(&self) -> ! {
+        let err = match self.setup() {
+            Ok(never) => match never {},
+            Err(err) => err,
+        };
+        let chain = err.chain().map(logger::cause_text).collect();
+        let _ = self.channel.send(&Msg::Error { chain });
+        sys::exit_now(1)
+    }
+
+    fn setup(&self) -> Result<Infallible> {
+        // If hull dies before the program runs, the half-made process must not outlive it.
+        sys::set_parent_death_signal(libc::SIGKILL).context("set parent death signal")?;
+        self.entry.enter()?;
+        self.channel.recv_expect(&["Go"])?;
+        self.join_namespaces()?;
+        let process = self.process;
+        let cwd = process.cwd();
+        chdir(cwd).with_context(|| format!("chdir to cwd {}", cwd.display()))?;
+        let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let group = fs::read_to_string("/etc/group").unwrap_or_default();
+        let user = credentials::lookup_user(process.user().uid(), &passwd, &group);
+        let env = program::environment(process.env().as_deref().unwrap_or(&[]), &user.home)?;
+        if process.rlimits().as_ref().is_some_and(|r| !r.is_empty()) {
+            self.channel.send(&Msg::SetRlimits)?;
+            self.channel.recv_expect(&["RlimitsSet"])?;
+        }
+        credentials::apply_user_and_caps(process, &user.groups)?;
+        init::verify_cwd()?;
+        let args = process.args().as_deref().unwrap_or(&[]);
+        let first = args.first().context("args must not be empty")?;
+        let path = program::look_path(first, &env)?;
+        let path = program::c_path(&path)?;
+        let argv = program::c_strings(args)?;
+        let envp = program::c_strings(&env)?;
+
+        sys::cloexec_from(self.first_closed_fd).context("mark inherited fds close-on-exec")?;
+        init::reset_signals()?;
+        sys::set_parent_death_signal(0).context("clear parent death signal")?;
+        self.channel.send(&Msg::Exec)?;
+        let errno = sys::execve(&path, &argv, &envp);
+        Err(anyhow!(errno.desc())).with_context(|| format!("exec {first}"))
+    }
+
+    /// Join the init's namespaces; fork once (see the module comment) when a pid or time namespace was joined.
+    fn join_namespaces(&self) -> Result<()> {
+        let mut fork = false;
+        for join in self.joins {
+            setns(join.fd.as_fd(), join.flag)
+                .with_context(|| format!("join {} namespace", join.name))?;
+            if join.flag == CloneFlags::CLONE_NEWUSER {
+                namespaces::become_root()?;
+            }
+            fork |= join.flag == CloneFlags::CLONE_NEWPID || join.flag == CLONE_NEWTIME;
+        }
+        if !fork {
+            return Ok(());
+        }
+        match sys::clone_fork(libc::CLONE_PARENT).context("fork into the pid namespace")? {
+            sys::Forked::Parent(pid) => {
+                let _ = self.channel.send(&Msg::Forked { pid: pid.as_raw() });
+                sys::exit_now(0)
+            }
+            // The new process's parent is hull (CLONE_PARENT): it dies with hull until its execve, as before.
+            sys::Forked::Child => {
+                sys::set_parent_death_signal(libc::SIGKILL).context("set parent death signal")
+            }
+        }
+    }
+}

@@ -1,0 +1,498 @@
+//! `hull exec`: exit codes, the flags that override the config's process, `--process` files as containerd sends
+//! them, the namespaces and cgroups the new process joins, detached exec with a pid file, failures (exit 255, no pid
+//! file), stopped/missing/paused containers, signal forwarding, and the fds the process gets.
+
+mod common;
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{base_config, dir_for, unified, Env, Run};
+use serde_json::{json, Value};
+
+/// A running container whose init sleeps, with `tweak` applied to the base config.
+fn running(prefix: &str, tweak: impl FnOnce(&mut Value)) -> Env {
+    let env = Env::new(prefix);
+    let mut config = base_config(&["sleep", "600"]);
+    tweak(&mut config);
+    env.write_config(&config);
+    let r = env.hull(&["run", "-d", &env.id]);
+    assert_eq!(r.code, 0, "run -d: {}", r.describe());
+    env
+}
+
+fn exec(env: &Env, args: &[&str]) -> Run {
+    let mut all = vec!["exec"];
+    all.extend_from_slice(args);
+    env.hull(&all)
+}
+
+fn exec_ok(env: &Env, args: &[&str]) -> String {
+    let r = exec(env, args);
+    assert_eq!(r.code, 0, "exec {args:?}: {}", r.describe());
+    r.stdout
+}
+
+fn init_pid(env: &Env) -> i64 {
+    env.state()["pid"].as_i64().expect("pid")
+}
+
+fn kill_and_delete(env: &Env) {
+    assert_eq!(env.hull(&["delete", "--force", &env.id]).code, 0);
+}
+
+#[test]
+fn exit_codes_pass_through() {
+    require_root!("exit_codes_pass_through");
+    let env = running("exec-codes", |_| {});
+    assert_eq!(exec(&env, &[&env.id, "true"]).code, 0);
+    assert_eq!(exec(&env, &[&env.id, "sh", "-c", "exit 7"]).code, 7);
+    assert_eq!(
+        exec(&env, &[&env.id, "sh", "-c", "kill -9 $$"]).code,
+        137,
+        "killed by SIGKILL: 128+9"
+    );
+    assert_eq!(
+        exec_ok(&env, &[&env.id, "echo", "hello", "world"]),
+        "hello world\n"
+    );
+    kill_and_delete(&env);
+}
+
+#[test]
+fn flags_override_the_config_process() {
+    require_root!("flags_override_the_config_process");
+    let env = running("exec-flags", |c| {
+        c["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push("FROM_CONFIG=1".into());
+        c["process"]["noNewPrivileges"] = false.into();
+    });
+    let id = env.id.as_str();
+    assert_eq!(
+        exec_ok(
+            &env,
+            &[
+                "--env",
+                "FROM_FLAG=2",
+                "-e",
+                "FROM_CONFIG=3",
+                id,
+                "sh",
+                "-c",
+                "echo $FROM_CONFIG $FROM_FLAG"
+            ]
+        ),
+        "3 2\n",
+        "-e appends, and a repeated name takes the last value"
+    );
+    assert_eq!(exec_ok(&env, &["--cwd", "/tmp", id, "pwd"]), "/tmp\n");
+    assert_eq!(
+        exec_ok(&env, &["-u", "1000:100", "-g", "7", "-g", "8", id, "id"]),
+        "uid=1000 gid=100 groups=7,8\n"
+    );
+    assert_eq!(
+        exec_ok(&env, &["--user", "65534", id, "id", "-u"]),
+        "65534\n"
+    );
+    let status = |extra: &[&str], key: &str| {
+        let mut args = extra.to_vec();
+        args.extend([id, "grep", key, "/proc/self/status"]);
+        exec_ok(&env, &args)
+    };
+    let cap_sys_admin = 1u64 << 21;
+    let eff =
+        |text: String| u64::from_str_radix(text.split_whitespace().nth(1).unwrap(), 16).unwrap();
+    assert_eq!(eff(status(&[], "CapEff")) & cap_sys_admin, 0);
+    assert_ne!(
+        eff(status(&["--cap", "CAP_SYS_ADMIN"], "CapEff")) & cap_sys_admin,
+        0,
+        "--cap adds to the sets"
+    );
+    assert_eq!(status(&[], "NoNewPrivs"), "NoNewPrivs:\t0\n");
+    assert_eq!(
+        status(&["--no-new-privs"], "NoNewPrivs"),
+        "NoNewPrivs:\t1\n"
+    );
+    assert_eq!(
+        exec_ok(&env, &[id, "sh", "-c", "ulimit -n"]),
+        "1024\n",
+        "the config's rlimits"
+    );
+    kill_and_delete(&env);
+}
+
+#[test]
+fn process_file_as_containerd_sends_it() {
+    require_root!("process_file_as_containerd_sends_it");
+    let env = running("exec-process", |_| {});
+    let process = json!({
+        "terminal": false,
+        "user": {"uid": 1, "gid": 1, "additionalGids": [2]},
+        "args": ["sh", "-c", "echo $ONLY; id; pwd"],
+        "env": ["PATH=/bin", "ONLY=from-file"],
+        "cwd": "/etc",
+        "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]},
+        "noNewPrivileges": true
+    });
+    let file = env.dir.path().join("process.json");
+    fs::write(&file, process.to_string()).unwrap();
+    let out = exec_ok(&env, &["--process", file.to_str().unwrap(), &env.id]);
+    assert_eq!(
+        out,
+        "from-file\nuid=1(daemon) gid=1(daemon) groups=2\n/etc\n"
+    );
+    let bad = env.dir.path().join("bad.json");
+    fs::write(
+        &bad,
+        json!({"user": {"uid": 0, "gid": 0}, "args": ["true"], "cwd": "etc"}).to_string(),
+    )
+    .unwrap();
+    let r = exec(&env, &["--process", bad.to_str().unwrap(), &env.id]);
+    assert_eq!(r.code, 255);
+    assert!(
+        r.stderr
+            .contains("exec failed: Cwd must be an absolute path"),
+        "{}",
+        r.describe()
+    );
+    kill_and_delete(&env);
+}
+
+/// Every namespace link of the exec'd process equals the init's, also with a user namespace; its cgroups too.
+#[test]
+fn joins_every_namespace_and_the_cgroup() {
+    require_root!("joins_every_namespace_and_the_cgroup");
+    for user_ns in [false, true] {
+        let env = running("exec-ns", |c| {
+            if user_ns {
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"type": "user"}));
+                c["linux"]["uidMappings"] =
+                    json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+                c["linux"]["gidMappings"] =
+                    json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+                c["mounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|m| m["type"] != "cgroup");
+            }
+        });
+        let pid_file = env.dir.path().join("exec.pid");
+        let r = exec(
+            &env,
+            &[
+                "-d",
+                "--pid-file",
+                pid_file.to_str().unwrap(),
+                &env.id,
+                "sleep",
+                "600",
+            ],
+        );
+        assert_eq!(r.code, 0, "{}", r.describe());
+        let text = fs::read_to_string(&pid_file).unwrap();
+        assert!(!text.ends_with('\n'), "pid file without newline: {text:?}");
+        let pid: i64 = text.parse().unwrap();
+        let init = init_pid(&env);
+        for ns in ["user", "ipc", "uts", "net", "pid", "mnt", "cgroup"] {
+            let link = |p: i64| fs::read_link(format!("/proc/{p}/ns/{ns}")).unwrap();
+            assert_eq!(link(pid), link(init), "{ns} namespace (user ns: {user_ns})");
+        }
+        assert_eq!(
+            fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap(),
+            fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap(),
+            "same cgroups as the init"
+        );
+        let uid_map = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let expected_uid = if user_ns { "100000" } else { "0" };
+        assert!(
+            uid_map
+                .lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some(expected_uid)),
+            "host uid of the exec'd process: {uid_map}"
+        );
+        kill_and_delete(&env);
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                || fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .map(|s| s.contains(") Z "))
+                    .unwrap_or(true),
+            "the exec'd process died with the pid namespace"
+        );
+    }
+}
+
+#[test]
+fn inside_the_pid_namespace_with_a_small_pid() {
+    require_root!("inside_the_pid_namespace_with_a_small_pid");
+    let env = running("exec-pidns", |_| {});
+    let out = exec_ok(
+        &env,
+        &[
+            &env.id,
+            "sh",
+            "-c",
+            "echo $$; readlink /proc/self; cat /proc/1/cmdline",
+        ],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    let pid: u32 = lines[0].parse().unwrap();
+    assert!(pid < 10, "pid inside the container: {pid}");
+    let readlink: u32 = lines[1].parse().unwrap();
+    assert!(
+        readlink > pid && readlink < 10,
+        "/proc/self works: {readlink}"
+    );
+    assert_eq!(
+        lines[2], "sleep\u{0}600\u{0}",
+        "pid 1 is the container's init"
+    );
+    kill_and_delete(&env);
+}
+
+#[test]
+fn detached_exec_writes_the_pid_file_and_failures_write_none() {
+    require_root!("detached_exec_writes_the_pid_file_and_failures_write_none");
+    let env = running("exec-detach", |_| {});
+    let pid_file = env.dir.path().join("p.pid");
+    let p = pid_file.to_str().unwrap();
+    let began = Instant::now();
+    let r = exec(&env, &["--detach", "--pid-file", p, &env.id, "sleep", "5"]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert!(
+        began.elapsed() < Duration::from_secs(3),
+        "detached exec returns at once"
+    );
+    let pid = fs::read_to_string(&pid_file).unwrap();
+    let cmdline = fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    assert_eq!(
+        cmdline, "sleep\u{0}5\u{0}",
+        "the pid file names the exec'd process"
+    );
+    fs::remove_file(&pid_file).unwrap();
+
+    for (args, message) in [
+        (
+            vec!["no-such-program"],
+            "exec failed: unable to start container process: exec: \"no-such-program\": executable file not found in $PATH",
+        ),
+        (vec!["/etc/passwd"], "exec failed: unable to start container process: exec: \"/etc/passwd\": Permission denied"),
+    ] {
+        let mut all = vec!["-d", "--pid-file", p, env.id.as_str()];
+        all.extend(args);
+        let r = exec(&env, &all);
+        assert_eq!(r.code, 255, "{}", r.describe());
+        assert!(r.stderr.contains(message), "expected {message:?}: {}", r.describe());
+        assert!(!pid_file.exists(), "no pid file after a failed exec");
+    }
+    let r = exec(&env, &["--cwd", "/nonexistent", &env.id, "true"]);
+    assert_eq!(r.code, 255);
+    assert!(
+        r.stderr
+            .contains("chdir to cwd /nonexistent: No such file or directory"),
+        "{}",
+        r.describe()
+    );
+    kill_and_delete(&env);
+}
+
+#[test]
+fn stopped_missing_and_paused_containers() {
+    require_root!("stopped_missing_and_paused_containers");
+    let env = Env::new("exec-state");
+    let r = exec(&env, &[&env.id, "true"]);
+    assert_eq!(r.code, 255);
+    assert!(
+        r.stderr.contains("exec failed: container does not exist"),
+        "{}",
+        r.describe()
+    );
+
+    env.write_config(&base_config(&["true"]));
+    assert_eq!(env.hull(&["run", "--keep", &env.id]).code, 0);
+    let r = exec(&env, &[&env.id, "true"]);
+    assert_eq!(r.code, 255);
+    assert!(
+        r.stderr
+            .contains("exec failed: cannot exec in a stopped container"),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(env.hull(&["delete", &env.id]).code, 0);
+
+    let env = running("exec-paused", |_| {});
+    assert_eq!(env.hull(&["pause", &env.id]).code, 0);
+    let r = exec(&env, &[&env.id, "true"]);
+    assert_eq!(r.code, 255);
+    assert!(
+        r.stderr.contains(
+            "exec failed: cannot exec in a paused container (use --ignore-paused to override)"
+        ),
+        "{}",
+        r.describe()
+    );
+    let r = exec(&env, &[&env.id]);
+    assert_eq!(r.code, 255);
+    kill_and_delete(&env);
+
+    let env = running("exec-noargs", |_| {});
+    let r = exec(&env, &[&env.id]);
+    assert!(
+        r.stderr
+            .contains("exec failed: process args cannot be empty"),
+        "{}",
+        r.describe()
+    );
+    kill_and_delete(&env);
+}
+
+/// exec into a created (not yet started) container works, as in runc.
+#[test]
+fn exec_into_a_created_container() {
+    require_root!("exec_into_a_created_container");
+    let env = Env::new("exec-created");
+    env.write_config(&base_config(&["sleep", "600"]));
+    assert_eq!(env.hull(&["create", &env.id]).code, 0);
+    assert_eq!(exec_ok(&env, &[&env.id, "hostname"]), "hull\n");
+    assert_eq!(env.state()["status"], "created");
+    kill_and_delete(&env);
+}
+
+/// Foreground exec forwards the signals hull gets and exits with the process's status.
+#[test]
+fn foreground_exec_forwards_signals() {
+    require_root!("foreground_exec_forwards_signals");
+    let env = running("exec-signal", |_| {});
+    let out = env.dir.path().join("out");
+    let mut child = Command::new(common::HULL)
+        .arg("--root")
+        .arg(env.root())
+        .args([
+            "exec",
+            &env.id,
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 5' TERM; echo ready; while :; do sleep 0.05; done",
+        ])
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fs::read_to_string(&out).unwrap().contains("ready") {
+        assert!(
+            Instant::now() < deadline,
+            "the exec'd shell never said ready"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(5),
+        "hull exits with the process's status"
+    );
+    assert_eq!(fs::read_to_string(&out).unwrap(), "ready\ngot-term\n");
+    kill_and_delete(&env);
+}
+
+/// The process gets stdio, the preserved fds, and nothing else of hull's.
+#[test]
+fn preserved_fds_and_nothing_else() {
+    require_root!("preserved_fds_and_nothing_else");
+    let env = running("exec-fds", |_| {});
+    let passed = fs::File::open("/etc/hostname").unwrap();
+    let stray = fs::File::open("/etc/passwd").unwrap();
+    let (passed_fd, stray_fd) = (passed.as_raw_fd(), stray.as_raw_fd());
+    let run = |preserve: &str| {
+        let mut cmd = Command::new(common::HULL);
+        cmd.arg("--root").arg(env.root()).args([
+            "exec",
+            "--preserve-fds",
+            preserve,
+            &env.id,
+            "sh",
+            "-c",
+            "ls /proc/$$/fd | tr '\\n' ' '; for fd in 3 4; do readlink /proc/$$/fd/$fd || echo closed; done 2>/dev/null",
+        ]);
+        // SAFETY: dup2 and fcntl between fork and exec touch only the child's descriptor table.
+        unsafe {
+            cmd.pre_exec(move || {
+                for (from, to) in [(passed_fd, 3), (stray_fd, 4)] {
+                    if from != to {
+                        libc::dup2(from, to);
+                    }
+                    libc::fcntl(to, libc::F_SETFD, 0);
+                }
+                Ok(())
+            });
+        }
+        common::run_with_timeout(cmd, Duration::from_secs(30))
+    };
+    let r = run("1");
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert_eq!(r.stdout, "0 1 2 3 /etc/hostname\nclosed\n");
+    let r = run("0");
+    assert_eq!(r.stdout, "0 1 2 closed\nclosed\n");
+    kill_and_delete(&env);
+}
+
+/// `--cgroup` puts the process in an existing sub-cgroup of the container's.
+#[test]
+fn sub_cgroup() {
+    require_root!("sub_cgroup");
+    let env = running("exec-subcg", |c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["type"] != "cgroup");
+    });
+    let controller = if unified() { "" } else { "pids" };
+    let dir = dir_for(&env.id, if unified() { "pids" } else { controller });
+    fs::create_dir(dir.join("inner")).unwrap();
+    let flag = if unified() {
+        "inner".to_owned()
+    } else {
+        format!("{controller}:inner")
+    };
+    let out = exec_ok(
+        &env,
+        &["--cgroup", &flag, &env.id, "cat", "/proc/self/cgroup"],
+    );
+    let line = out
+        .lines()
+        .find(|l| {
+            if unified() {
+                l.starts_with("0::")
+            } else {
+                l.contains(":pids:")
+            }
+        })
+        .unwrap_or_else(|| panic!("no pids line in {out:?}"));
+    assert!(line.ends_with("/inner"), "in the sub-cgroup: {out}");
+    let r = exec(&env, &["--cgroup", "a", "--cgroup", "b", &env.id, "true"]);
+    assert!(
+        r.code == 255
+            && r.stderr
+                .contains("invalid --cgroup argument: a (missing <controller>: prefix)"),
+        "{}",
+        r.describe()
+    );
+    let r = exec(&env, &["--cgroup", "missing", &env.id, "true"]);
+    assert!(
+        r.code == 255 && r.stderr.contains("missing"),
+        "{}",
+        r.describe()
+    );
+    kill_and_delete(&env);
+    fs::remove_dir(dir.join("inner")).ok();
+}
