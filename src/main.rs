@@ -16,6 +16,7 @@ mod inroot;
 mod logger;
 mod mountopts;
 mod namespaces;
+mod notify;
 mod program;
 mod rootfs;
 mod signal;

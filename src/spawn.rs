@@ -26,7 +26,7 @@ use crate::init::Init;
 use crate::namespaces;
 use crate::spec::{self, Bundle};
 use crate::state::{self, Root, State, EXEC_FIFO};
-use crate::{credentials, default_spec, sys, timefmt};
+use crate::{credentials, default_spec, notify, sys, timefmt};
 
 /// How the caller's terminal settings combine with `process.terminal` (runc's `checkTerminal`); `create` always
 /// detaches.
@@ -168,6 +168,9 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     let (parent_end, child_end) = channel::pair()?;
 
     let mut spec_for_child = bundle.spec.clone();
+    if notify::host_socket().is_some() {
+        notify::prepare(&mut spec_for_child, &dir)?;
+    }
     if listen > 0 {
         if let Some(process) = spec_for_child.process_mut() {
             let mut env = process.env().clone().unwrap_or_default();
@@ -356,6 +359,22 @@ fn sync_with_init(
             other => bail!("sync protocol error: unexpected {other:?}"),
         }
     }
+}
+
+/// Release the init. With `NOTIFY_SOCKET` set, the container's notify socket is bound first, and the caller gets
+/// the wait for its `READY=` (runc's `start` and `run` wait; `start` does it without holding the state lock).
+pub fn release_notifying(container: &Container) -> Result<Option<notify::Pending>> {
+    let Some(host) = notify::host_socket() else {
+        release(&container.dir)?;
+        return Ok(None);
+    };
+    let socket = notify::bind_socket(&container.dir)?;
+    release(&container.dir)?;
+    Ok(Some(notify::Pending {
+        socket,
+        host,
+        init: Pid::from_raw(container.state.init_pid),
+    }))
 }
 
 /// `start`: release a parked init by writing to its exec fifo, then remove the fifo (the "created" marker).

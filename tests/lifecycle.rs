@@ -553,3 +553,71 @@ fn a26_without_terminal_stdio_are_the_callers_pipes() {
     );
     assert_eq!(r.stderr, "err\n", "the container's stderr is hull's stderr");
 }
+
+/// With NOTIFY_SOCKET set, the container gets a socket of hull's; `run -d` and `start` wait for its READY=1 and pass
+/// it on to the host's socket with MAINPID and a barrier (runc's protocol). The host side reads while hull runs, as
+/// systemd does: hull waits for the barrier's pipe to be closed by the reader.
+#[test]
+fn notify_socket_ready_is_forwarded() {
+    require_root!("notify_socket_ready_is_forwarded");
+    use std::os::unix::net::UnixDatagram;
+    use std::process::{Command, Stdio};
+    let env = Env::new("notify");
+    let host_path = env.dir.path().join("host.sock");
+    let host = UnixDatagram::bind(&host_path).unwrap();
+    host.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    env.write_config(&base_config(&[
+        "sh",
+        "-c",
+        "sleep 0.4; /checker notify READY=1; sleep 600",
+    ]));
+    for start_separately in [false, true] {
+        if start_separately {
+            let r = env.hull_with(&["create", &env.id], Duration::from_secs(30), |cmd| {
+                cmd.env("NOTIFY_SOCKET", &host_path);
+            });
+            assert_eq!(r.code, 0, "{}", r.describe());
+        }
+        let command: &[&str] = if start_separately {
+            &["start", &env.id]
+        } else {
+            &["run", "-d", &env.id]
+        };
+        let began = Instant::now();
+        let mut hull = Command::new(common::HULL)
+            .arg("--root")
+            .arg(env.root())
+            .args(command)
+            .current_dir(env.bundle())
+            .env("NOTIFY_SOCKET", &host_path)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let mut next = || {
+            let n = host.recv(&mut buf).expect("a notify datagram");
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        };
+        let ready = next();
+        let mainpid = next();
+        let barrier = next();
+        let status = hull.wait().unwrap();
+        assert!(status.success(), "{command:?}: {status}");
+        assert!(
+            began.elapsed() >= Duration::from_millis(400),
+            "{command:?} returns only after READY=1 (took {:?})",
+            began.elapsed()
+        );
+        let pid = env.state()["pid"].as_i64().unwrap();
+        assert_eq!(
+            [ready, mainpid, barrier],
+            [
+                "READY=1\n".to_owned(),
+                format!("MAINPID={pid}\n"),
+                "BARRIER=1".to_owned()
+            ]
+        );
+        assert_eq!(env.hull(&["delete", "--force", &env.id]).code, 0);
+    }
+}

@@ -5,9 +5,9 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::cli::{check_args, Arity, RunArgs};
-use crate::spawn;
 use crate::state::Root;
 use crate::sys;
+use crate::{notify, spawn};
 
 /// `run`: create + start; in the foreground, forward signals to the init, reap, exit with its status (128+signal
 /// when killed) and delete the container unless `--keep`.
@@ -16,7 +16,9 @@ pub fn run(root: &Root, args: &RunArgs) -> Result<i32> {
     let id = &args.args[0];
     if args.detach {
         let container = spawn::create(root, id, &args.opts, true)?;
-        spawn::release(&container.dir)?;
+        if let Some(pending) = spawn::release_notifying(&container)? {
+            pending.forward()?;
+        }
         return Ok(0);
     }
     if !args.no_subreaper {
@@ -26,7 +28,9 @@ pub fn run(root: &Root, args: &RunArgs) -> Result<i32> {
 
     let container = spawn::create(root, id, &args.opts, false)?;
     let init = Pid::from_raw(container.state.init_pid);
-    let outcome = spawn::release(&container.dir).and_then(|()| wait_for_exit(&signals, init));
+    let outcome = spawn::release_notifying(&container)
+        .and_then(|pending| pending.map_or(Ok(()), notify::Pending::forward))
+        .and_then(|()| wait_for_exit(&signals, init));
     if !args.keep {
         if outcome.is_err() {
             let _ = container.kill_all();

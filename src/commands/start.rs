@@ -8,11 +8,16 @@ use crate::state::{Lock, Root, Status};
 pub fn run(root: &Root, args: &IdArgs) -> Result<i32> {
     check_args("start", &args.args, Arity::Exact(1))?;
     let container = Container::load(root, &args.args[0])?;
-    let _lock = Lock::acquire(&container.dir)?;
-    match container.status() {
-        Status::Created => spawn::release(&container.dir)?,
-        Status::Stopped => bail!("cannot start a container that has stopped"),
-        Status::Running | Status::Paused => bail!("cannot start an already running container"),
+    let pending = {
+        let _lock = Lock::acquire(&container.dir)?;
+        match container.status() {
+            Status::Created => spawn::release_notifying(&container)?,
+            Status::Stopped => bail!("cannot start a container that has stopped"),
+            Status::Running | Status::Paused => bail!("cannot start an already running container"),
+        }
+    };
+    if let Some(pending) = pending {
+        pending.forward()?;
     }
     Ok(0)
 }

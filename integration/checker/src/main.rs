@@ -15,7 +15,7 @@ use std::time::Duration;
 
 const USAGE: &str =
     "usage: checker facts [PROBE_PATH...] | exit CODE | sleep SECS | write PATH TEXT \
-                     | cat PATH | ls DIR | stat PATH";
+                     | cat PATH | ls DIR | stat PATH | notify MESSAGE";
 
 /// Capability names by bit number, as in <linux/capability.h>.
 const CAP_NAMES: [&str; 41] = [
@@ -71,6 +71,14 @@ const CAP_SETS: [(&str, &str); 5] = [
     ("CapAmb", "ambient"),
 ];
 
+/// sd_notify: one datagram with `message` to the socket named by `$NOTIFY_SOCKET`.
+fn notify(message: &str) -> io::Result<()> {
+    let path = std::env::var("NOTIFY_SOCKET")
+        .map_err(|_| io::Error::new(io::ErrorKind::NotFound, "NOTIFY_SOCKET is not set"))?;
+    let socket = std::os::unix::net::UnixDatagram::unbound()?;
+    socket.send_to(message.as_bytes(), path).map(drop)
+}
+
 /// How many bytes of a file a probe reads.
 const PROBE_READ_LIMIT: u64 = 4096;
 
@@ -91,6 +99,7 @@ fn main() {
         ["cat", path] => fs::read(path).and_then(|bytes| io::stdout().write_all(&bytes)),
         ["ls", dir] => list_dir(dir).map(|names| names.iter().for_each(|name| println!("{name}"))),
         ["stat", path] => stat(path).and_then(|facts| print_json(&facts)),
+        ["notify", message] => notify(message),
         _ => Err(io::Error::new(io::ErrorKind::InvalidInput, USAGE)),
     };
     if let Err(err) = result {
