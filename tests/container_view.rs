@@ -536,6 +536,33 @@ fn preserved_and_stray_fds() {
     );
 }
 
+/// Socket activation: with LISTEN_PID naming hull and LISTEN_FDS=1, fd 3 goes to the container (before the
+/// preserved fds) and the process sees LISTEN_FDS=1, LISTEN_PID=1, as runc passes them.
+#[test]
+fn socket_activation_fds_are_passed() {
+    require_root!("socket_activation_fds_are_passed");
+    let env = Env::new("listen");
+    env.write_config(&sh(
+        "echo $LISTEN_FDS $LISTEN_PID; for fd in 3 4 5; do readlink /proc/$$/fd/$fd || echo closed; done 2>/dev/null",
+    ));
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "exec 3</etc/hostname 4</etc/passwd 5</etc/group; LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\"",
+        common::HULL,
+        "--root",
+        env.root().to_str().unwrap(),
+        "run",
+        "--preserve-fds",
+        "1",
+        &env.id,
+    ])
+    .current_dir(env.bundle());
+    let r = common::run_with_timeout(cmd, Duration::from_secs(30));
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert_eq!(r.stdout, "1 1\n/etc/hostname\n/etc/passwd\nclosed\n");
+}
+
 #[test]
 fn create_runs_from_a_sealed_view_of_hull() {
     require_root!("create_runs_from_a_sealed_view_of_hull");
