@@ -24,7 +24,7 @@ use crate::channel::{self, Channel, Msg};
 use crate::container::Container;
 use crate::namespaces::{self, CLONE_NEWTIME};
 use crate::state::{self, Status};
-use crate::{credentials, init, logger, program, spawn, sys};
+use crate::{console, credentials, foreground, init, logger, program, spawn, sys};
 
 /// The namespaces a new process joins, in runc's order: user first (it decides what the others allow), mount
 /// late (it changes path resolution), cgroup last.
@@ -47,6 +47,8 @@ pub struct Request<'a> {
     pub preserve_fds: u32,
     pub detach: bool,
     pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    pub pidfd_socket: Option<&'a Path>,
 }
 
 /// A namespace of the container's init that differs from hull's own.
@@ -82,7 +84,7 @@ fn open_namespaces(init: i32) -> Result<Vec<Join>> {
 /// Run `req.process` in the container; returns hull's exit code (the process's, when in the foreground).
 pub fn exec(req: &Request) -> Result<i32> {
     let terminal = req.process.terminal().unwrap_or(false);
-    spawn::check_terminal(terminal, false, req.detach)?;
+    spawn::check_terminal(terminal, req.console_socket.is_some(), req.detach)?;
     // Socket activation fds are for the container's init only (runc passes none to exec).
     spawn::check_passed_fds(0, req.preserve_fds)?;
     let joins = open_namespaces(req.container.state.init_pid)?;
@@ -94,8 +96,9 @@ pub fn exec(req: &Request) -> Result<i32> {
     let signals = if req.detach {
         None
     } else {
-        Some(crate::commands::run::block_signals()?)
+        Some(foreground::block_signals()?)
     };
+    let console = spawn::ConsoleLink::open(terminal, req.console_socket)?;
     let (parent_end, child_end) = channel::pair()?;
     // Non-dumpable until its execve: the child runs inside the container's namespaces, where nothing may ptrace
     // it or open its /proc files (CVE-2016-9962).
@@ -110,6 +113,7 @@ pub fn exec(req: &Request) -> Result<i32> {
                 joins: &joins,
                 entry: &entry,
                 channel: &child_end,
+                console: console.as_ref().map(|c| &c.socket),
                 first_closed_fd: (3 + req.preserve_fds) as i32,
             }
             .run()
@@ -128,6 +132,13 @@ pub fn exec(req: &Request) -> Result<i32> {
             return Err(err.context("unable to start container process"));
         }
     };
+    let master = match &console {
+        Some(link) => link.master()?,
+        None => None,
+    };
+    if let Some(path) = req.pidfd_socket {
+        spawn::send_pidfd(path, pid, "setns")?;
+    }
     match signals {
         None => {
             if let Some(path) = req.pid_file {
@@ -136,7 +147,7 @@ pub fn exec(req: &Request) -> Result<i32> {
             }
             Ok(0)
         }
-        Some(signals) => crate::commands::run::wait_for_exit(&signals, pid),
+        Some(signals) => foreground::wait(&signals, pid, master),
     }
 }
 
@@ -188,6 +199,8 @@ struct Child<'a> {
     joins: &'a [Join],
     entry: &'a Entry,
     channel: &'a Channel,
+    /// Where to send the pty master when the process has a terminal.
+    console: Option<&'a OwnedFd>,
     /// The first fd not passed to the program (3 + --preserve-fds).
     first_closed_fd: i32,
 }
@@ -212,6 +225,14 @@ impl Child<'_> {
         let process = self.process;
         let cwd = process.cwd();
         chdir(cwd).with_context(|| format!("chdir to cwd {}", cwd.display()))?;
+        if let Some(socket) = self.console {
+            console::set_up(
+                socket.as_fd(),
+                init::console_size(process),
+                false,
+                process.user().uid(),
+            )?;
+        }
         let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
         let group = fs::read_to_string("/etc/group").unwrap_or_default();
         let user = credentials::lookup_user(process.user().uid(), &passwd, &group);

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::ffi::CString;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -13,13 +13,13 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{chdir, fork, sethostname, ForkResult};
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::cgroups::Cgroup;
 use crate::channel::{Channel, Msg};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::Rootfs;
-use crate::{credentials, logger, program, sys};
+use crate::{console, credentials, logger, program, sys};
 
 /// Everything the child needs, borrowed from the parent's memory (the clone copied it).
 pub struct Init<'a> {
@@ -34,6 +34,8 @@ pub struct Init<'a> {
     pub joins: &'a [(LinuxNamespaceType, OwnedFd)],
     pub channel: &'a Channel,
     pub fifo: &'a OwnedFd,
+    /// Where to send the pty master when `process.terminal` is set.
+    pub console: Option<&'a OwnedFd>,
     /// hull's lock on the state directory: the child's inherited copy must not keep it held while parked.
     pub lock: &'a crate::state::Lock,
     pub no_pivot: bool,
@@ -86,6 +88,14 @@ impl Init<'_> {
             before_cgroup_mount: &|| self.join_cgroup_namespace(),
         };
         rootfs.prepare_and_pivot()?;
+        if let Some(socket) = self.console {
+            console::set_up(
+                socket.as_fd(),
+                console_size(process),
+                true,
+                process.user().uid(),
+            )?;
+        }
         self.join_cgroup_namespace()?;
         rootfs.make_root_readonly()?;
         umask(Mode::from_bits_truncate(
@@ -197,6 +207,13 @@ impl Init<'_> {
             }
         }
     }
+}
+
+/// `process.consoleSize` as (rows, cols).
+pub fn console_size(process: &Process) -> Option<(u16, u16)> {
+    process
+        .console_size()
+        .map(|b| (b.height() as u16, b.width() as u16))
 }
 
 /// A new session keyring named like runc's (`_ses.<id>`), searchable by the user; unsupported kernels are fine.

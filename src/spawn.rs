@@ -4,7 +4,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::SystemTime;
@@ -26,7 +26,7 @@ use crate::init::Init;
 use crate::namespaces;
 use crate::spec::{self, Bundle};
 use crate::state::{self, Root, State, EXEC_FIFO};
-use crate::{credentials, default_spec, notify, sys, timefmt};
+use crate::{console, credentials, default_spec, notify, sys, timefmt};
 
 /// How the caller's terminal settings combine with `process.terminal` (runc's `checkTerminal`); `create` always
 /// detaches.
@@ -37,10 +37,60 @@ pub fn check_terminal(terminal: bool, console_socket: bool, detach: bool) -> Res
     if (!detach || !terminal) && console_socket {
         bail!("cannot use console socket if runc will not detach or allocate tty");
     }
-    if terminal {
-        bail!("process.terminal is not supported by this version of hull");
-    }
     Ok(())
+}
+
+/// Where a process with `terminal: true` sends its pty master: the caller's `--console-socket`, or (foreground
+/// `run`/`exec`) one end of a socketpair whose other end hull keeps, to relay the terminal itself.
+pub struct ConsoleLink {
+    /// Given to the new process.
+    pub socket: OwnedFd,
+    /// hull's end, when hull is the receiver.
+    pub receiver: Option<OwnedFd>,
+}
+
+impl ConsoleLink {
+    pub fn open(terminal: bool, console_socket: Option<&Path>) -> Result<Option<ConsoleLink>> {
+        if !terminal {
+            return Ok(None);
+        }
+        Ok(Some(match console_socket {
+            Some(path) => ConsoleLink {
+                socket: console::connect_socket(path)?,
+                receiver: None,
+            },
+            None => {
+                let (receiver, socket) = console::socket_pair()?;
+                ConsoleLink {
+                    socket,
+                    receiver: Some(receiver),
+                }
+            }
+        }))
+    }
+
+    /// The master, when hull is the receiver (the process sent it during its setup).
+    pub fn master(&self) -> Result<Option<OwnedFd>> {
+        match &self.receiver {
+            Some(receiver) => Ok(Some(console::recv_fd(receiver.as_fd())?.1)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// `--pidfd-socket`: send a pidfd of the new process, named by its kind ("standard" for a container init, "setns"
+/// for an exec'd process, as runc names them).
+pub fn send_pidfd(path: &Path, pid: Pid, kind: &str) -> Result<()> {
+    let socket = console::connect_socket(path)?;
+    let pidfd = sys::pidfd_open(pid).with_context(|| format!("pidfd_open {pid}"))?;
+    console::send_fd(socket.as_fd(), kind, pidfd.as_fd())
+        .with_context(|| format!("send pidfd to {}", path.display()))
+}
+
+/// What `create` made: the container, and its terminal's master when hull relays it.
+pub struct Created {
+    pub container: Container,
+    pub master: Option<OwnedFd>,
 }
 
 /// Systemd socket activation fds handed to hull (only if LISTEN_PID names hull itself).
@@ -110,7 +160,7 @@ impl Drop for Undo<'_> {
 }
 
 /// `create`: returns once the init is parked in its final cgroup, with state.json and the pid file written.
-pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<Container> {
+pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<Created> {
     state::validate_id(id)?;
     let cwd = std::env::current_dir().context("getcwd")?;
     let bundle_dir = match &opts.bundle {
@@ -165,6 +215,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     // Limits first, so the init is confined from its first instruction.
     cgroup.apply(&cgroup_resources(&bundle.spec)?)?;
     let mut cgroup_entry = cgroup.entry()?;
+    let console = ConsoleLink::open(terminal, opts.console_socket.as_deref())?;
     let (parent_end, child_end) = channel::pair()?;
 
     let mut spec_for_child = bundle.spec.clone();
@@ -203,6 +254,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
                 joins: &joins,
                 channel: &child_end,
                 fifo: &fifo,
+                console: console.as_ref().map(|c| &c.socket),
                 lock: &lock,
                 no_pivot: opts.no_pivot,
                 no_new_keyring: opts.no_new_keyring,
@@ -219,6 +271,13 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     let init_pid = sync_with_init(&parent_end, first, &bundle, &plan, &mut undo.pids)
         .context("unable to start container process")?;
     drop(fifo);
+    let master = match &console {
+        Some(link) => link.master()?,
+        None => None,
+    };
+    if let Some(path) = &opts.pidfd_socket {
+        send_pidfd(path, init_pid, "standard")?;
+    }
 
     let start_time = state::proc_stat(init_pid.as_raw())
         .context("container init exited during create")?
@@ -246,7 +305,10 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
             .with_context(|| format!("write pid file {}", path.display()))?;
     }
     undo.keep();
-    Ok(Container { dir, state })
+    Ok(Created {
+        container: Container { dir, state },
+        master,
+    })
 }
 
 /// The resources to apply: the configured ones (applied even when absent, so the device allow-list is set up) plus,

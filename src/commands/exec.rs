@@ -51,6 +51,8 @@ pub fn run(root: &Root, args: &ExecArgs) -> Result<i32> {
         preserve_fds: args.preserve_fds,
         detach: args.detach,
         pid_file: args.pid_file.as_deref(),
+        console_socket: args.console_socket.as_deref(),
+        pidfd_socket: args.pidfd_socket.as_deref(),
     })
 }
 
