@@ -68,8 +68,11 @@ fn handle_signal(signals: &SignalFd, pid: Pid, terminal: Option<&Terminal>) -> R
     };
     match (info.ssi_signo as i32, terminal) {
         (libc::SIGCHLD, _) => reap(pid),
-        (libc::SIGWINCH, Some(terminal)) => {
-            terminal.resize();
+        // As runc: a window change resizes the pty, and is not forwarded when there is none.
+        (libc::SIGWINCH, terminal) => {
+            if let Some(terminal) = terminal {
+                terminal.resize();
+            }
             Ok(None)
         }
         (sig, _) => {

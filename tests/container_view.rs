@@ -563,6 +563,33 @@ fn socket_activation_fds_are_passed() {
     assert_eq!(r.stdout, "1 1\n/etc/hostname\n/etc/passwd\nclosed\n");
 }
 
+/// A created-then-started init has nothing of hull's either: its fd table, read from the host, is stdio only.
+#[test]
+fn created_init_has_only_stdio() {
+    require_root!("created_init_has_only_stdio");
+    let env = Env::new("fdcreate");
+    env.write_config(&base_config(&["sleep", "600"]));
+    assert_eq!(env.hull(&["create", &env.id]).code, 0);
+    assert_eq!(env.hull(&["start", &env.id]).code, 0);
+    let pid = env.state()["pid"].as_i64().unwrap();
+    let cmdline = format!("/proc/{pid}/cmdline");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while fs::read_to_string(&cmdline).unwrap_or_default() != "sleep\u{0}600\u{0}" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the init never ran sleep"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut fds: Vec<String> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    fds.sort();
+    assert_eq!(fds, ["0", "1", "2"], "the started init's fds");
+    assert_eq!(env.hull(&["delete", "--force", &env.id]).code, 0);
+}
+
 #[test]
 fn create_runs_from_a_sealed_view_of_hull() {
     require_root!("create_runs_from_a_sealed_view_of_hull");

@@ -353,6 +353,46 @@ fn stopped_missing_and_paused_containers() {
     kill_and_delete(&env);
 }
 
+/// `--ignore-paused` lets the exec through; like runc's, the new process is frozen with the container, so a
+/// detached exec returns only once the container is resumed.
+#[test]
+fn ignore_paused_waits_for_resume() {
+    require_root!("ignore_paused_waits_for_resume");
+    let env = running("exec-ignpause", |_| {});
+    assert_eq!(env.hull(&["pause", &env.id]).code, 0);
+    let pid_file = env.dir.path().join("p.pid");
+    let mut child = Command::new(common::HULL)
+        .arg("--root")
+        .arg(env.root())
+        .args(["exec", "-d", "--ignore-paused", "--pid-file"])
+        .arg(&pid_file)
+        .args([&env.id, "sleep", "600"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the exec waits while the container is frozen"
+    );
+    assert!(!pid_file.exists());
+    assert_eq!(env.hull(&["resume", &env.id]).code, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "exec did not finish after resume"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    assert!(pid_file.exists());
+    kill_and_delete(&env);
+}
+
 /// exec into a created (not yet started) container works, as in runc.
 #[test]
 fn exec_into_a_created_container() {
