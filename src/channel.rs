@@ -1,6 +1,7 @@
 //! The sync channel between hull and the container init it clones: one `SOCK_SEQPACKET` socketpair, one JSON message
 //! per datagram. The declaration order of `Msg` is the protocol order.
 
+use std::convert::Infallible;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -71,6 +72,18 @@ impl Channel {
         }
         let msg = serde_json::from_slice(&buf[..n]).context("decode sync message")?;
         Ok(Some(msg))
+    }
+
+    /// In a cloned child: run `setup`, which ends in execve and so never returns `Ok`; send its error to the parent
+    /// as the full cause chain and exit.
+    pub fn run_child(&self, setup: impl FnOnce() -> Result<Infallible>) -> ! {
+        let err = match setup() {
+            Ok(never) => match never {},
+            Err(err) => err,
+        };
+        let chain = err.chain().map(crate::logger::cause_text).collect();
+        let _ = self.send(&Msg::Error { chain });
+        crate::sys::exit_now(1)
     }
 
     /// A setup error the child already sent, if any, without waiting. When the parent's own step fails because the

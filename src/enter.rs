@@ -24,7 +24,7 @@ use crate::channel::{self, Channel, Msg};
 use crate::container::Container;
 use crate::namespaces::{self, CLONE_NEWTIME};
 use crate::state::{self, Status};
-use crate::{console, credentials, foreground, init, logger, program, spawn, sys};
+use crate::{console, credentials, foreground, init, spawn, sys};
 
 /// The namespaces a new process joins, in runc's order: user first (it decides what the others allow), mount
 /// late (it changes path resolution), cgroup last.
@@ -207,13 +207,7 @@ struct Child<'a> {
 
 impl Child<'_> {
     fn run(&self) -> ! {
-        let err = match self.setup() {
-            Ok(never) => match never {},
-            Err(err) => err,
-        };
-        let chain = err.chain().map(logger::cause_text).collect();
-        let _ = self.channel.send(&Msg::Error { chain });
-        sys::exit_now(1)
+        self.channel.run_child(|| self.setup())
     }
 
     fn setup(&self) -> Result<Infallible> {
@@ -233,29 +227,14 @@ impl Child<'_> {
                 process.user().uid(),
             )?;
         }
-        let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
-        let group = fs::read_to_string("/etc/group").unwrap_or_default();
-        let user = credentials::lookup_user(process.user().uid(), &passwd, &group);
-        let env = program::environment(process.env().as_deref().unwrap_or(&[]), &user.home)?;
-        if process.rlimits().as_ref().is_some_and(|r| !r.is_empty()) {
-            self.channel.send(&Msg::SetRlimits)?;
-            self.channel.recv_expect(&["RlimitsSet"])?;
-        }
-        credentials::apply_user_and_caps(process, &user.groups)?;
-        init::verify_cwd()?;
-        let args = process.args().as_deref().unwrap_or(&[]);
-        let first = args.first().context("args must not be empty")?;
-        let path = program::look_path(first, &env)?;
-        let path = program::c_path(&path)?;
-        let argv = program::c_strings(args)?;
-        let envp = program::c_strings(&env)?;
+        let program = init::become_process(process, self.channel)?;
 
         sys::cloexec_from(self.first_closed_fd).context("mark inherited fds close-on-exec")?;
         init::reset_signals()?;
         sys::set_parent_death_signal(0).context("clear parent death signal")?;
         self.channel.send(&Msg::Exec)?;
-        let errno = sys::execve(&path, &argv, &envp);
-        Err(anyhow!(errno.desc())).with_context(|| format!("exec {first}"))
+        let errno = sys::execve(&program.path, &program.argv, &program.envp);
+        Err(anyhow!(errno.desc())).with_context(|| format!("exec {}", program.name))
     }
 
     /// Join the init's namespaces; fork once (see the module comment) when a pid or time namespace was joined.

@@ -19,7 +19,7 @@ use crate::cgroups::Cgroup;
 use crate::channel::{Channel, Msg};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::Rootfs;
-use crate::{console, credentials, logger, program, sys};
+use crate::{console, credentials, program, sys};
 
 /// Everything the child needs, borrowed from the parent's memory (the clone copied it).
 pub struct Init<'a> {
@@ -49,13 +49,7 @@ pub struct Init<'a> {
 impl Init<'_> {
     /// Run the init to its execve; never returns.
     pub fn run(&self) -> ! {
-        let err = match self.setup() {
-            Ok(never) => match never {},
-            Err(err) => err,
-        };
-        let chain = err.chain().map(logger::cause_text).collect();
-        let _ = self.channel.send(&Msg::Error { chain });
-        sys::exit_now(1)
+        self.channel.run_child(|| self.setup())
     }
 
     fn setup(&self) -> Result<Infallible> {
@@ -118,33 +112,18 @@ impl Init<'_> {
 
         let cwd = process.cwd();
         chdir(cwd).with_context(|| format!("chdir to cwd {}", cwd.display()))?;
-        let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
-        let group = fs::read_to_string("/etc/group").unwrap_or_default();
-        let user = credentials::lookup_user(process.user().uid(), &passwd, &group);
-        let env = program::environment(process.env().as_deref().unwrap_or(&[]), &user.home)?;
-
-        if process.rlimits().as_ref().is_some_and(|r| !r.is_empty()) {
-            self.channel.send(&Msg::SetRlimits)?;
-            self.channel.recv_expect(&["RlimitsSet"])?;
-        }
-        credentials::apply_user_and_caps(process, &user.groups)?;
-        verify_cwd()?;
-        let args = process.args().as_deref().unwrap_or(&[]);
-        let path = program::look_path(&args[0], &env)?;
-        let path = program::c_path(&path)?;
-        let argv = program::c_strings(args)?;
-        let envp = program::c_strings(&env)?;
+        let program = become_process(process, self.channel)?;
 
         sys::cloexec_from(self.first_closed_fd).context("mark inherited fds close-on-exec")?;
         reset_signals()?;
         sys::set_parent_death_signal(0).context("clear parent death signal")?;
         self.channel.send(&Msg::Ready)?;
         self.wait_for_start();
-        let errno = sys::execve(&path, &argv, &envp);
+        let errno = sys::execve(&program.path, &program.argv, &program.envp);
         let _ = writeln!(
             std::io::stderr(),
             "hull: exec {}: {}",
-            args[0],
+            program.name,
             errno.desc()
         );
         sys::exit_now(127)
@@ -207,6 +186,38 @@ impl Init<'_> {
             }
         }
     }
+}
+
+/// The program a container process runs, resolved and ready for execve.
+pub struct Program {
+    pub name: String,
+    pub path: CString,
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+}
+
+/// In the new process, inside the container with its cwd set: take the process's identity (the parent sets the
+/// rlimits first, see `Msg::SetRlimits`), check the cwd, and resolve the program with the process's environment.
+pub fn become_process(process: &Process, channel: &Channel) -> Result<Program> {
+    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let group = fs::read_to_string("/etc/group").unwrap_or_default();
+    let user = credentials::lookup_user(process.user().uid(), &passwd, &group);
+    let env = program::environment(process.env().as_deref().unwrap_or(&[]), &user.home)?;
+    if process.rlimits().as_ref().is_some_and(|r| !r.is_empty()) {
+        channel.send(&Msg::SetRlimits)?;
+        channel.recv_expect(&["RlimitsSet"])?;
+    }
+    credentials::apply_user_and_caps(process, &user.groups)?;
+    verify_cwd()?;
+    let args = process.args().as_deref().unwrap_or(&[]);
+    let name = args.first().context("args must not be empty")?;
+    let path = program::look_path(name, &env)?;
+    Ok(Program {
+        name: name.clone(),
+        path: program::c_path(&path)?,
+        argv: program::c_strings(args)?,
+        envp: program::c_strings(&env)?,
+    })
 }
 
 /// `process.consoleSize` as (rows, cols).

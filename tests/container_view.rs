@@ -507,20 +507,7 @@ fn preserved_and_stray_fds() {
             .arg(env.root())
             .args(["run", "--preserve-fds", preserve, &env.id])
             .current_dir(env.bundle());
-        // SAFETY: dup2 and fcntl between fork and exec touch only the child's descriptor table.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(move || {
-                // Neither may be close-on-exec (dup2 onto itself keeps the flag, so clear it explicitly).
-                for (from, to) in [(passed_fd, 3), (stray_fd, 4)] {
-                    if from != to {
-                        libc::dup2(from, to);
-                    }
-                    libc::fcntl(to, libc::F_SETFD, 0);
-                }
-                Ok(())
-            });
-        }
+        common::pass_fds(&mut cmd, vec![(passed_fd, 3), (stray_fd, 4)]);
         common::run_with_timeout(cmd, Duration::from_secs(30))
     };
     let r = run("1");

@@ -6,7 +6,6 @@ mod common;
 
 use std::fs;
 use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -464,18 +463,7 @@ fn preserved_fds_and_nothing_else() {
             "-c",
             "ls /proc/$$/fd | tr '\\n' ' '; for fd in 3 4; do readlink /proc/$$/fd/$fd || echo closed; done 2>/dev/null",
         ]);
-        // SAFETY: dup2 and fcntl between fork and exec touch only the child's descriptor table.
-        unsafe {
-            cmd.pre_exec(move || {
-                for (from, to) in [(passed_fd, 3), (stray_fd, 4)] {
-                    if from != to {
-                        libc::dup2(from, to);
-                    }
-                    libc::fcntl(to, libc::F_SETFD, 0);
-                }
-                Ok(())
-            });
-        }
+        common::pass_fds(&mut cmd, vec![(passed_fd, 3), (stray_fd, 4)]);
         common::run_with_timeout(cmd, Duration::from_secs(30))
     };
     let r = run("1");

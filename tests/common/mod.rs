@@ -296,6 +296,25 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Run {
     }
 }
 
+/// Give the child of `cmd` the open fds `from` at the numbers `to`, inherited across exec (what a caller of
+/// `--preserve-fds` does).
+pub fn pass_fds(cmd: &mut Command, fds: Vec<(i32, i32)>) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: dup2 and fcntl between fork and exec touch only the child's descriptor table.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &(from, to) in &fds {
+                if from != to {
+                    libc::dup2(from, to);
+                }
+                // dup2 onto itself keeps the close-on-exec flag, so clear it explicitly.
+                libc::fcntl(to, libc::F_SETFD, 0);
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Every cgroup directory (in any hierarchy) whose path ends with `/<id>`.
 pub fn cgroup_dirs_named(id: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
