@@ -139,14 +139,13 @@ pub fn exec(req: &Request) -> Result<i32> {
     if let Some(path) = req.pidfd_socket {
         spawn::send_pidfd(path, pid, "setns")?;
     }
+    // As runc, also in the foreground: the pid file is written once the process runs.
+    if let Some(path) = req.pid_file {
+        state::write_atomic(path, pid.as_raw().to_string().as_bytes(), 0o644)
+            .with_context(|| format!("write pid file {}", path.display()))?;
+    }
     match signals {
-        None => {
-            if let Some(path) = req.pid_file {
-                state::write_atomic(path, pid.as_raw().to_string().as_bytes(), 0o644)
-                    .with_context(|| format!("write pid file {}", path.display()))?;
-            }
-            Ok(0)
-        }
+        None => Ok(0),
         Some(signals) => foreground::wait(&signals, pid, master),
     }
 }

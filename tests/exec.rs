@@ -291,6 +291,13 @@ fn detached_exec_writes_the_pid_file_and_failures_write_none() {
         assert!(r.stderr.contains(message), "expected {message:?}: {}", r.describe());
         assert!(!pid_file.exists(), "no pid file after a failed exec");
     }
+    let r = exec(&env, &["--pid-file", p, &env.id, "sh", "-c", "echo $PPID"]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert!(
+        pid_file.exists(),
+        "a foreground exec writes the pid file too (runc)"
+    );
+    fs::remove_file(&pid_file).unwrap();
     let r = exec(&env, &["--cwd", "/nonexistent", &env.id, "true"]);
     assert_eq!(r.code, 255);
     assert!(
