@@ -145,12 +145,7 @@ fn init_in_user_and_pid_namespace_is_placed_with_its_oom_score() {
     require_root!("init_in_user_and_pid_namespace_is_placed_with_its_oom_score");
     let env = Env::new("userns-cg");
     let mut config = base_config(&["true"]);
-    config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
-    config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    common::add_user_namespace(&mut config);
     config["mounts"]
         .as_array_mut()
         .unwrap()

@@ -423,12 +423,7 @@ fn user_namespace_maps_root() {
     fs::create_dir(&host_dir).unwrap();
     std::os::unix::fs::chown(&host_dir, Some(100000), Some(100000)).unwrap();
     let mut config = sh("id -u; cat /proc/self/uid_map | tr -s ' '; touch /home/made; echo hi > /etc/hostname 2>/dev/null || echo denied");
-    config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
-    config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    common::add_user_namespace(&mut config);
     config["root"]["readonly"] = false.into();
     let mounts = config["mounts"].as_array_mut().unwrap();
     mounts.retain(|m| m["type"] != "cgroup");

@@ -169,14 +169,7 @@ fn joins_every_namespace_and_the_cgroup() {
     for user_ns in [false, true] {
         let env = running("exec-ns", |c| {
             if user_ns {
-                c["linux"]["namespaces"]
-                    .as_array_mut()
-                    .unwrap()
-                    .push(json!({"type": "user"}));
-                c["linux"]["uidMappings"] =
-                    json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-                c["linux"]["gidMappings"] =
-                    json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+                common::add_user_namespace(c);
                 c["mounts"]
                     .as_array_mut()
                     .unwrap()

@@ -296,6 +296,20 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Run {
     }
 }
 
+/// Host uid/gid that container root maps to in [`add_user_namespace`].
+pub const USERNS_HOST_ID: u32 = 100000;
+
+/// Give `config` a new user namespace mapping container ids 0..65536 to host ids from [`USERNS_HOST_ID`].
+pub fn add_user_namespace(config: &mut Value) {
+    config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    let map = json!([{"containerID": 0, "hostID": USERNS_HOST_ID, "size": 65536}]);
+    config["linux"]["uidMappings"] = map.clone();
+    config["linux"]["gidMappings"] = map;
+}
+
 /// Give the child of `cmd` the open fds `from` at the numbers `to`, inherited across exec (what a caller of
 /// `--preserve-fds` does).
 pub fn pass_fds(cmd: &mut Command, fds: Vec<(i32, i32)>) {
