@@ -1,11 +1,16 @@
 //! The sync channel between hull and the container init it clones: one `SOCK_SEQPACKET` socketpair, one JSON message
 //! per datagram. The declaration order of `Msg` is the protocol order.
 
+use std::cell::RefCell;
 use std::convert::Infallible;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use anyhow::{anyhow, bail, Context, Result};
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    recv, recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned,
+    MsgFlags, SockFlag, SockType,
+};
 use serde::{Deserialize, Serialize};
 
 const MAX_MESSAGE: usize = 64 * 1024;
@@ -25,6 +30,9 @@ pub enum Msg {
     SetRlimits,
     /// parent → child: rlimits set.
     RlimitsSet,
+    /// child → parent: the seccomp filter is loaded; its notify listener fd rides along (`SCM_RIGHTS`), for hull to
+    /// pass on to the profile's `listenerPath`.
+    SeccompListener,
     /// child → parent: set up and parked; only the `start` signal and `execve` remain.
     Ready,
     /// child → parent (`exec`): calling execve now. The channel is close-on-exec, so its closing next means the
@@ -36,6 +44,8 @@ pub enum Msg {
 
 pub struct Channel {
     fd: OwnedFd,
+    /// The fd that came with the last message received, if any (see [`Channel::take_fd`]).
+    received_fd: RefCell<Option<OwnedFd>>,
 }
 
 /// A connected pair: `.0` for the parent, `.1` for the child. Both ends are close-on-exec.
@@ -47,10 +57,37 @@ pub fn pair() -> Result<(Channel, Channel)> {
         SockFlag::SOCK_CLOEXEC,
     )
     .context("create sync socketpair")?;
-    Ok((Channel { fd: a }, Channel { fd: b }))
+    Ok((Channel::new(a), Channel::new(b)))
 }
 
 impl Channel {
+    fn new(fd: OwnedFd) -> Channel {
+        Channel {
+            fd,
+            received_fd: RefCell::new(None),
+        }
+    }
+
+    /// Send `msg` with `fd` attached in one datagram.
+    pub fn send_with_fd(&self, msg: &Msg, fd: BorrowedFd<'_>) -> Result<()> {
+        let bytes = serde_json::to_vec(msg).context("encode sync message")?;
+        let fds = [fd.as_raw_fd()];
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &[IoSlice::new(&bytes)],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .with_context(|| format!("send {msg:?}"))?;
+        Ok(())
+    }
+
+    /// The fd attached to the message last received, if it had one.
+    pub fn take_fd(&self) -> Option<OwnedFd> {
+        self.received_fd.borrow_mut().take()
+    }
+
     pub fn send(&self, msg: &Msg) -> Result<()> {
         let bytes = serde_json::to_vec(msg).context("encode sync message")?;
         send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL)
@@ -61,10 +98,29 @@ impl Channel {
     /// The next message, or None when the peer has closed its end (it exited).
     pub fn recv(&self) -> Result<Option<Msg>> {
         let mut buf = vec![0u8; MAX_MESSAGE];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
         let n = loop {
-            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
                 Err(nix::errno::Errno::EINTR) => continue,
-                other => break other.context("receive sync message")?,
+                Err(e) => return Err(e).context("receive sync message"),
+                Ok(msg) => {
+                    for cmsg in msg.cmsgs().context("receive sync message")? {
+                        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                            for fd in fds {
+                                // SAFETY: SCM_RIGHTS installed this fd in our table just now; nobody else owns it.
+                                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                                *self.received_fd.borrow_mut() = Some(fd);
+                            }
+                        }
+                    }
+                    break msg.bytes;
+                }
             }
         };
         if n == 0 {
@@ -117,6 +173,7 @@ impl Msg {
             Msg::Forked { .. } => "Forked",
             Msg::SetRlimits => "SetRlimits",
             Msg::RlimitsSet => "RlimitsSet",
+            Msg::SeccompListener => "SeccompListener",
             Msg::Ready => "Ready",
             Msg::Exec => "Exec",
             Msg::Error { .. } => "Error",
@@ -127,6 +184,7 @@ impl Msg {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
 
     #[test]
     fn messages_round_trip() {
@@ -135,6 +193,24 @@ mod tests {
         assert_eq!(b.recv().unwrap(), Some(Msg::Forked { pid: 42 }));
         b.send(&Msg::Ready).unwrap();
         assert_eq!(a.recv_expect(&["Ready"]).unwrap(), Msg::Ready);
+    }
+
+    #[test]
+    fn an_fd_rides_along() {
+        use std::io::{Read, Write};
+        let (a, b) = pair().unwrap();
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        b.send_with_fd(&Msg::SeccompListener, writer.as_fd())
+            .unwrap();
+        drop(writer);
+        assert_eq!(a.recv().unwrap(), Some(Msg::SeccompListener));
+        let mut received = std::fs::File::from(a.take_fd().expect("an fd arrived"));
+        received.write_all(b"hi").unwrap();
+        drop(received);
+        let mut text = String::new();
+        reader.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "hi");
+        assert!(a.take_fd().is_none());
     }
 
     #[test]

@@ -142,15 +142,18 @@ fn apply_sets(caps: &LinuxCapabilities, supported: &caps::CapsHashSet) -> Result
     Ok(())
 }
 
-/// Switch to the configured user and capabilities. `extra_groups` are supplementary groups found for the user in
-/// the container's /etc/group.
-pub fn apply_user_and_caps(process: &Process, extra_groups: &[u32]) -> Result<()> {
+/// Switch to the configured user: bounding set (while still privileged), supplementary groups, gid, uid. The
+/// permitted capabilities survive the switch (keep-caps) for [`apply_caps`]. `extra_groups` are supplementary
+/// groups found for the user in the container's /etc/group; `supported` is the kernel's capabilities, probed once
+/// (`caps::runtime::thread_all_supported`, a prctl per capability).
+pub fn switch_user(
+    process: &Process,
+    extra_groups: &[u32],
+    supported: &caps::CapsHashSet,
+) -> Result<()> {
     let user = process.user();
-    let caps = process.capabilities().as_ref();
-    // Probed once: every probe is a prctl per capability.
-    let supported = caps::runtime::thread_all_supported();
-    if let Some(caps) = caps {
-        apply_bounding(caps, &supported)?;
+    if let Some(caps) = process.capabilities() {
+        apply_bounding(caps, supported)?;
     }
     let mut groups: Vec<Gid> = Vec::new();
     let mut seen = HashSet::new();
@@ -171,9 +174,22 @@ pub fn apply_user_and_caps(process: &Process, extra_groups: &[u32]) -> Result<()
     setresgid(gid, gid, gid).with_context(|| format!("setgid {gid}"))?;
     let uid = Uid::from_raw(user.uid());
     setresuid(uid, uid, uid).with_context(|| format!("setuid {uid}"))?;
-    sys::set_keep_caps(false).context("clear keep-capabilities")?;
-    if let Some(caps) = caps {
-        apply_sets(caps, &supported)?;
+    sys::set_keep_caps(false).context("clear keep-capabilities")
+}
+
+/// Make every permitted capability effective again (a switch away from uid 0 clears the effective set): loading a
+/// seccomp filter without `no_new_privs` needs CAP_SYS_ADMIN after [`switch_user`].
+pub fn raise_permitted() -> Result<()> {
+    let permitted =
+        caps::read(None, caps::CapSet::Permitted).context("read permitted capabilities")?;
+    caps::set(None, caps::CapSet::Effective, &permitted).context("raise permitted capabilities")
+}
+
+/// The process's capability sets (effective, permitted and inheritable exactly as configured, empty when not;
+/// then ambient) and `no_new_privs`.
+pub fn apply_caps(process: &Process, supported: &caps::CapsHashSet) -> Result<()> {
+    if let Some(caps) = process.capabilities() {
+        apply_sets(caps, supported)?;
     }
     if process.no_new_privileges().unwrap_or(false) {
         sys::set_no_new_privs().context("set no_new_privs")?;

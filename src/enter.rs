@@ -24,7 +24,7 @@ use crate::channel::{self, Channel, Msg};
 use crate::container::Container;
 use crate::namespaces::{self, CLONE_NEWTIME};
 use crate::state::{self, Status};
-use crate::{console, credentials, foreground, init, spawn, sys};
+use crate::{console, credentials, foreground, init, seccomp, spawn, sys};
 
 /// The namespaces a new process joins, in runc's order: user first (it decides what the others allow), mount
 /// late (it changes path resolution), cgroup last.
@@ -99,6 +99,11 @@ pub fn exec(req: &Request) -> Result<i32> {
         Some(foreground::block_signals()?)
     };
     let console = spawn::ConsoleLink::open(terminal, req.console_socket)?;
+    let profile = req.container.state.seccomp.as_ref();
+    let filters = profile
+        .map(seccomp::compile)
+        .transpose()
+        .context("linux.seccomp")?;
     let (parent_end, child_end) = channel::pair()?;
     // Non-dumpable until its execve: the child runs inside the container's namespaces, where nothing may ptrace
     // it or open its /proc files (CVE-2016-9962).
@@ -114,6 +119,7 @@ pub fn exec(req: &Request) -> Result<i32> {
                 entry: &entry,
                 channel: &child_end,
                 console: console.as_ref().map(|c| &c.socket),
+                seccomp: filters.as_ref(),
                 first_closed_fd: (3 + req.preserve_fds) as i32,
             }
             .run()
@@ -122,7 +128,7 @@ pub fn exec(req: &Request) -> Result<i32> {
     };
     drop(child_end);
     let mut pids = vec![first];
-    let pid = match sync_with_child(&parent_end, first, req.process, &mut pids) {
+    let pid = match sync_with_child(&parent_end, first, req, &mut pids) {
         Ok(pid) => pid,
         Err(err) => {
             for pid in &pids {
@@ -151,12 +157,8 @@ pub fn exec(req: &Request) -> Result<i32> {
 }
 
 /// Drive the child to its execve; returns the pid of the process that runs the program.
-fn sync_with_child(
-    chan: &Channel,
-    first: Pid,
-    process: &Process,
-    pids: &mut Vec<Pid>,
-) -> Result<Pid> {
+fn sync_with_child(chan: &Channel, first: Pid, req: &Request, pids: &mut Vec<Pid>) -> Result<Pid> {
+    let process = req.process;
     chan.send(&Msg::Go)
         .map_err(|e| match chan.pending_error() {
             Some(child) => child,
@@ -179,6 +181,27 @@ fn sync_with_child(
                 credentials::apply_rlimits(pid, rlimits)?;
                 chan.send(&Msg::RlimitsSet)?;
             }
+            Msg::SeccompListener => {
+                let state = &req.container.state;
+                let (profile, listener) = state
+                    .seccomp
+                    .as_ref()
+                    .zip(chan.take_fd())
+                    .context("seccomp listener message without a profile or an fd")?;
+                seccomp::send_listener(
+                    profile,
+                    listener,
+                    pid.as_raw(),
+                    seccomp::SpecState {
+                        oci_version: &state.oci_version,
+                        id: &state.id,
+                        status: "running",
+                        pid: state.init_pid,
+                        bundle: &state.bundle,
+                        annotations: &state.annotations,
+                    },
+                )?;
+            }
             Msg::Exec => {
                 return match chan.recv()? {
                     None => Ok(pid),
@@ -200,6 +223,8 @@ struct Child<'a> {
     channel: &'a Channel,
     /// Where to send the pty master when the process has a terminal.
     console: Option<&'a OwnedFd>,
+    /// The container's seccomp filters, compiled by hull before the clone.
+    seccomp: Option<&'a seccomp::Compiled>,
     /// The first fd not passed to the program (3 + --preserve-fds).
     first_closed_fd: i32,
 }
@@ -226,11 +251,10 @@ impl Child<'_> {
                 process.user().uid(),
             )?;
         }
-        let program = init::become_process(process, self.channel)?;
-
         sys::cloexec_from(self.first_closed_fd).context("mark inherited fds close-on-exec")?;
         init::reset_signals()?;
         sys::set_parent_death_signal(0).context("clear parent death signal")?;
+        let program = init::become_process(process, self.seccomp, self.channel)?;
         self.channel.send(&Msg::Exec)?;
         let errno = sys::execve(&program.path, &program.argv, &program.envp);
         Err(anyhow!(errno.desc())).with_context(|| format!("exec {}", program.name))

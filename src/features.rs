@@ -99,7 +99,7 @@ pub fn features_json() -> String {
                 systemd_user: false,
                 rdma: false,
             },
-            seccomp: Enabled::no(),
+            seccomp: Seccomp::supported(),
             apparmor: Enabled::no(),
             selinux: Enabled::no(),
             intel_rdt: Enabled::no(),
@@ -141,7 +141,7 @@ struct Linux {
     namespaces: &'static [&'static str],
     capabilities: Vec<String>,
     cgroup: Cgroup,
-    seccomp: Enabled,
+    seccomp: Seccomp,
     apparmor: Enabled,
     selinux: Enabled,
     intel_rdt: Enabled,
@@ -157,6 +157,87 @@ struct Cgroup {
     systemd: bool,
     systemd_user: bool,
     rdma: bool,
+}
+
+/// What `linux.seccomp` accepts (see `seccomp`): every action and operator; only the native architecture, whose
+/// syscalls are filtered (other architectures are accepted in a profile, but their syscalls kill the process);
+/// the flags hull knows, and those this kernel accepts.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Seccomp {
+    enabled: bool,
+    actions: &'static [&'static str],
+    operators: &'static [&'static str],
+    archs: Vec<String>,
+    known_flags: Vec<&'static str>,
+    supported_flags: Vec<&'static str>,
+}
+
+const SECCOMP_FLAGS: [(&str, libc::c_ulong); 4] = [
+    ("SECCOMP_FILTER_FLAG_TSYNC", libc::SECCOMP_FILTER_FLAG_TSYNC),
+    ("SECCOMP_FILTER_FLAG_LOG", libc::SECCOMP_FILTER_FLAG_LOG),
+    (
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+        libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+    ),
+    (
+        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+        libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+    ),
+];
+
+impl Seccomp {
+    fn supported() -> Self {
+        let arch = serde_json::to_value(crate::seccomp::native_arch())
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .expect("an architecture serializes as a string");
+        Seccomp {
+            enabled: true,
+            actions: &[
+                "SCMP_ACT_ALLOW",
+                "SCMP_ACT_ERRNO",
+                "SCMP_ACT_KILL",
+                "SCMP_ACT_KILL_PROCESS",
+                "SCMP_ACT_KILL_THREAD",
+                "SCMP_ACT_LOG",
+                "SCMP_ACT_NOTIFY",
+                "SCMP_ACT_TRACE",
+                "SCMP_ACT_TRAP",
+            ],
+            operators: &[
+                "SCMP_CMP_EQ",
+                "SCMP_CMP_GE",
+                "SCMP_CMP_GT",
+                "SCMP_CMP_LE",
+                "SCMP_CMP_LT",
+                "SCMP_CMP_MASKED_EQ",
+                "SCMP_CMP_NE",
+            ],
+            archs: vec![arch],
+            known_flags: SECCOMP_FLAGS.iter().map(|(name, _)| *name).collect(),
+            supported_flags: SECCOMP_FLAGS
+                .iter()
+                .filter(|(_, bits)| kernel_accepts_filter_flags(*bits))
+                .map(|(name, _)| *name)
+                .collect(),
+        }
+    }
+}
+
+/// Whether the kernel knows these filter flags: with a null program it fails with EFAULT once the flags passed its
+/// check, and EINVAL when they did not (runc probes the same way).
+fn kernel_accepts_filter_flags(flags: libc::c_ulong) -> bool {
+    // SAFETY: a null program is never installed; the kernel only validates the flags and fails to copy it.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            std::ptr::null::<libc::sock_fprog>(),
+        )
+    };
+    ret == -1 && nix::errno::Errno::last() == nix::errno::Errno::EFAULT
 }
 
 #[derive(Serialize)]
@@ -253,8 +334,28 @@ mod tests {
         assert_eq!(caps[40], "CAP_CHECKPOINT_RESTORE");
         assert_eq!(linux["cgroup"]["v1"], true);
         assert_eq!(linux["cgroup"]["systemd"], false);
-        for key in ["seccomp", "apparmor", "selinux", "intelRdt", "netDevices"] {
+        for key in ["apparmor", "selinux", "intelRdt", "netDevices"] {
             assert_eq!(linux[key]["enabled"], false, "{key}");
+        }
+        let seccomp = &linux["seccomp"];
+        assert_eq!(seccomp["enabled"], true);
+        assert_eq!(seccomp["actions"].as_array().unwrap().len(), 9);
+        assert_eq!(seccomp["operators"].as_array().unwrap().len(), 7);
+        assert_eq!(seccomp["archs"], serde_json::json!(["SCMP_ARCH_X86_64"]));
+        assert_eq!(seccomp["knownFlags"].as_array().unwrap().len(), 4);
+        // Every kernel hull runs on (5.x+) takes TSYNC, LOG and SPEC_ALLOW.
+        for flag in [
+            "SECCOMP_FILTER_FLAG_TSYNC",
+            "SECCOMP_FILTER_FLAG_LOG",
+            "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+        ] {
+            assert!(
+                seccomp["supportedFlags"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&flag.into()),
+                "{flag}"
+            );
         }
         assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], false);
         assert!(v.get("potentiallyUnsafeConfigAnnotations").is_none());

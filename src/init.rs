@@ -19,7 +19,7 @@ use crate::cgroups::Cgroup;
 use crate::channel::{Channel, Msg};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::Rootfs;
-use crate::{console, credentials, program, sys};
+use crate::{console, credentials, program, seccomp, sys};
 
 /// Everything the child needs, borrowed from the parent's memory (the clone copied it).
 pub struct Init<'a> {
@@ -33,6 +33,8 @@ pub struct Init<'a> {
     pub plan: &'a Plan,
     pub joins: &'a [(LinuxNamespaceType, OwnedFd)],
     pub channel: &'a Channel,
+    /// The compiled `linux.seccomp`, loaded last (see [`become_process`]).
+    pub seccomp: Option<&'a seccomp::Compiled>,
     pub fifo: &'a OwnedFd,
     /// Where to send the pty master when `process.terminal` is set.
     pub console: Option<&'a OwnedFd>,
@@ -112,11 +114,10 @@ impl Init<'_> {
 
         let cwd = process.cwd();
         chdir(cwd).with_context(|| format!("chdir to cwd {}", cwd.display()))?;
-        let program = become_process(process, self.channel)?;
-
         sys::cloexec_from(self.first_closed_fd).context("mark inherited fds close-on-exec")?;
         reset_signals()?;
         sys::set_parent_death_signal(0).context("clear parent death signal")?;
+        let program = become_process(process, self.seccomp, self.channel)?;
         self.channel.send(&Msg::Ready)?;
         self.wait_for_start();
         let errno = sys::execve(&program.path, &program.argv, &program.envp);
@@ -197,8 +198,16 @@ pub struct Program {
 }
 
 /// In the new process, inside the container with its cwd set: take the process's identity (the parent sets the
-/// rlimits first, see `Msg::SetRlimits`), check the cwd, and resolve the program with the process's environment.
-pub fn become_process(process: &Process, channel: &Channel) -> Result<Program> {
+/// rlimits first, see `Msg::SetRlimits`), check the cwd, resolve the program with the process's environment, and
+/// load the seccomp filters. Everything that needs a syscall the profile might deny happens before the filters;
+/// after them only the capability sets (without `no_new_privs`), the parent messages, the wait for `start` and
+/// execve remain. Without `no_new_privs` loading needs CAP_SYS_ADMIN, so it comes before the capabilities are
+/// dropped (as in runc); with it, last.
+pub fn become_process(
+    process: &Process,
+    seccomp: Option<&seccomp::Compiled>,
+    channel: &Channel,
+) -> Result<Program> {
     let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
     let group = fs::read_to_string("/etc/group").unwrap_or_default();
     let user = credentials::lookup_user(process.user().uid(), &passwd, &group);
@@ -207,17 +216,36 @@ pub fn become_process(process: &Process, channel: &Channel) -> Result<Program> {
         channel.send(&Msg::SetRlimits)?;
         channel.recv_expect(&["RlimitsSet"])?;
     }
-    credentials::apply_user_and_caps(process, &user.groups)?;
+    let supported = caps::runtime::thread_all_supported();
+    credentials::switch_user(process, &user.groups, &supported)?;
     verify_cwd()?;
     let args = process.args().as_deref().unwrap_or(&[]);
     let name = args.first().context("args must not be empty")?;
     let path = program::look_path(name, &env)?;
-    Ok(Program {
+    let program = Program {
         name: name.clone(),
         path: program::c_path(&path)?,
         argv: program::c_strings(args)?,
         envp: program::c_strings(&env)?,
-    })
+    };
+    let no_new_privs = process.no_new_privileges().unwrap_or(false);
+    if let Some(filters) = seccomp.filter(|_| !no_new_privs) {
+        credentials::raise_permitted()?;
+        load_seccomp(filters, channel)?;
+    }
+    credentials::apply_caps(process, &supported)?;
+    if let Some(filters) = seccomp.filter(|_| no_new_privs) {
+        load_seccomp(filters, channel)?;
+    }
+    Ok(program)
+}
+
+/// Load the filters; a notify listener goes to the parent, which passes it on to the profile's agent.
+fn load_seccomp(filters: &seccomp::Compiled, channel: &Channel) -> Result<()> {
+    if let Some(listener) = filters.load()? {
+        channel.send_with_fd(&Msg::SeccompListener, listener.as_fd())?;
+    }
+    Ok(())
 }
 
 /// `process.consoleSize` as (rows, cols).

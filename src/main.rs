@@ -21,6 +21,7 @@ mod namespaces;
 mod notify;
 mod program;
 mod rootfs;
+mod seccomp;
 mod signal;
 mod spawn;
 mod spec;

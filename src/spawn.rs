@@ -26,7 +26,7 @@ use crate::init::Init;
 use crate::namespaces;
 use crate::spec::{self, Bundle};
 use crate::state::{self, Root, State, EXEC_FIFO};
-use crate::{console, credentials, default_spec, notify, sys, timefmt};
+use crate::{console, credentials, default_spec, notify, seccomp, sys, timefmt};
 
 /// How the caller's terminal settings combine with `process.terminal` (runc's `checkTerminal`); `create` always
 /// detaches.
@@ -186,6 +186,12 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     let listen = listen_fds();
     check_passed_fds(listen, opts.preserve_fds)?;
     let linux = bundle.spec.linux().as_ref().context("linux is not set")?;
+    let filters = linux
+        .seccomp()
+        .as_ref()
+        .map(seccomp::compile)
+        .transpose()
+        .context("linux.seccomp")?;
     let mut cgroup = Cgroup::resolve(linux.cgroups_path().as_deref(), id)?;
     let plan = namespaces::plan(&bundle.spec);
     let joins = namespaces::open_joins(&plan)?;
@@ -253,6 +259,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
                 plan: &plan,
                 joins: &joins,
                 channel: &child_end,
+                seccomp: filters.as_ref(),
                 fifo: &fifo,
                 console: console.as_ref().map(|c| &c.socket),
                 lock: &lock,
@@ -268,7 +275,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     drop(child_end);
     undo.pids.push(first);
 
-    let init_pid = sync_with_init(&parent_end, first, &bundle, &plan, &mut undo.pids)
+    let init_pid = sync_with_init(&parent_end, first, id, &bundle, &plan, &mut undo.pids)
         .context("unable to start container process")?;
     drop(fifo);
     let master = match &console {
@@ -298,6 +305,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
             .unwrap_or_default(),
         cgroup: cgroup.clone(),
         private_pid_ns: plan.private_pid,
+        seccomp: linux.seccomp().clone(),
     };
     state.save(&dir)?;
     if let Some(path) = &pid_file {
@@ -377,6 +385,7 @@ pub fn with_oom_score_adj(
 fn sync_with_init(
     chan: &channel::Channel,
     first: Pid,
+    id: &str,
     bundle: &Bundle,
     plan: &namespaces::Plan,
     pids: &mut Vec<Pid>,
@@ -395,7 +404,7 @@ fn sync_with_init(
     let mut init = first;
     loop {
         let msg = chan
-            .recv_expect(&["MapIds", "Forked", "SetRlimits", "Ready"])
+            .recv_expect(&["MapIds", "Forked", "SetRlimits", "SeccompListener", "Ready"])
             .map_err(|e| e.context("error during container init"))?;
         match msg {
             Msg::MapIds => {
@@ -416,6 +425,35 @@ fn sync_with_init(
                     .unwrap_or(&[]);
                 credentials::apply_rlimits(init, rlimits)?;
                 chan.send(&Msg::RlimitsSet)?;
+            }
+            Msg::SeccompListener => {
+                let profile = bundle
+                    .spec
+                    .linux()
+                    .as_ref()
+                    .and_then(|l| l.seccomp().as_ref());
+                let (profile, listener) = profile
+                    .zip(chan.take_fd())
+                    .context("seccomp listener message without a profile or an fd")?;
+                let annotations = bundle
+                    .spec
+                    .annotations()
+                    .as_ref()
+                    .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default();
+                seccomp::send_listener(
+                    profile,
+                    listener,
+                    init.as_raw(),
+                    seccomp::SpecState {
+                        oci_version: default_spec::OCI_VERSION,
+                        id,
+                        status: "creating",
+                        pid: init.as_raw(),
+                        bundle: &bundle.dir,
+                        annotations: &annotations,
+                    },
+                )?;
             }
             Msg::Ready => return Ok(init),
             other => bail!("sync protocol error: unexpected {other:?}"),

@@ -221,9 +221,6 @@ fn reject_unsupported(spec: &Spec) -> Result<()> {
         unsupported.extend(unsupported_process_fields(process));
     }
     if let Some(linux) = spec.linux() {
-        if linux.seccomp().is_some() {
-            unsupported.push("linux.seccomp");
-        }
         if linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()) {
             unsupported.push("linux.mountLabel");
         }
@@ -363,10 +360,10 @@ mod tests {
     #[test]
     fn unsupported_features_are_named() {
         let mut v = base();
-        v["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"});
+        v["linux"]["intelRdt"] = serde_json::json!({"closID": "x"});
         assert_eq!(
             err(v),
-            "linux.seccomp is not supported by this version of hull"
+            "linux.intelRdt is not supported by this version of hull"
         );
     }
 }

@@ -59,6 +59,9 @@ pub struct State {
     pub cgroup: Cgroup,
     /// Whether the container has a pid namespace of its own (if not, killing the init does not kill the rest).
     pub private_pid_ns: bool,
+    /// `linux.seccomp` as it was at create: `exec` loads it into every new process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 /// A container id as runc accepts it: `[A-Za-z0-9_+.-]+`, and not `.` or `..`.

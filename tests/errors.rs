@@ -239,11 +239,11 @@ fn symlinked_proc_is_refused() {
 fn unsupported_features_are_refused_by_name() {
     let env = Env::new("unsupported");
     let mut config = base_config(&["true"]);
-    config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"});
+    config["linux"]["intelRdt"] = json!({"closID": "x"});
     env.write_config(&config);
     create_fails(
         &env,
-        "linux.seccomp is not supported by this version of hull",
+        "linux.intelRdt is not supported by this version of hull",
     );
     let mut config = base_config(&["true"]);
     config["process"]["terminal"] = true.into();
@@ -252,6 +252,47 @@ fn unsupported_features_are_refused_by_name() {
         &env,
         "cannot allocate tty if runc will detach without setting console socket",
     );
+}
+
+#[test]
+fn bad_seccomp_profiles_say_what_is_wrong() {
+    let env = Env::new("badseccomp");
+    let cases = [
+        (
+            json!({"defaultAction": "SCMP_ACT_BOGUS"}),
+            "unknown variant `SCMP_ACT_BOGUS`",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_PDP11"]}),
+            "unknown variant `SCMP_ARCH_PDP11`",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ERRNO",
+                   "args": [{"index": 1, "value": 9, "op": "SCMP_CMP_ALMOST"}]}]}),
+            "unknown variant `SCMP_CMP_ALMOST`",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/nowhere"}),
+            "linux.seccomp: SCMP_ACT_NOTIFY cannot be used as default action",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ERRNO",
+                   "args": [{"index": 7, "value": 9, "op": "SCMP_CMP_EQ"}]}]}),
+            "linux.seccomp: seccomp rule for kill: argument index 7 out of range 0-5",
+        ),
+        // The listener is only contacted once the init has loaded its filters: the undo path runs.
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/nonexistent/agent.sock",
+                   "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
+            "connect to seccomp listener /nonexistent/agent.sock: No such file or directory",
+        ),
+    ];
+    for (profile, message) in cases {
+        let mut config = base_config(&["true"]);
+        config["linux"]["seccomp"] = profile;
+        env.write_config(&config);
+        create_fails(&env, message);
+    }
 }
 
 #[test]

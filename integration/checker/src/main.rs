@@ -15,7 +15,7 @@ use std::time::Duration;
 
 const USAGE: &str =
     "usage: checker facts [PROBE_PATH...] | exit CODE | sleep SECS | write PATH TEXT \
-                     | cat PATH | ls DIR | stat PATH | notify MESSAGE";
+                     | cat PATH | ls DIR | stat PATH | notify MESSAGE | keyctl";
 
 /// Capability names by bit number, as in <linux/capability.h>.
 const CAP_NAMES: [&str; 41] = [
@@ -100,12 +100,33 @@ fn main() {
         ["ls", dir] => list_dir(dir).map(|names| names.iter().for_each(|name| println!("{name}"))),
         ["stat", path] => stat(path).and_then(|facts| print_json(&facts)),
         ["notify", message] => notify(message),
+        ["keyctl"] => keyctl(),
         _ => Err(io::Error::new(io::ErrorKind::InvalidInput, USAGE)),
     };
     if let Err(err) = result {
         eprintln!("checker: {}: {err}", args.join(" "));
         process::exit(1);
     }
+}
+
+/// Ask for the session keyring's id (busybox has no keyctl): fails under a seccomp profile that denies keyctl.
+fn keyctl() -> io::Result<()> {
+    const KEYCTL_GET_KEYRING_ID: libc::c_long = 0;
+    const KEY_SPEC_SESSION_KEYRING: libc::c_long = -3;
+    // SAFETY: KEYCTL_GET_KEYRING_ID takes two integers and touches no memory of ours.
+    let id = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_GET_KEYRING_ID,
+            KEY_SPEC_SESSION_KEYRING,
+            0,
+        )
+    };
+    if id < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    println!("keyctl: session keyring {id}");
+    Ok(())
 }
 
 fn parse<T: std::str::FromStr>(text: &str) -> io::Result<T> {

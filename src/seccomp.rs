@@ -1,0 +1,492 @@
+//! `linux.seccomp`: the OCI profile compiled to classic BPF with `seccompiler`, loaded just before execve.
+//!
+//! `seccompiler` builds filters with one match action each, and the OCI profile has one action per rule. The kernel
+//! runs every filter a process has and keeps the result of highest precedence (KILL_PROCESS > KILL_THREAD > TRAP >
+//! ERRNO > USER_NOTIF > TRACE > LOG > ALLOW; among equal actions, the newest filter's). So a profile becomes:
+//!
+//! * one **action filter** per distinct action (kernel return value, errno included): the rules of that action
+//!   return it, anything else returns ALLOW;
+//! * when the default action is not ALLOW, one **base filter**: every rule of any action returns ALLOW, anything
+//!   else returns the default action.
+//!
+//! The combination gives the profile's meaning: a call matching a rule of action A gets min(A, ALLOW) = A; a call
+//! matching no rule gets the default action from the base filter and ALLOW from all others. Rules whose action is
+//! the default action are dropped (runc does the same). If one call matches rules of two actions, the
+//! higher-precedence action wins (libseccomp's choice there is order-dependent).
+//!
+//! Beyond that, as runc's `patchbpf` and libseccomp do:
+//! * unknown syscall names are skipped (debug log), so one profile serves several kernels;
+//! * with a non-permissive default action, syscalls numbered above the highest one the profile names get ENOSYS,
+//!   so that a newer libc falls back (clone3) instead of failing with the default errno;
+//! * the x32 ABI (syscall numbers with bit 30 set) and foreign architectures kill the process: hull filters the
+//!   native architecture only, so a 32-bit syscall must not slip past a deny rule. Profiles may list other
+//!   architectures (Docker's lists x86 and x32); they are accepted, and their syscalls are killed.
+//! * `SCMP_ACT_NOTIFY`, which `seccompiler` cannot express, is compiled as a TRACE placeholder whose return
+//!   instructions are then rewritten to `SECCOMP_RET_USER_NOTIF`; that filter is loaded with
+//!   `SECCOMP_FILTER_FLAG_NEW_LISTENER` and its fd goes to `listenerPath` with the container state (runc's
+//!   `ContainerProcessState`).
+
+use std::collections::BTreeMap;
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::{bail, Context, Result};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use oci_spec::runtime::{
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
+    LinuxSeccompOperator, LinuxSyscall,
+};
+use seccompiler::{
+    SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
+    TargetArch,
+};
+use serde::Serialize;
+use syscalls::Sysno;
+
+use crate::logger;
+
+/// Kernel return values (`SECCOMP_RET_*`).
+const RET_ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+const RET_NOTIFY: u32 = libc::SECCOMP_RET_USER_NOTIF;
+/// The placeholder the notify filter is compiled with before its returns are rewritten: a TRACE value no profile
+/// action produces in that filter (its other returns are ALLOW and the architecture check's KILL_PROCESS).
+const NOTIFY_PLACEHOLDER: u32 = libc::SECCOMP_RET_TRACE | 0xfeed;
+/// The x32 ABI marks its syscall numbers with this bit.
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+/// Offset of `nr` in `struct seccomp_data`.
+const SECCOMP_DATA_NR: u32 = 0;
+
+#[cfg(target_arch = "x86_64")]
+const NATIVE: (TargetArch, Arch) = (TargetArch::x86_64, Arch::ScmpArchX86_64);
+#[cfg(target_arch = "aarch64")]
+const NATIVE: (TargetArch, Arch) = (TargetArch::aarch64, Arch::ScmpArchAarch64);
+#[cfg(target_arch = "riscv64")]
+const NATIVE: (TargetArch, Arch) = (TargetArch::riscv64, Arch::ScmpArchRiscv64);
+
+/// The architecture whose syscalls hull filters (the one it is built for).
+pub fn native_arch() -> Arch {
+    NATIVE.1
+}
+
+/// One BPF program and the flags it is loaded with.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub program: Vec<libc::sock_filter>,
+    pub flags: libc::c_ulong,
+    pub notify: bool,
+}
+
+/// A profile compiled and ready to load: the filters in load order.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub filters: Vec<Filter>,
+}
+
+/// The conditions of one rule; `None` matches unconditionally.
+type Rules = Option<Vec<SeccompRule>>;
+
+/// The kernel return value of an action (`errno` for ERRNO and TRACE, EPERM when unset, as runc).
+fn return_value(action: LinuxSeccompAction, errno: Option<u32>) -> u32 {
+    let data = errno.unwrap_or(libc::EPERM as u32) & libc::SECCOMP_RET_DATA;
+    match action {
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            libc::SECCOMP_RET_KILL_THREAD
+        }
+        LinuxSeccompAction::ScmpActKillProcess => libc::SECCOMP_RET_KILL_PROCESS,
+        LinuxSeccompAction::ScmpActTrap => libc::SECCOMP_RET_TRAP,
+        LinuxSeccompAction::ScmpActErrno => libc::SECCOMP_RET_ERRNO | data,
+        LinuxSeccompAction::ScmpActTrace => libc::SECCOMP_RET_TRACE | data,
+        LinuxSeccompAction::ScmpActLog => libc::SECCOMP_RET_LOG,
+        LinuxSeccompAction::ScmpActNotify => RET_NOTIFY,
+        LinuxSeccompAction::ScmpActAllow => RET_ALLOW,
+    }
+}
+
+/// The same value as seccompiler's action type (notify as its placeholder).
+fn seccompiler_action(ret: u32) -> SeccompAction {
+    let data = ret & libc::SECCOMP_RET_DATA;
+    match ret & libc::SECCOMP_RET_ACTION_FULL {
+        libc::SECCOMP_RET_KILL_PROCESS => SeccompAction::KillProcess,
+        libc::SECCOMP_RET_KILL_THREAD => SeccompAction::KillThread,
+        libc::SECCOMP_RET_TRAP => SeccompAction::Trap,
+        libc::SECCOMP_RET_ERRNO => SeccompAction::Errno(data),
+        libc::SECCOMP_RET_USER_NOTIF => SeccompAction::Trace(NOTIFY_PLACEHOLDER & 0xffff),
+        libc::SECCOMP_RET_TRACE => SeccompAction::Trace(data),
+        libc::SECCOMP_RET_LOG => SeccompAction::Log,
+        _ => SeccompAction::Allow,
+    }
+}
+
+/// Actions that let unknown (newer) syscalls through anyway, so no ENOSYS stub is needed (runc's `isAllowAction`).
+fn is_permissive(action: LinuxSeccompAction) -> bool {
+    matches!(
+        action,
+        LinuxSeccompAction::ScmpActAllow
+            | LinuxSeccompAction::ScmpActLog
+            | LinuxSeccompAction::ScmpActTrace
+    )
+}
+
+fn condition(arg: &LinuxSeccompArg) -> Result<SeccompCondition> {
+    let (op, value) = match arg.op() {
+        LinuxSeccompOperator::ScmpCmpNe => (SeccompCmpOp::Ne, arg.value()),
+        LinuxSeccompOperator::ScmpCmpLt => (SeccompCmpOp::Lt, arg.value()),
+        LinuxSeccompOperator::ScmpCmpLe => (SeccompCmpOp::Le, arg.value()),
+        LinuxSeccompOperator::ScmpCmpEq => (SeccompCmpOp::Eq, arg.value()),
+        LinuxSeccompOperator::ScmpCmpGe => (SeccompCmpOp::Ge, arg.value()),
+        LinuxSeccompOperator::ScmpCmpGt => (SeccompCmpOp::Gt, arg.value()),
+        // OCI: (arg & value) == valueTwo.
+        LinuxSeccompOperator::ScmpCmpMaskedEq => (
+            SeccompCmpOp::MaskedEq(arg.value()),
+            arg.value_two().unwrap_or(0),
+        ),
+    };
+    let index = u8::try_from(arg.index())
+        .ok()
+        .filter(|i| *i < 6)
+        .with_context(|| format!("argument index {} out of range 0-5", arg.index()))?;
+    SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value)
+        .with_context(|| format!("argument {} condition", arg.index()))
+}
+
+/// The rules of one syscall entry: its conditions ANDed in one rule, or, when an argument index repeats, each
+/// condition a rule of its own (ORed), as runc does for libseccomp.
+fn entry_rules(call: &LinuxSyscall) -> Result<Rules> {
+    let args = call.args().as_deref().unwrap_or(&[]);
+    if args.is_empty() {
+        return Ok(None);
+    }
+    let conditions = args.iter().map(condition).collect::<Result<Vec<_>>>()?;
+    let mut seen = [0u8; 6];
+    for arg in args {
+        seen[arg.index()] += 1;
+    }
+    let rules = if seen.iter().any(|&n| n > 1) {
+        conditions
+            .into_iter()
+            .map(|c| SeccompRule::new(vec![c]))
+            .collect::<std::result::Result<Vec<_>, _>>()
+    } else {
+        SeccompRule::new(conditions).map(|r| vec![r])
+    };
+    Ok(Some(rules.context("seccomp rule")?))
+}
+
+/// Add `rules` for `nr` to a filter's map: an unconditional rule absorbs conditional ones.
+fn merge(map: &mut BTreeMap<i64, Rules>, nr: i64, rules: &Rules) {
+    match (map.get_mut(&nr), rules) {
+        (None, _) => {
+            map.insert(nr, rules.clone());
+        }
+        (Some(existing), None) => *existing = None,
+        (Some(Some(existing)), Some(more)) => existing.extend(more.iter().cloned()),
+        (Some(None), Some(_)) => {}
+    }
+}
+
+/// Build one filter with seccompiler and convert it to the kernel's instruction type.
+fn build(
+    map: BTreeMap<i64, Rules>,
+    matched: u32,
+    mismatched: u32,
+) -> Result<Vec<libc::sock_filter>> {
+    let rules = map
+        .into_iter()
+        .map(|(nr, rules)| (nr, rules.unwrap_or_default()))
+        .collect();
+    let filter = SeccompFilter::new(
+        rules,
+        seccompiler_action(mismatched),
+        seccompiler_action(matched),
+        NATIVE.0,
+    )
+    .context("build seccomp filter")?;
+    let program: seccompiler::BpfProgram = filter.try_into().context("compile seccomp filter")?;
+    Ok(program
+        .into_iter()
+        .map(|i| libc::sock_filter {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
+        .collect())
+}
+
+fn stmt(code: u32, k: u32) -> libc::sock_filter {
+    libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+fn jump(code: u32, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+    libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    }
+}
+
+/// Insert checks right after seccompiler's architecture check (its first three instructions; every jump in it is
+/// relative and stays inside it, so the rest of the program is unaffected): x32 syscalls kill the process, and
+/// with `enosys_above`, syscalls numbered above it return ENOSYS.
+fn insert_prologue(program: &mut Vec<libc::sock_filter>, enosys_above: Option<u32>) {
+    let mut checks = vec![
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, SECCOMP_DATA_NR),
+        jump(
+            libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K,
+            X32_SYSCALL_BIT,
+            0,
+            1,
+        ),
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_KILL_PROCESS),
+    ];
+    if let Some(max) = enosys_above {
+        checks.push(jump(libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K, max, 0, 1));
+        checks.push(stmt(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+        ));
+    }
+    program.splice(3..3, checks);
+}
+
+/// Check what libseccomp and runc refuse, and what hull cannot honour.
+fn validate(profile: &LinuxSeccomp) -> Result<()> {
+    if profile.default_action() == LinuxSeccompAction::ScmpActNotify {
+        bail!("SCMP_ACT_NOTIFY cannot be used as default action");
+    }
+    let syscalls = profile.syscalls().as_deref().unwrap_or(&[]);
+    let notify = syscalls
+        .iter()
+        .filter(|c| c.action() == LinuxSeccompAction::ScmpActNotify);
+    let mut uses_notify = false;
+    for call in notify {
+        uses_notify = true;
+        if call.names().iter().any(|n| n == "write") {
+            bail!("SCMP_ACT_NOTIFY cannot be used for the write syscall");
+        }
+    }
+    if uses_notify
+        && profile
+            .listener_path()
+            .as_ref()
+            .is_none_or(|p| p.as_os_str().is_empty())
+    {
+        bail!("listenerPath is not set, but SCMP_ACT_NOTIFY is used");
+    }
+    for arch in profile.architectures().as_deref().unwrap_or(&[]) {
+        if *arch != NATIVE.1 && *arch != Arch::ScmpArchNative {
+            logger::debug(format!(
+                "seccomp: architecture {arch:?} is accepted but not filtered: its syscalls kill the process"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Compile `profile` into the filters to load, in load order.
+pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
+    validate(profile)?;
+    let default = return_value(profile.default_action(), profile.default_errno_ret());
+    // Per action: the rules returning it, in the order the actions first appear in the profile.
+    let mut groups: Vec<(u32, BTreeMap<i64, Rules>)> = Vec::new();
+    let mut all_rules: BTreeMap<i64, Rules> = BTreeMap::new();
+    let mut highest: Option<u32> = None;
+    for call in profile.syscalls().as_deref().unwrap_or(&[]) {
+        let ret = return_value(call.action(), call.errno_ret());
+        let rules = entry_rules(call)
+            .with_context(|| format!("seccomp rule for {}", call.names().join(",")))?;
+        for name in call.names() {
+            let Ok(sysno) = Sysno::from_str(name) else {
+                logger::debug(format!("seccomp: unknown syscall {name:?} ignored"));
+                continue;
+            };
+            let nr = sysno.id() as i64;
+            highest = highest.max(Some(nr as u32));
+            if ret == default {
+                continue;
+            }
+            merge(&mut all_rules, nr, &rules);
+            if ret == RET_ALLOW {
+                continue;
+            }
+            let group = match groups.iter().position(|(r, _)| *r == ret) {
+                Some(i) => &mut groups[i].1,
+                None => {
+                    groups.push((ret, BTreeMap::new()));
+                    &mut groups.last_mut().expect("just pushed").1
+                }
+            };
+            merge(group, nr, &rules);
+        }
+    }
+
+    let mut flags: libc::c_ulong = 0;
+    let mut notify_flags: libc::c_ulong = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
+    for flag in profile.flags().as_deref().unwrap_or(&[]) {
+        match flag {
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => flags |= libc::SECCOMP_FILTER_FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
+                flags |= libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+            }
+            // hull is single-threaded when it loads the filters: there is nothing to synchronise.
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => {}
+            // Only meaningful (and only accepted by the kernel) with a listener.
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
+                notify_flags |= libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+            }
+        }
+    }
+
+    let mut filters = Vec::new();
+    if default != RET_ALLOW {
+        let enosys_above = match profile.default_errno_ret() {
+            Some(errno) if errno == libc::ENOSYS as u32 => None,
+            _ if is_permissive(profile.default_action()) => None,
+            _ => highest,
+        };
+        let mut program = build(all_rules, RET_ALLOW, default)?;
+        insert_prologue(&mut program, enosys_above);
+        filters.push(Filter {
+            program,
+            flags,
+            notify: false,
+        });
+    }
+    // The newest filter wins among equal actions: load the first-listed action last.
+    for (ret, rules) in groups.into_iter().rev() {
+        let mut program = build(rules, ret, RET_ALLOW)?;
+        insert_prologue(&mut program, None);
+        let notify = ret == RET_NOTIFY;
+        if notify {
+            for insn in &mut program {
+                if insn.code == (libc::BPF_RET | libc::BPF_K) as u16 && insn.k == NOTIFY_PLACEHOLDER
+                {
+                    insn.k = RET_NOTIFY;
+                }
+            }
+        }
+        filters.push(Filter {
+            program,
+            flags: if notify { flags | notify_flags } else { flags },
+            notify,
+        });
+    }
+    if filters.len() > 1 {
+        // The notify filter first: its syscalls then see only filters loaded after it, which are the ones that
+        // could refuse them anyway.
+        filters.sort_by_key(|f| !f.notify);
+    }
+    Ok(Compiled { filters })
+}
+
+impl Compiled {
+    /// Load every filter into this process; returns the notify listener fd when the profile has one. Without
+    /// `no_new_privs` this needs CAP_SYS_ADMIN in the process's user namespace.
+    pub fn load(&self) -> Result<Option<OwnedFd>> {
+        let mut listener = None;
+        for filter in &self.filters {
+            let prog = libc::sock_fprog {
+                len: u16::try_from(filter.program.len()).context("seccomp filter too long")?,
+                filter: filter.program.as_ptr().cast_mut(),
+            };
+            // SAFETY: `prog` points at a live, correctly sized instruction array; the kernel copies it and keeps
+            // no reference to our memory.
+            let ret = unsafe {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    filter.flags,
+                    &prog as *const libc::sock_fprog,
+                )
+            };
+            let ret = nix::errno::Errno::result(ret).with_context(|| {
+                format!(
+                    "load seccomp filter ({} instructions, flags {:#x})",
+                    filter.program.len(),
+                    filter.flags
+                )
+            })?;
+            if filter.notify {
+                // SAFETY: with NEW_LISTENER the kernel returns a new fd that nothing else owns.
+                listener = Some(unsafe { OwnedFd::from_raw_fd(ret as i32) });
+            }
+        }
+        Ok(listener)
+    }
+}
+
+/// The container state in a [`ProcessState`] (runtime-spec `State`, as Go encodes it).
+#[derive(Serialize)]
+pub struct SpecState<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub status: &'a str,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pid: i32,
+    pub bundle: &'a Path,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: &'a BTreeMap<String, String>,
+}
+
+fn is_zero(pid: &i32) -> bool {
+    *pid == 0
+}
+
+/// What the seccomp agent at `listenerPath` receives with the listener fd (runtime-spec `ContainerProcessState`).
+#[derive(Serialize)]
+struct ProcessState<'a> {
+    #[serde(rename = "ociVersion")]
+    oci_version: &'a str,
+    fds: [&'static str; 1],
+    pid: i32,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    metadata: &'a str,
+    state: SpecState<'a>,
+}
+
+/// Send the notify `listener` of process `pid` to the profile's `listenerPath`, as runc does: one message whose
+/// payload is the JSON `ContainerProcessState` and whose `SCM_RIGHTS` carries the fd.
+pub fn send_listener(
+    profile: &LinuxSeccomp,
+    listener: OwnedFd,
+    pid: i32,
+    state: SpecState,
+) -> Result<()> {
+    let path = profile
+        .listener_path()
+        .as_deref()
+        .context("listenerPath is not set, but SCMP_ACT_NOTIFY is used")?;
+    let message = ProcessState {
+        oci_version: state.oci_version,
+        fds: ["seccompFd"],
+        pid,
+        metadata: profile.listener_metadata().as_deref().unwrap_or(""),
+        state,
+    };
+    let payload = serde_json::to_vec(&message).context("encode seccomp listener state")?;
+    let socket = UnixStream::connect(path)
+        .with_context(|| format!("connect to seccomp listener {}", path.display()))?;
+    let fds = [listener.as_raw_fd()];
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &[IoSlice::new(&payload)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .with_context(|| format!("send seccomp listener fd to {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
