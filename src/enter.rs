@@ -24,7 +24,7 @@ use crate::channel::{self, Channel, Msg};
 use crate::container::Container;
 use crate::namespaces::{self, CLONE_NEWTIME};
 use crate::state::{self, Status};
-use crate::{console, credentials, foreground, init, seccomp, spawn, sys};
+use crate::{console, credentials, foreground, init, lsm, seccomp, spawn, sys};
 
 /// The namespaces a new process joins, in runc's order: user first (it decides what the others allow), mount
 /// late (it changes path resolution), cgroup last.
@@ -99,6 +99,7 @@ pub fn exec(req: &Request) -> Result<i32> {
         Some(foreground::block_signals()?)
     };
     let console = spawn::ConsoleLink::open(terminal, req.console_socket)?;
+    let labels = lsm::labels(req.process, lsm::Host::detect())?;
     let profile = req.container.state.seccomp.as_ref();
     let filters = profile
         .map(seccomp::compile)
@@ -119,6 +120,7 @@ pub fn exec(req: &Request) -> Result<i32> {
                 entry: &entry,
                 channel: &child_end,
                 console: console.as_ref().map(|c| &c.socket),
+                labels: &labels,
                 seccomp: filters.as_ref(),
                 first_closed_fd: (3 + req.preserve_fds) as i32,
             }
@@ -223,6 +225,8 @@ struct Child<'a> {
     channel: &'a Channel,
     /// Where to send the pty master when the process has a terminal.
     console: Option<&'a OwnedFd>,
+    /// The process's AppArmor/SELinux labels, checked against the host.
+    labels: &'a lsm::Labels,
     /// The container's seccomp filters, compiled by hull before the clone.
     seccomp: Option<&'a seccomp::Compiled>,
     /// The first fd not passed to the program (3 + --preserve-fds).
@@ -254,7 +258,7 @@ impl Child<'_> {
         sys::cloexec_from(self.first_closed_fd).context("mark inherited fds close-on-exec")?;
         init::reset_signals()?;
         sys::set_parent_death_signal(0).context("clear parent death signal")?;
-        let program = init::become_process(process, self.seccomp, self.channel)?;
+        let program = init::become_process(process, self.labels, self.seccomp, self.channel)?;
         self.channel.send(&Msg::Exec)?;
         let errno = sys::execve(&program.path, &program.argv, &program.envp);
         Err(anyhow!(errno.desc())).with_context(|| format!("exec {}", program.name))

@@ -19,7 +19,7 @@ use crate::cgroups::Cgroup;
 use crate::channel::{Channel, Msg};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::Rootfs;
-use crate::{console, credentials, program, seccomp, sys};
+use crate::{console, credentials, lsm, program, seccomp, sys};
 
 /// Everything the child needs, borrowed from the parent's memory (the clone copied it).
 pub struct Init<'a> {
@@ -33,6 +33,10 @@ pub struct Init<'a> {
     pub plan: &'a Plan,
     pub joins: &'a [(LinuxNamespaceType, OwnedFd)],
     pub channel: &'a Channel,
+    /// The process's AppArmor/SELinux labels, checked against the host.
+    pub labels: &'a lsm::Labels,
+    /// `linux.mountLabel`, when the host has SELinux.
+    pub mount_label: Option<&'a str>,
     /// The compiled `linux.seccomp`, loaded last (see [`become_process`]).
     pub seccomp: Option<&'a seccomp::Compiled>,
     pub fifo: &'a OwnedFd,
@@ -81,6 +85,7 @@ impl Init<'_> {
             user_ns: self.plan.user_ns,
             cgroup_ns: self.plan.new_cgroup,
             no_pivot: self.no_pivot,
+            mount_label: self.mount_label,
             before_cgroup_mount: &|| self.join_cgroup_namespace(),
         };
         rootfs.prepare_and_pivot()?;
@@ -117,7 +122,7 @@ impl Init<'_> {
         sys::cloexec_from(self.first_closed_fd).context("mark inherited fds close-on-exec")?;
         reset_signals()?;
         sys::set_parent_death_signal(0).context("clear parent death signal")?;
-        let program = become_process(process, self.seccomp, self.channel)?;
+        let program = become_process(process, self.labels, self.seccomp, self.channel)?;
         self.channel.send(&Msg::Ready)?;
         self.wait_for_start();
         let errno = sys::execve(&program.path, &program.argv, &program.envp);
@@ -197,14 +202,15 @@ pub struct Program {
     pub envp: Vec<CString>,
 }
 
-/// In the new process, inside the container with its cwd set: take the process's identity (the parent sets the
-/// rlimits first, see `Msg::SetRlimits`), check the cwd, resolve the program with the process's environment, and
+/// In the new process, inside the container with its cwd set: label what it will execve (AppArmor, SELinux), take
+/// the process's identity (the parent sets the rlimits first, see `Msg::SetRlimits`), check the cwd, resolve the program with the process's environment, and
 /// load the seccomp filters. Everything that needs a syscall the profile might deny happens before the filters;
 /// after them only the capability sets (without `no_new_privs`), the parent messages, the wait for `start` and
 /// execve remain. Without `no_new_privs` loading needs CAP_SYS_ADMIN, so it comes before the capabilities are
 /// dropped (as in runc); with it, last.
 pub fn become_process(
     process: &Process,
+    labels: &lsm::Labels,
     seccomp: Option<&seccomp::Compiled>,
     channel: &Channel,
 ) -> Result<Program> {
@@ -216,6 +222,7 @@ pub fn become_process(
         channel.send(&Msg::SetRlimits)?;
         channel.recv_expect(&["RlimitsSet"])?;
     }
+    labels.apply()?;
     let supported = caps::runtime::thread_all_supported();
     credentials::switch_user(process, &user.groups, &supported)?;
     verify_cwd()?;

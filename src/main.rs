@@ -16,6 +16,7 @@ mod goduration;
 mod init;
 mod inroot;
 mod logger;
+mod lsm;
 mod mountopts;
 mod namespaces;
 mod notify;

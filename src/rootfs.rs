@@ -21,7 +21,7 @@ use oci_spec::runtime::{LinuxDeviceType, Mount, Spec};
 use crate::cgroups::Cgroup;
 use crate::inroot::{self, fd_path, RESOLVE_NO_SYMLINKS};
 use crate::mountopts::{self, MountOptions};
-use crate::sys;
+use crate::{lsm, sys};
 
 /// What the rootfs setup needs to know besides the spec.
 pub struct Rootfs<'a> {
@@ -32,6 +32,8 @@ pub struct Rootfs<'a> {
     pub user_ns: bool,
     pub cgroup_ns: bool,
     pub no_pivot: bool,
+    /// The SELinux label of the container's filesystem mounts (`linux.mountLabel`, when the host has SELinux).
+    pub mount_label: Option<&'a str>,
     /// Called before the first cgroup mount: the process must be in its cgroups (and cgroup namespace) by then.
     pub before_cgroup_mount: &'a dyn Fn() -> Result<()>,
 }
@@ -202,7 +204,11 @@ impl Rootfs<'_> {
             .as_ref()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| typ.to_owned());
-        let data = opts.data_string();
+        let data = if matches!(typ, "proc" | "sysfs" | "mqueue") {
+            opts.data_string()
+        } else {
+            lsm::with_mount_label(&opts.data_string(), self.mount_label)
+        };
         let result = mount(
             Some(source.as_str()),
             fd_path(&target).as_str(),

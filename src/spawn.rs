@@ -26,7 +26,7 @@ use crate::init::Init;
 use crate::namespaces;
 use crate::spec::{self, Bundle};
 use crate::state::{self, Root, State, EXEC_FIFO};
-use crate::{console, credentials, default_spec, notify, seccomp, sys, timefmt};
+use crate::{console, credentials, default_spec, lsm, notify, seccomp, sys, timefmt};
 
 /// How the caller's terminal settings combine with `process.terminal` (runc's `checkTerminal`); `create` always
 /// detaches.
@@ -186,6 +186,14 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     let listen = listen_fds();
     check_passed_fds(listen, opts.preserve_fds)?;
     let linux = bundle.spec.linux().as_ref().context("linux is not set")?;
+    let host_lsm = lsm::Host::detect();
+    let process = bundle
+        .spec
+        .process()
+        .as_ref()
+        .context("process is not set")?;
+    let labels = lsm::labels(process, host_lsm)?;
+    let mount_label = lsm::mount_label(&bundle.spec, host_lsm);
     let filters = linux
         .seccomp()
         .as_ref()
@@ -259,6 +267,8 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
                 plan: &plan,
                 joins: &joins,
                 channel: &child_end,
+                labels: &labels,
+                mount_label: mount_label.as_deref(),
                 seccomp: filters.as_ref(),
                 fifo: &fifo,
                 console: console.as_ref().map(|c| &c.socket),

@@ -171,20 +171,6 @@ fn validate_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Resul
 /// The fields of a process (the container's, or one given to `exec`) that hull does not implement yet.
 pub fn unsupported_process_fields(process: &Process) -> Vec<&'static str> {
     let mut unsupported = Vec::new();
-    if process
-        .apparmor_profile()
-        .as_ref()
-        .is_some_and(|p| !p.is_empty())
-    {
-        unsupported.push("process.apparmorProfile");
-    }
-    if process
-        .selinux_label()
-        .as_ref()
-        .is_some_and(|l| !l.is_empty())
-    {
-        unsupported.push("process.selinuxLabel");
-    }
     if process.io_priority().is_some() {
         unsupported.push("process.ioPriority");
     }
@@ -221,9 +207,6 @@ fn reject_unsupported(spec: &Spec) -> Result<()> {
         unsupported.extend(unsupported_process_fields(process));
     }
     if let Some(linux) = spec.linux() {
-        if linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()) {
-            unsupported.push("linux.mountLabel");
-        }
         if linux.intel_rdt().is_some() {
             unsupported.push("linux.intelRdt");
         }

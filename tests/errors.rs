@@ -295,6 +295,31 @@ fn bad_seccomp_profiles_say_what_is_wrong() {
     }
 }
 
+/// This host has neither AppArmor nor SELinux: a process label is refused (it would go unapplied), the mount label
+/// is ignored (crun; runc's go-selinux returns the mount data unchanged).
+#[test]
+fn lsm_labels_on_a_host_without_the_lsm() {
+    let env = Env::new("lsm");
+    let mut config = base_config(&["true"]);
+    config["process"]["apparmorProfile"] = "docker-default".into();
+    env.write_config(&config);
+    create_fails(
+        &env,
+        "apparmor profile \"docker-default\" is set, but AppArmor is not enabled on this host",
+    );
+    let mut config = base_config(&["true"]);
+    config["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0".into();
+    env.write_config(&config);
+    create_fails(
+        &env,
+        "selinux label is specified in config, but selinux is disabled or not supported",
+    );
+    let mut config = base_config(&["true"]);
+    config["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0".into();
+    let r = env.run(&config);
+    assert_eq!(r.code, 0, "the mount label is ignored: {}", r.describe());
+}
+
 #[test]
 fn text_log_format_and_stderr_default() {
     let env = Env::new("textlog");

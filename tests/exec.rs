@@ -444,7 +444,8 @@ fn foreground_exec_forwards_signals() {
     kill_and_delete(&env);
 }
 
-/// The process gets stdio, the preserved fds, and nothing else of hull's.
+/// The process gets stdio, the preserved fds, and nothing else of hull's. Its fd table is read from the host while
+/// it sleeps (a shell inside would show its own transient pipe and redirection fds).
 #[test]
 fn preserved_fds_and_nothing_else() {
     require_root!("preserved_fds_and_nothing_else");
@@ -452,25 +453,50 @@ fn preserved_fds_and_nothing_else() {
     let passed = fs::File::open("/etc/hostname").unwrap();
     let stray = fs::File::open("/etc/passwd").unwrap();
     let (passed_fd, stray_fd) = (passed.as_raw_fd(), stray.as_raw_fd());
-    let run = |preserve: &str| {
+    let pid_file = env.dir.path().join("exec.pid");
+    let fds_of_exec = |preserve: &str| {
         let mut cmd = Command::new(common::HULL);
         cmd.arg("--root").arg(env.root()).args([
             "exec",
+            "--detach",
+            "--pid-file",
+            pid_file.to_str().unwrap(),
             "--preserve-fds",
             preserve,
             &env.id,
-            "sh",
-            "-c",
-            "ls /proc/$$/fd | tr '\\n' ' '; for fd in 3 4; do readlink /proc/$$/fd/$fd || echo closed; done 2>/dev/null",
+            "sleep",
+            "30",
         ]);
+        cmd.stdin(Stdio::null());
         common::pass_fds(&mut cmd, vec![(passed_fd, 3), (stray_fd, 4)]);
-        common::run_with_timeout(cmd, Duration::from_secs(30))
+        let r = common::run_with_timeout(cmd, Duration::from_secs(30));
+        assert_eq!(
+            r.code,
+            0,
+            "exec --preserve-fds {preserve}: {}",
+            r.describe()
+        );
+        let pid = fs::read_to_string(&pid_file).unwrap();
+        let mut fds: Vec<(i32, String)> = fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let n = e.file_name().to_string_lossy().parse().unwrap();
+                (n, fs::read_link(e.path()).unwrap().display().to_string())
+            })
+            .collect();
+        fds.sort();
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid.parse().unwrap()),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        fds.into_iter()
+            .filter(|(n, _)| *n > 2)
+            .map(|(n, target)| format!("{n}:{target}"))
+            .collect::<Vec<_>>()
     };
-    let r = run("1");
-    assert_eq!(r.code, 0, "{}", r.describe());
-    assert_eq!(r.stdout, "0 1 2 3 /etc/hostname\nclosed\n");
-    let r = run("0");
-    assert_eq!(r.stdout, "0 1 2 closed\nclosed\n");
+    assert_eq!(fds_of_exec("1"), ["3:/etc/hostname"]);
+    assert_eq!(fds_of_exec("0"), Vec::<String>::new());
     kill_and_delete(&env);
 }
 
@@ -523,4 +549,26 @@ fn sub_cgroup() {
     );
     kill_and_delete(&env);
     fs::remove_dir(dir.join("inner")).ok();
+}
+
+/// This host has neither AppArmor nor SELinux: a requested label is refused rather than silently not applied.
+#[test]
+fn labels_without_their_lsm_are_refused() {
+    require_root!("labels_without_their_lsm_are_refused");
+    let env = running("lsm", |_| {});
+    for (flag, message) in [
+        (
+            "--apparmor=docker-default",
+            "exec failed: apparmor profile \"docker-default\" is set, but AppArmor is not enabled on this host",
+        ),
+        (
+            "--process-label=system_u:system_r:container_t:s0",
+            "exec failed: selinux label is specified in config, but selinux is disabled or not supported",
+        ),
+    ] {
+        let r = exec(&env, &[flag, &env.id, "true"]);
+        assert_eq!(r.code, 255, "{flag}: {}", r.describe());
+        assert!(r.stderr.contains(message), "{flag}: want {message:?}: {}", r.describe());
+    }
+    kill_and_delete(&env);
 }

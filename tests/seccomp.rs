@@ -62,7 +62,9 @@ fn errno_action_returns_the_configured_errno() {
 fn kill_and_trap_actions_end_the_process_with_sigsys() {
     require_root!("kill_and_trap_actions_end_the_process_with_sigsys");
     let env = Env::new("sc-kill");
-    let config = sh("(rmdir /tmp); echo rmdir=$?; (hostname x); echo hostname=$?; ls / >/dev/null; echo ls=$?");
+    let config = sh(
+        "(rmdir /tmp); echo rmdir=$?; (hostname x); echo hostname=$?; ls / >/dev/null; echo ls=$?",
+    );
     let out = run_with(
         &env,
         config,
