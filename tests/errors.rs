@@ -295,6 +295,16 @@ fn bad_seccomp_profiles_say_what_is_wrong() {
     }
 }
 
+/// The runtime spec says unknown capability names are an error (runc and crun warn and go on).
+#[test]
+fn unknown_capability_names_are_errors() {
+    let env = Env::new("badcap");
+    let mut config = base_config(&["true"]);
+    config["process"]["capabilities"]["bounding"] = json!(["CAP_KILL", "CAP_BOGUS"]);
+    env.write_config(&config);
+    create_fails(&env, "no variant for CAP_BOGUS");
+}
+
 /// This host has neither AppArmor nor SELinux: a process label is refused (it would go unapplied), the mount label
 /// is ignored (crun; runc's go-selinux returns the mount data unchanged).
 #[test]

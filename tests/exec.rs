@@ -112,6 +112,11 @@ fn flags_override_the_config_process() {
         0,
         "--cap adds to the sets"
     );
+    assert_eq!(
+        status(&["--cap", "CAP_SYS_ADMIN"], "CapInh"),
+        "CapInh:\t0000000000000000\n",
+        "--cap never adds to the inheritable set (CVE-2022-29162)"
+    );
     assert_eq!(status(&[], "NoNewPrivs"), "NoNewPrivs:\t0\n");
     assert_eq!(
         status(&["--no-new-privs"], "NoNewPrivs"),

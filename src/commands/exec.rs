@@ -103,9 +103,12 @@ fn with_overrides(mut p: Process, args: &ExecArgs) -> Result<Process> {
             };
             caps.set_bounding(add(caps.bounding()));
             caps.set_effective(add(caps.effective()));
-            caps.set_inheritable(add(caps.inheritable()));
             caps.set_permitted(add(caps.permitted()));
-            caps.set_ambient(add(caps.ambient()));
+            // Never inheritable (CVE-2022-29162); ambient needs inheritable, so only when the process already
+            // configures an inheritable set (runc's rule since 1.1.2).
+            if caps.inheritable().is_some() {
+                caps.set_ambient(add(caps.ambient()));
+            }
         }
         p.set_capabilities(Some(caps));
     }
@@ -209,6 +212,19 @@ mod tests {
             .as_ref()
             .unwrap()
             .contains(&Capability::Kill));
+        assert_eq!(caps.inheritable(), &None, "never added to inheritable");
+        assert_eq!(
+            caps.ambient(),
+            &None,
+            "no inheritable set configured: no ambient"
+        );
+        let mut with_inheritable = base();
+        let mut caps = with_inheritable.capabilities().clone().unwrap();
+        caps.set_inheritable(Some(Capabilities::new()));
+        with_inheritable.set_capabilities(Some(caps));
+        let p = with_overrides(with_inheritable, &exec_args("--cap CAP_CHOWN c1 true")).unwrap();
+        let caps = p.capabilities().as_ref().unwrap();
+        assert!(caps.inheritable().as_ref().unwrap().is_empty());
         assert!(caps
             .ambient()
             .as_ref()
