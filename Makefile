@@ -9,7 +9,7 @@ ROOTFS := $(BUILD)/rootfs
 APT_PACKAGES := busybox-static runc jq procps
 export HULL_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
-.PHONY: all deps build checker rootfs run test test-unit test-kernel test-v2 conformance conformance-runc bench lint clean
+.PHONY: all deps build checker rootfs run test test-unit test-kernel test-v2 conformance conformance-runc bench fuzz lint clean
 
 all: build
 
@@ -39,8 +39,14 @@ run: deps build rootfs
 
 test: deps build rootfs test-unit test-kernel conformance conformance-runc test-v2
 
+# Unit tests, including the config.json property tests (src/fuzz.rs) at 2000 cases each.
 test-unit:
 	$(CARGO) test --release --bins
+
+# The config.json property tests for longer: FUZZ_CASES cases per generator (about 4 minutes at the default).
+FUZZ_CASES ?= 2000000
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release --bins fuzz
 
 test-kernel:
 	HULL_TEST_ROOTFS=$(CURDIR)/$(ROOTFS) $(CARGO) test --release --test '*' -- --test-threads=2

@@ -12,6 +12,8 @@ mod enter;
 mod exeseal;
 mod features;
 mod foreground;
+#[cfg(test)]
+mod fuzz;
 mod goduration;
 mod init;
 mod inroot;

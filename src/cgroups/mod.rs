@@ -10,11 +10,11 @@
 mod bpf;
 mod devices;
 mod oom;
-mod plan;
+pub(crate) mod plan;
 mod stats;
 mod sub;
-mod v1;
-mod v2;
+pub(crate) mod v1;
+pub(crate) mod v2;
 
 use std::collections::HashSet;
 use std::ffi::OsString;
