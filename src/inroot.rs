@@ -52,9 +52,64 @@ pub fn fd_path(fd: &impl AsRawFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
-/// `mkdir -p` inside `root`; returns an `O_PATH` fd of the final directory.
+/// How many dangling symlinks a creation may follow (the kernel's limit for one lookup).
+const MAX_SYMLINK_HOPS: u32 = 40;
+
+/// Where the dangling symlink `name` in the directory `dir` (at `link_path` in the root) points, as a clean path
+/// inside the root followed by `rest`. A relative target is taken from the link's directory; `..` is applied
+/// lexically and can never climb above the root (everything is then opened in-root anyway).
+fn follow_dangling(
+    dir: BorrowedFd<'_>,
+    name: &std::ffi::CStr,
+    link_path: &Path,
+    rest: &Path,
+    hops: &mut u32,
+) -> Result<PathBuf> {
+    let shown = Path::new("/").join(link_path);
+    *hops += 1;
+    if *hops > MAX_SYMLINK_HOPS {
+        bail!("{}: too many levels of symbolic links", shown.display());
+    }
+    let link = nix::fcntl::readlinkat(dir, name)
+        .with_context(|| format!("{} exists but cannot be opened", shown.display()))?;
+    let base = if Path::new(&link).is_absolute() {
+        PathBuf::new()
+    } else {
+        link_path.parent().unwrap_or(Path::new("")).to_path_buf()
+    };
+    Ok(clean(&base.join(link).join(rest)))
+}
+
+/// `mkdir -p` inside `root`; returns an `O_PATH` fd of the final directory. A dangling symlink on the way is
+/// followed inside the root and its target created there (as runc's `MkdirAllInRoot` does), never on the host.
 pub fn mkdir_all(root: BorrowedFd<'_>, path: &Path, mode: u32) -> Result<OwnedFd> {
-    let target = clean(path);
+    let mut target = clean(path);
+    let mut hops = 0;
+    loop {
+        match mkdir_all_once(root, &target, mode)? {
+            Created::Dir(fd) => return Ok(fd),
+            Created::Dangling { dir, name, at } => {
+                let rest = target
+                    .strip_prefix(&at)
+                    .unwrap_or(Path::new(""))
+                    .to_path_buf();
+                target = follow_dangling(dir.as_fd(), &name, &at, &rest, &mut hops)?;
+            }
+        }
+    }
+}
+
+enum Created {
+    Dir(OwnedFd),
+    /// `name` in `dir` (at `at` in the root) exists but does not resolve: a dangling symlink.
+    Dangling {
+        dir: OwnedFd,
+        name: CString,
+        at: PathBuf,
+    },
+}
+
+fn mkdir_all_once(root: BorrowedFd<'_>, target: &Path, mode: u32) -> Result<Created> {
     let dir_flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
     let mut current = open(root, Path::new(""), dir_flags, 0).context("open root directory")?;
     let mut prefix = PathBuf::new();
@@ -76,8 +131,21 @@ pub fn mkdir_all(root: BorrowedFd<'_>, path: &Path, mode: u32) -> Result<OwnedFd
                         })
                     }
                 }
-                current = open(root, &prefix, dir_flags, 0)
-                    .with_context(|| format!("open {}", Path::new("/").join(&prefix).display()))?;
+                current = match open(root, &prefix, dir_flags, 0) {
+                    Ok(fd) => fd,
+                    Err(Errno::ENOENT) => {
+                        return Ok(Created::Dangling {
+                            dir: current,
+                            name,
+                            at: prefix,
+                        })
+                    }
+                    Err(e) => {
+                        return Err(e).with_context(|| {
+                            format!("open {}", Path::new("/").join(&prefix).display())
+                        })
+                    }
+                };
             }
             Err(Errno::ENOTDIR) => bail!(
                 "{} is not a directory",
@@ -89,38 +157,57 @@ pub fn mkdir_all(root: BorrowedFd<'_>, path: &Path, mode: u32) -> Result<OwnedFd
             }
         }
     }
-    Ok(current)
+    Ok(Created::Dir(current))
 }
 
 /// Make sure a regular file (or any non-directory) exists at `path` inside `root`, creating parents; returns an
-/// `O_PATH` fd of it. Used for file bind-mount targets and masked device nodes.
+/// `O_PATH` fd of it. Used for file bind-mount targets and masked device nodes. A dangling symlink at `path` is
+/// followed inside the root and the file created there (crun CVE-2019-18837), never on the host.
 pub fn ensure_file(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd> {
-    let target = clean(path);
-    if let Ok(fd) = open(root, &target, OFlag::O_PATH, 0) {
-        return Ok(fd);
-    }
-    let parent = target.parent().unwrap_or(Path::new(""));
-    let name = target
-        .file_name()
-        .with_context(|| format!("{} has no file name", path.display()))?;
-    let parent_fd = mkdir_all(root, parent, 0o755)?;
-    let c_name = c_path(Path::new(name))?;
-    // O_PATH directory fds cannot create files with openat; use mknodat for an empty regular file instead.
-    match nix::sys::stat::mknodat(
-        parent_fd.as_fd(),
-        c_name.as_c_str(),
-        nix::sys::stat::SFlag::S_IFREG,
-        Mode::from_bits_truncate(0o644),
-        0,
-    ) {
-        Ok(()) | Err(Errno::EEXIST) => {}
-        Err(e) => {
-            return Err(e)
-                .with_context(|| format!("create {}", Path::new("/").join(&target).display()))
+    let mut target = clean(path);
+    let mut hops = 0;
+    loop {
+        if let Ok(fd) = open(root, &target, OFlag::O_PATH, 0) {
+            return Ok(fd);
+        }
+        let parent = target.parent().unwrap_or(Path::new("")).to_path_buf();
+        let name = target
+            .file_name()
+            .with_context(|| format!("{} has no file name", path.display()))?;
+        let parent_fd = mkdir_all(root, &parent, 0o755)?;
+        let c_name = c_path(Path::new(name))?;
+        // O_PATH directory fds cannot create files with openat; use mknodat for an empty regular file instead.
+        match nix::sys::stat::mknodat(
+            parent_fd.as_fd(),
+            c_name.as_c_str(),
+            nix::sys::stat::SFlag::S_IFREG,
+            Mode::from_bits_truncate(0o644),
+            0,
+        ) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("create {}", Path::new("/").join(&target).display()))
+            }
+        }
+        match open(root, &target, OFlag::O_PATH, 0) {
+            Ok(fd) => return Ok(fd),
+            // mkdir_all resolved the parent, so `target` itself is a dangling symlink: create where it points.
+            Err(Errno::ENOENT) => {
+                target = follow_dangling(
+                    parent_fd.as_fd(),
+                    &c_name,
+                    &target,
+                    Path::new(""),
+                    &mut hops,
+                )?;
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("open {}", Path::new("/").join(&target).display()))
+            }
         }
     }
-    open(root, &target, OFlag::O_PATH, 0)
-        .with_context(|| format!("open {}", Path::new("/").join(&target).display()))
 }
 
 #[cfg(test)]
@@ -167,6 +254,48 @@ mod tests {
         ensure_file(root_fd.as_fd(), Path::new("/a/b/file")).unwrap();
         assert!(dir.path().join("a/b/file").is_file());
         ensure_file(root_fd.as_fd(), Path::new("/a/b/file")).unwrap();
+    }
+
+    #[test]
+    fn dangling_symlinks_are_created_inside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let host = dir.path().join("host");
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::create_dir(&host).unwrap();
+        // Absolute links to a host path that does not exist in the root, and a relative one.
+        std::os::unix::fs::symlink(&host, root.join("evil")).unwrap();
+        std::os::unix::fs::symlink(host.join("file"), root.join("etc/resolv.conf")).unwrap();
+        std::os::unix::fs::symlink("../made/rel", root.join("etc/rel")).unwrap();
+        let root_fd = fs::File::open(&root).unwrap();
+        mkdir_all(root_fd.as_fd(), Path::new("/evil/sub"), 0o755).unwrap();
+        ensure_file(root_fd.as_fd(), Path::new("/etc/resolv.conf")).unwrap();
+        mkdir_all(root_fd.as_fd(), Path::new("/etc/rel/x"), 0o755).unwrap();
+        let inside = root.join(host.strip_prefix("/").unwrap());
+        assert!(
+            inside.join("sub").is_dir(),
+            "directory made inside the root"
+        );
+        assert!(inside.join("file").is_file(), "file made inside the root");
+        assert!(
+            root.join("made/rel/x").is_dir(),
+            "relative link followed inside the root"
+        );
+        assert_eq!(
+            fs::read_dir(&host).unwrap().count(),
+            0,
+            "nothing made on the host"
+        );
+    }
+
+    #[test]
+    fn symlink_loops_end_with_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/b", dir.path().join("a")).unwrap();
+        std::os::unix::fs::symlink("/a", dir.path().join("b")).unwrap();
+        let root_fd = fs::File::open(dir.path()).unwrap();
+        let err = mkdir_all(root_fd.as_fd(), Path::new("/a/x"), 0o755).unwrap_err();
+        assert!(format!("{err:#}").contains("symbolic links"), "{err:#}");
     }
 
     #[test]
