@@ -191,12 +191,18 @@ impl Rootfs<'_> {
         if typ == "cgroup" || typ == "cgroup2" {
             return self.mount_cgroup(root, dest, &opts);
         }
-        // proc and sysfs must sit on real directories, not on symlinks even inside the rootfs (CVE-2023-27561).
-        let extra = if matches!(typ, "proc" | "sysfs") {
+        // proc, sysfs and /dev must sit on real directories, not on symlinks even inside the rootfs
+        // (CVE-2023-27561, CVE-2026-41579): refused before anything is created along the symlink.
+        let extra = if matches!(typ, "proc" | "sysfs") || inroot::clean(dest) == Path::new("dev") {
             RESOLVE_NO_SYMLINKS
         } else {
             0
         };
+        if extra != 0 {
+            if let Err(Errno::ELOOP) = inroot::open(root, dest, OFlag::O_PATH, extra) {
+                bail!("mount destination {} is a symlink", dest.display());
+            }
+        }
         inroot::mkdir_all(root, dest, 0o755)?;
         let target = open_dest(root, dest, extra)?;
         let source = m
