@@ -543,8 +543,18 @@ impl Rootfs<'_> {
         let root = File::open("/").context("open /")?;
         let mut dev_null: Option<OwnedFd> = None;
         for path in paths {
-            let Some(fd) = open_existing(root.as_fd(), Path::new(path))? else {
-                continue;
+            // Never through a symlink: masking its target would mount over whatever the image points it at, such
+            // as a volume's host file (CVE-2025-31133).
+            let fd = match inroot::open(
+                root.as_fd(),
+                Path::new(path),
+                OFlag::O_PATH,
+                RESOLVE_NO_SYMLINKS,
+            ) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) => continue,
+                Err(Errno::ELOOP) => bail!("masked path {path} is a symlink"),
+                Err(e) => return Err(e).with_context(|| format!("open masked path {path}")),
             };
             let st = fstat(&fd).with_context(|| format!("stat masked path {path}"))?;
             if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
