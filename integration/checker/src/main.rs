@@ -4,6 +4,8 @@
 //! object and the harness on the host compares them with the config it gave the runtime.
 //! The other subcommands are small tools for tests that need one action or one fact.
 
+mod escape;
+
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};
@@ -15,7 +17,8 @@ use std::time::Duration;
 
 const USAGE: &str =
     "usage: checker facts [PROBE_PATH...] | exit CODE | sleep SECS | write PATH TEXT \
-                     | cat PATH | ls DIR | stat PATH | notify MESSAGE | keyctl";
+                     | cat PATH | ls DIR | stat PATH | notify MESSAGE | keyctl | cwd | fds \
+                     | overwrite-exe TARGET FIFO RESULT | probe-proc TARGET FIFO RESULT";
 
 /// Capability names by bit number, as in <linux/capability.h>.
 const CAP_NAMES: [&str; 41] = [
@@ -101,6 +104,10 @@ fn main() {
         ["stat", path] => stat(path).and_then(|facts| print_json(&facts)),
         ["notify", message] => notify(message),
         ["keyctl"] => keyctl(),
+        ["cwd"] => escape::cwd().and_then(|facts| print_json(&facts)),
+        ["fds"] => escape::fds().and_then(|facts| print_json(&facts)),
+        ["overwrite-exe", target, fifo, result] => escape::overwrite_exe(target, fifo, result),
+        ["probe-proc", target, fifo, result] => escape::probe_proc(target, fifo, result),
         _ => Err(io::Error::new(io::ErrorKind::InvalidInput, USAGE)),
     };
     if let Err(err) = result {
@@ -239,6 +246,9 @@ fn errno_name(err: &io::Error) -> String {
         Some(libc::EROFS) => "EROFS",
         Some(libc::EAGAIN) => "EAGAIN",
         Some(libc::ENOSYS) => "ENOSYS",
+        Some(libc::ETXTBSY) => "ETXTBSY",
+        Some(libc::ELOOP) => "ELOOP",
+        Some(libc::ESRCH) => "ESRCH",
         Some(errno) => return format!("errno {errno}"),
         None => return err.to_string(),
     };
@@ -432,7 +442,7 @@ fn unescape(field: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn list_dir(dir: &str) -> io::Result<Vec<String>> {
+pub(crate) fn list_dir(dir: &str) -> io::Result<Vec<String>> {
     let mut names = fs::read_dir(dir)?
         .map(|entry| entry.map(|entry| entry.file_name().to_string_lossy().into_owned()))
         .collect::<io::Result<Vec<_>>>()?;

@@ -1,0 +1,1061 @@
+//! Container escapes: each test performs a real attack from a malicious image or container process against hull on the
+//! real kernel (anchors.md §7) and checks that the host is untouched. Every test names, in its doc comment, how a
+//! naive runtime (one without the defence) fails it. The attacks that need syscalls busybox cannot make run the
+//! `checker` built from `integration/` (`checker overwrite-exe`, `probe-proc`, `cwd`, `fds`), copied into a private
+//! rootfs per test; the shared rootfs is never written.
+
+mod common;
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{base_config, pass_fds, run_with_timeout, Env, Run, HULL};
+use serde_json::{json, Value};
+
+/// Every capability up to CAP_CHECKPOINT_RESTORE: a "privileged" container process.
+const ALL_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// Every capability the host's bounding set still has (ALL_CAPS is in bit order).
+fn all_caps(config: &mut Value) {
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let bounding = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .expect("CapBnd in /proc/self/status");
+    let caps: Vec<&str> = ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| bounding & (1 << bit) != 0)
+        .map(|(_, name)| *name)
+        .collect();
+    for set in ["bounding", "effective", "permitted"] {
+        config["process"]["capabilities"][set] = json!(caps);
+    }
+}
+
+/// A malicious image ships the dynamic loader and libraries hull needs (the original CVE-2019-5736 exploit relied
+/// on the image's libseccomp): copy the host's, as `ldd` lists them, so that hull can run inside the container.
+fn install_hull_libraries(rootfs: &Path) {
+    let out = Command::new("ldd").arg(HULL).output().expect("run ldd");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for word in text.split_whitespace() {
+        if !word.starts_with('/') {
+            continue;
+        }
+        let dest = rootfs.join(word.trim_start_matches('/'));
+        fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        fs::copy(word, &dest).unwrap_or_else(|e| panic!("copy {word} into the rootfs: {e}"));
+    }
+}
+
+fn sh(script: &str) -> Value {
+    base_config(&["/bin/sh", "-c", script])
+}
+
+/// The checker built from this tree (`make checker`), if it has the attack subcommands.
+fn checker() -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/target/release/checker");
+    let works = Command::new(&path)
+        .arg("fds")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    works.then_some(path)
+}
+
+/// Skip unless root and unless the checker with the attack subcommands is built.
+macro_rules! attack_prelude {
+    ($name:expr) => {{
+        require_root!($name);
+        match checker() {
+            Some(path) => path,
+            None => skip!(
+                "{}: integration/target/release/checker is missing or lacks the attack subcommands: run `make checker`",
+                $name
+            ),
+        }
+    }};
+}
+
+/// A private writable rootfs for `env` with the current checker at `/checker`.
+fn attack_rootfs(env: &Env, config: &mut Value, checker: &Path) -> PathBuf {
+    let rootfs = env.private_rootfs(config);
+    fs::copy(checker, rootfs.join("checker")).expect("copy checker into the private rootfs");
+    rootfs
+}
+
+fn mkfifo(path: &Path) {
+    let _ = fs::remove_file(path);
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o666))
+        .unwrap_or_else(|e| panic!("mkfifo {}: {e}", path.display()));
+    fs::set_permissions(path, fs::Permissions::from_mode(0o666)).unwrap();
+}
+
+fn write_executable(path: &Path, text: &str) {
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Poll for a file the attacker writes when done; its parsed JSON.
+fn wait_for_result(path: &Path, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(text) = fs::read_to_string(path) {
+            return serde_json::from_str(&text).unwrap_or_else(|e| {
+                panic!(
+                    "attack result {} is not JSON ({e}): {text:?}",
+                    path.display()
+                )
+            });
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected the attacker to report in {} within {within:?}; it did not",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Wait until `pid` runs the checker (the attacker is in place before the runtime is provoked).
+fn wait_for_comm(pid: i64, comm: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if now.trim() == comm {
+            // Let it take its snapshot of /proc before anything new appears.
+            std::thread::sleep(Duration::from_millis(200));
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected process {pid} to run {comm}; it runs {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn is_error(value: &Value) -> bool {
+    value.get("error").is_some()
+}
+
+/// A copy of hull in its own directory: the CVE-2019-5736 tests attack this copy, so a failing test cannot damage
+/// the binary cargo built.
+struct HullCopy {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    original: Vec<u8>,
+}
+
+impl HullCopy {
+    fn new() -> HullCopy {
+        let dir = tempfile::Builder::new()
+            .prefix("hull-victim-")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("hull");
+        fs::copy(HULL, &path).expect("copy hull");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        let original = fs::read(&path).unwrap();
+        HullCopy {
+            _dir: dir,
+            path,
+            original,
+        }
+    }
+
+    fn run(&self, env: &Env, args: &[&str]) -> Run {
+        let mut cmd = Command::new(&self.path);
+        cmd.arg("--root")
+            .arg(env.root())
+            .args(args)
+            .current_dir(env.bundle())
+            .stdin(Stdio::null());
+        run_with_timeout(cmd, Duration::from_secs(60))
+    }
+
+    fn assert_unchanged(&self, result: &Value) {
+        let now = fs::read(&self.path).expect("read the hull copy");
+        assert!(
+            now == self.original,
+            "expected the host hull binary {} to be unchanged ({} bytes), but it is now {} bytes starting {:?}; \
+             attacker saw {result}",
+            self.path.display(),
+            self.original.len(),
+            now.len(),
+            String::from_utf8_lossy(&now[..now.len().min(48)])
+        );
+    }
+}
+
+/// Note in the test output how hull defended (libtest shows it with --nocapture).
+fn note(what: &str, run: &Run) {
+    eprintln!("{what}: {}", run.describe());
+}
+
+/// The attacker's write must have been refused by the kernel: the run reached the write attempt and failed there.
+fn assert_write_refused(result: &Value) {
+    let attempt = &result["attempt"];
+    assert!(
+        result["grab"] == "ok",
+        "the attack did not get as far as grabbing the runtime's executable, so it tested nothing: {result}"
+    );
+    let refused = is_error(&attempt["open_for_write"]) || is_error(&attempt["write"]);
+    assert!(
+        refused,
+        "expected reopening hull's /proc/<pid>/exe for writing (or the write) to fail, but it succeeded: {result}"
+    );
+    assert!(
+        attempt["open_for_write"]["error"] != "ETXTBSY",
+        "expected a permanent refusal (EROFS or EPERM from a sealed view), got ETXTBSY for 10 s, i.e. the host \
+         binary itself was reachable: {result}"
+    );
+}
+
+fn start_detached(hull: &HullCopy, env: &Env, config: &Value) {
+    env.write_config(config);
+    let r = hull.run(
+        env,
+        &[
+            "run",
+            "-d",
+            "--bundle",
+            env.bundle().to_str().unwrap(),
+            &env.id,
+        ],
+    );
+    assert_eq!(
+        r.code,
+        0,
+        "expected `run -d` to start the container: {}",
+        r.describe()
+    );
+}
+
+/// CVE-2019-5736 during `hull exec`: a privileged container process (CAP_SYS_PTRACE, so non-dumpability does not
+/// stop it) waits for hull's exec helper to appear in the container's pid namespace, holds `/proc/<pid>/exe` as an
+/// O_PATH fd (the helper is parked on a fifo the attacker planted at /etc/passwd), lets it go, and once hull has
+/// exited reopens the executable through `/proc/self/fd/N` for writing and writes a payload over it.
+///
+/// A naive runtime executes its own host binary inside the container: `/proc/<pid>/exe` is that file, the reopen
+/// succeeds as soon as no hull runs any more (ETXTBSY until then), and the host binary is overwritten. hull runs
+/// every command that enters a container from a read-only overlay view (or a sealed memfd), so the reopen fails
+/// with EROFS (or the write with EPERM) and the host binary keeps its bytes.
+#[test]
+fn cve_2019_5736_exec_helper_exe_cannot_be_overwritten() {
+    let checker = attack_prelude!("cve_2019_5736_exec_helper_exe_cannot_be_overwritten");
+    let hull = HullCopy::new();
+    let env = Env::new("x5736a");
+    let mut config = base_config(&[
+        "/checker",
+        "overwrite-exe",
+        "new",
+        "/etc/passwd",
+        "/result.json",
+    ]);
+    all_caps(&mut config);
+    let rootfs = attack_rootfs(&env, &mut config, &checker);
+    start_detached(&hull, &env, &config);
+    wait_for_comm(env.state()["pid"].as_i64().unwrap(), "checker");
+    // The exec helper reads /etc/passwd inside the container: a fifo parks it there until the attacker is ready.
+    mkfifo(&rootfs.join("etc/passwd"));
+    let exec = hull.run(&env, &["exec", &env.id, "/bin/true"]);
+    let result = wait_for_result(&rootfs.join("result.json"), Duration::from_secs(30));
+    hull.assert_unchanged(&result);
+    assert_write_refused(&result);
+    assert_eq!(
+        exec.code,
+        0,
+        "expected the exec itself to work: {}",
+        exec.describe()
+    );
+}
+
+/// CVE-2019-5736 through a `#!/proc/self/exe` script run by `hull exec`: the kernel runs the script's interpreter,
+/// `/proc/self/exe` of hull's exec helper, i.e. hull itself, as a (dumpable) process inside the container. The
+/// shebang makes that hull parse `--root /entry.sh --log /logfifo state x`, so it blocks opening the log fifo; the
+/// attacker (the container's init, same capabilities as the victim) grabs its `/proc/<pid>/exe`, releases it and
+/// then tries to write over the executable.
+///
+/// A naive runtime's helper executes the host binary, so the shebang runs the host binary and the attacker
+/// overwrites it once it exits. hull's helper runs from a read-only view: the write is refused.
+#[test]
+fn cve_2019_5736_exec_of_self_exe_shebang_cannot_overwrite_hull() {
+    let checker = attack_prelude!("cve_2019_5736_exec_of_self_exe_shebang_cannot_overwrite_hull");
+    let hull = HullCopy::new();
+    let env = Env::new("x5736b");
+    let mut config = base_config(&[
+        "/checker",
+        "overwrite-exe",
+        "new",
+        "/logfifo",
+        "/result.json",
+    ]);
+    let rootfs = attack_rootfs(&env, &mut config, &checker);
+    write_executable(&rootfs.join("entry.sh"), "#!/proc/self/exe --root\n");
+    install_hull_libraries(&rootfs);
+    mkfifo(&rootfs.join("logfifo"));
+    start_detached(&hull, &env, &config);
+    wait_for_comm(env.state()["pid"].as_i64().unwrap(), "checker");
+    let exec = hull.run(
+        &env,
+        &[
+            "exec",
+            &env.id,
+            "/entry.sh",
+            "--log",
+            "/logfifo",
+            "state",
+            "x",
+        ],
+    );
+    let result = wait_for_result(&rootfs.join("result.json"), Duration::from_secs(30));
+    hull.assert_unchanged(&result);
+    assert_write_refused(&result);
+    assert_ne!(
+        exec.code,
+        0,
+        "the shebang ran hull's `state x` inside the container, which fails: {}",
+        exec.describe()
+    );
+}
+
+/// CVE-2019-5736 through the image's entrypoint `#!/proc/self/exe`: the container init's execve runs hull (what
+/// `/proc/self/exe` of the init was) as the container's process; it blocks on the log fifo. Without a pid
+/// namespace the attacker, started with `hull exec -d`, outlives that process, grabs `/proc/<init>/exe`, releases
+/// it and keeps trying to write over the executable once nothing runs it.
+///
+/// A naive runtime's init executes the host binary, which the attacker overwrites after the init exits. hull's
+/// init runs from a read-only view, so the write is refused.
+#[test]
+fn cve_2019_5736_self_exe_entrypoint_cannot_overwrite_hull() {
+    let checker = attack_prelude!("cve_2019_5736_self_exe_entrypoint_cannot_overwrite_hull");
+    let hull = HullCopy::new();
+    let env = Env::new("x5736c");
+    let mut config = base_config(&["/entry.sh", "--log", "/logfifo", "state", "x"]);
+    config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|ns| ns["type"] != "pid");
+    let rootfs = attack_rootfs(&env, &mut config, &checker);
+    write_executable(&rootfs.join("entry.sh"), "#!/proc/self/exe --root\n");
+    install_hull_libraries(&rootfs);
+    mkfifo(&rootfs.join("logfifo"));
+    start_detached(&hull, &env, &config);
+    let init = env.state()["pid"].as_i64().unwrap();
+    let exec = hull.run(
+        &env,
+        &[
+            "exec",
+            "-d",
+            &env.id,
+            "/checker",
+            "overwrite-exe",
+            &init.to_string(),
+            "/logfifo",
+            "/result.json",
+        ],
+    );
+    assert_eq!(
+        exec.code,
+        0,
+        "expected the attacker to start: {}",
+        exec.describe()
+    );
+    let result = wait_for_result(&rootfs.join("result.json"), Duration::from_secs(30));
+    hull.assert_unchanged(&result);
+    assert_write_refused(&result);
+}
+
+/// CVE-2016-9962: while hull's exec helper is inside the container's namespaces (parked on a fifo the attacker
+/// planted at /etc/passwd), container root tries to open and readlink `/proc/<helper>/exe` and to read its
+/// `environ` (which holds hull's host environment, here a secret) and `mem`. The container has every capability in
+/// an identity-mapped user namespace, so the only thing that can stop it is the helper's non-dumpable flag: then
+/// the kernel requires CAP_SYS_PTRACE in the helper's *host* user namespace.
+///
+/// A naive runtime leaves the helper dumpable: same uid, capabilities a subset of the attacker's, and all four
+/// accesses succeed (the host environment leaks, the host binary is reachable). hull makes it non-dumpable.
+#[test]
+fn exec_helper_is_not_dumpable_inside_the_container() {
+    let checker = attack_prelude!("exec_helper_is_not_dumpable_inside_the_container");
+    let env = Env::new("dumpable");
+    let mut config = base_config(&[
+        "/checker",
+        "probe-proc",
+        "new",
+        "/etc/passwd",
+        "/result.json",
+    ]);
+    all_caps(&mut config);
+    config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    let identity = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+    config["linux"]["uidMappings"] = identity.clone();
+    config["linux"]["gidMappings"] = identity;
+    let rootfs = attack_rootfs(&env, &mut config, &checker);
+    let r = {
+        env.write_config(&config);
+        env.hull(&[
+            "run",
+            "-d",
+            "--bundle",
+            env.bundle().to_str().unwrap(),
+            &env.id,
+        ])
+    };
+    assert_eq!(
+        r.code,
+        0,
+        "expected `run -d` to start the container: {}",
+        r.describe()
+    );
+    wait_for_comm(env.state()["pid"].as_i64().unwrap(), "checker");
+    mkfifo(&rootfs.join("etc/passwd"));
+    let secret = "HULL_ESCAPE_SECRET=host-only-4f1c";
+    let exec = env.hull_with(
+        &["exec", &env.id, "/bin/true"],
+        Duration::from_secs(60),
+        |cmd| {
+            cmd.env("HULL_ESCAPE_SECRET", "host-only-4f1c");
+        },
+    );
+    let result = wait_for_result(&rootfs.join("result.json"), Duration::from_secs(30));
+    assert!(
+        !result.to_string().contains(secret),
+        "expected hull's host environment to stay hidden, but the container read it: {result}"
+    );
+    for probe in ["exe_open", "exe_readlink", "environ", "mem"] {
+        let denied = result[probe]["error"]
+            .as_str()
+            .is_some_and(|e| e == "EACCES" || e == "EPERM");
+        assert!(
+            denied,
+            "expected {probe} of hull's exec helper (pid {} in the container, comm {}) to be denied with EACCES or \
+             EPERM, got {}; full result {result}",
+            result["pid"], result["comm"], result[probe]
+        );
+    }
+    assert_eq!(
+        exec.code,
+        0,
+        "expected the exec itself to work: {}",
+        exec.describe()
+    );
+}
+
+/// A host directory with a marker file, passed to hull as an inherited (leaked) fd 7.
+struct LeakedHostDir {
+    dir: tempfile::TempDir,
+    file: fs::File,
+}
+
+const LEAKED_FD: i32 = 7;
+const HOST_MARKER: &str = "HOST-ONLY-MARKER";
+
+impl LeakedHostDir {
+    fn new() -> LeakedHostDir {
+        let dir = tempfile::Builder::new()
+            .prefix("hull-host-cwd-")
+            .tempdir()
+            .unwrap();
+        fs::write(dir.path().join(HOST_MARKER), "host").unwrap();
+        let file = fs::File::open(dir.path()).unwrap();
+        LeakedHostDir { dir, file }
+    }
+
+    fn hull(&self, env: &Env, args: &[&str]) -> Run {
+        let fd = self.file.as_raw_fd();
+        env.hull_with(args, Duration::from_secs(30), |cmd| {
+            pass_fds(cmd, vec![(fd, LEAKED_FD)])
+        })
+    }
+}
+
+/// A process given `cwd` either failed to start with an error about its working directory, or runs inside the
+/// container (walking `..` reaches its root, and it cannot see the host directory's marker).
+fn assert_cwd_not_on_host(what: &str, run: &Run) {
+    if run.code != 0 {
+        let err = run.stderr.to_lowercase();
+        assert!(
+            err.contains("cwd") || err.contains("working directory"),
+            "{what}: expected the failure to name the working directory, got {}",
+            run.describe()
+        );
+        return;
+    }
+    let facts: Value = serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "{what}: expected `checker cwd` JSON ({e}), got {}",
+            run.describe()
+        )
+    });
+    assert!(
+        facts["inside_root"] == true && !facts.to_string().contains(HOST_MARKER),
+        "{what}: expected the process's cwd to be inside the container, but it is on the host: {facts}"
+    );
+}
+
+fn fd_numbers(what: &str, run: &Run) -> Vec<String> {
+    assert_eq!(
+        run.code,
+        0,
+        "{what}: expected `checker fds` to run: {}",
+        run.describe()
+    );
+    let fds: Value = serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "{what}: `checker fds` printed no JSON ({e}): {}",
+            run.describe()
+        )
+    });
+    let mut numbers: Vec<String> = fds.as_object().unwrap().keys().cloned().collect();
+    numbers.sort();
+    numbers
+}
+
+/// CVE-2024-21626 ("Leaky Vessels"): hull is started with a host directory leaked to it as fd 7 (runc leaked
+/// /sys/fs/cgroup the same way; hull's own helpers hold cgroup directory fds too) and `process.cwd` is
+/// `/proc/self/fd/N` for N = 3..=15, for `run` and for `exec --cwd`. Every attempt must fail with an error about the
+/// working directory or land inside the container; and the container's init and an exec'd process must see only fds
+/// 0, 1 and 2.
+///
+/// A naive runtime that passes inherited fds on, or chdirs without checking where it landed, gives the process a
+/// host working directory (the marker file is visible and `..` walks up to the host's root) and fd 7 in the
+/// container.
+#[test]
+fn cve_2024_21626_proc_self_fd_cwd_never_reaches_the_host() {
+    let checker = attack_prelude!("cve_2024_21626_proc_self_fd_cwd_never_reaches_the_host");
+    let leak = LeakedHostDir::new();
+    for n in 3..=15 {
+        let env = Env::new(&format!("cwd{n}"));
+        let mut config = base_config(&["/checker", "cwd"]);
+        attack_rootfs(&env, &mut config, &checker);
+        config["process"]["cwd"] = json!(format!("/proc/self/fd/{n}"));
+        env.write_config(&config);
+        let run = leak.hull(
+            &env,
+            &["run", "--bundle", env.bundle().to_str().unwrap(), &env.id],
+        );
+        assert_cwd_not_on_host(&format!("run with cwd /proc/self/fd/{n}"), &run);
+    }
+
+    let env = Env::new("cwdexec");
+    let mut config = base_config(&["/checker", "fds"]);
+    attack_rootfs(&env, &mut config, &checker);
+    env.write_config(&config);
+    let run = leak.hull(
+        &env,
+        &[
+            "run",
+            "--keep",
+            "--bundle",
+            env.bundle().to_str().unwrap(),
+            &env.id,
+        ],
+    );
+    assert_eq!(
+        fd_numbers("container init", &run),
+        ["0", "1", "2"],
+        "expected the container's init to see only fds 0, 1, 2 (hull had a host directory at fd {LEAKED_FD}): {}",
+        run.stdout
+    );
+    let _ = env.hull(&["delete", "--force", &env.id]);
+
+    config["process"]["args"] = json!(["/bin/sleep", "60"]);
+    env.write_config(&config);
+    let r = env.hull(&[
+        "run",
+        "-d",
+        "--bundle",
+        env.bundle().to_str().unwrap(),
+        &env.id,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    let exec = leak.hull(&env, &["exec", &env.id, "/checker", "fds"]);
+    assert_eq!(
+        fd_numbers("exec'd process", &exec),
+        ["0", "1", "2"],
+        "expected an exec'd process to see only fds 0, 1, 2 (hull had a host directory at fd {LEAKED_FD}): {}",
+        exec.stdout
+    );
+    for n in 3..=15 {
+        let cwd = format!("/proc/self/fd/{n}");
+        let exec = leak.hull(&env, &["exec", "--cwd", &cwd, &env.id, "/checker", "cwd"]);
+        assert_cwd_not_on_host(&format!("exec --cwd {cwd}"), &exec);
+    }
+    assert!(
+        fs::read_dir(leak.dir.path()).unwrap().count() == 1,
+        "expected the leaked host directory to hold only its marker"
+    );
+}
+
+/// Names in a host directory (for "untouched" checks).
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn host_dir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(prefix).tempdir().unwrap()
+}
+
+fn assert_host_untouched(what: &str, dir: &Path, expected: &[&str]) {
+    assert_eq!(
+        entries(dir),
+        expected,
+        "{what}: expected the host directory {} to be untouched",
+        dir.display()
+    );
+    let mounts = common::host_mounts_mentioning(&dir.display().to_string());
+    assert!(
+        mounts.is_empty(),
+        "{what}: expected no host mount at {}, found {mounts:?}",
+        dir.display()
+    );
+}
+
+/// CVE-2021-30465 / crun CVE-2019-18837 (symlinked mount destinations): the image has `/mnt/evil` → an absolute
+/// host directory; the config mounts a tmpfs at `/mnt/evil/tmpfs-here` and binds a volume at
+/// `/mnt/evil/bind-here`. Both mounts must land inside the container (at the symlink's target resolved in the
+/// rootfs) and the host directory must stay empty.
+///
+/// A naive runtime joins rootfs + destination as a string and lets the kernel follow the symlink from the host's
+/// root: it creates `tmpfs-here` and `bind-here` in the host directory (and mounts onto them), and the container
+/// sees neither mount.
+#[test]
+fn symlinked_mount_destination_lands_inside_the_container() {
+    let checker = attack_prelude!("symlinked_mount_destination_lands_inside_the_container");
+    let env = Env::new("mntlink");
+    let host = host_dir("hull-host-mnt-");
+    let volume = env.dir.path().join("volume");
+    fs::create_dir(&volume).unwrap();
+    fs::write(volume.join("payload"), "from the volume\n").unwrap();
+    let mut config = sh("stat -f -c %T /mnt/evil/tmpfs-here; cat /mnt/evil/bind-here/payload");
+    let rootfs = attack_rootfs(&env, &mut config, &checker);
+    fs::create_dir_all(rootfs.join("mnt")).unwrap();
+    symlink(host.path(), rootfs.join("mnt/evil")).unwrap();
+    let mounts = config["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/mnt/evil/tmpfs-here", "type": "tmpfs", "source": "tmpfs"}));
+    mounts.push(json!({"destination": "/mnt/evil/bind-here", "type": "bind",
+                       "source": volume, "options": ["rbind", "ro"]}));
+    let run = env.run(&config);
+    assert_host_untouched("symlinked mount destination", host.path(), &[]);
+    assert_eq!(
+        run.code,
+        0,
+        "expected the mounts to be made inside the container: {}",
+        run.describe()
+    );
+    assert_eq!(
+        run.stdout, "tmpfs\nfrom the volume\n",
+        "expected the tmpfs and the volume at the symlink's target inside the container"
+    );
+    let inside = rootfs.join(host.path().strip_prefix("/").unwrap());
+    assert!(
+        inside.join("tmpfs-here").is_dir() && inside.join("bind-here").is_dir(),
+        "expected the mount points to be created inside the rootfs at {}",
+        inside.display()
+    );
+}
+
+/// CVE-2019-19921 / CVE-2023-27561: the image's `/proc` is a symlink to an absolute host directory. hull must
+/// refuse to mount procfs there with an error naming `/proc` as a symlink, and leave nothing behind: the host
+/// directory stays empty, no host mount, no state, no process.
+///
+/// A naive runtime follows the symlink: it mounts procfs on the host directory (its later procfs writes, and LSM
+/// labels, go wherever the image points them) and starts the container.
+#[test]
+fn symlinked_proc_in_the_image_is_refused() {
+    let checker = attack_prelude!("symlinked_proc_in_the_image_is_refused");
+    let env = Env::new("proclink");
+    let host = host_dir("hull-host-proc-");
+    let mut config = base_config(&["/bin/true"]);
+    let rootfs = attack_rootfs(&env, &mut config, &checker);
+    fs::remove_dir(rootfs.join("proc")).unwrap();
+    symlink(host.path(), rootfs.join("proc")).unwrap();
+    let run = env.run(&config);
+    note("symlinked /proc", &run);
+    assert_ne!(
+        run.code,
+        0,
+        "expected a symlinked /proc to be refused: {}",
+        run.describe()
+    );
+    assert!(
+        run.stderr.contains("/proc") && run.stderr.contains("symlink"),
+        "expected the error to say that /proc is a symlink, got {}",
+        run.describe()
+    );
+    assert_host_untouched("symlinked /proc", host.path(), &[]);
+    assert!(
+        !env.root().join(&env.id).exists(),
+        "expected no state directory left after the refused create"
+    );
+    assert!(
+        common::processes_mentioning(&env.id).is_empty(),
+        "expected no process left for {}",
+        env.id
+    );
+    assert!(
+        fs::symlink_metadata(rootfs.join("proc"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+            && !rootfs.join(host.path().strip_prefix("/").unwrap()).exists(),
+        "expected the rootfs to be left as it was (nothing created along the symlink)"
+    );
+}
+
+/// CVE-2019-16884: a volume bind-mounted at `/proc` (after the real procfs) holds fake procfs files. hull's
+/// procfs writes (sysctl `net.core.somaxconn`, `oom_score_adj`, the user namespace's `setgroups`/`uid_map`/
+/// `gid_map`) must not land in them: the container is refused, or it runs and the fake files keep their content.
+///
+/// A naive runtime writes the sysctl through the path `/proc/sys/...` inside the container, i.e. into the fake
+/// file, so the "kernel setting" silently never applies (runc's AppArmor profile write was lost the same way).
+#[test]
+fn fake_proc_volume_receives_no_procfs_writes() {
+    let checker = attack_prelude!("fake_proc_volume_receives_no_procfs_writes");
+    let env = Env::new("fakeproc");
+    let fake = host_dir("hull-host-fakeproc-");
+    let files = [
+        "sys/net/core/somaxconn",
+        "self/oom_score_adj",
+        "self/setgroups",
+        "self/uid_map",
+        "self/gid_map",
+        "self/attr/exec",
+        "1/oom_score_adj",
+        "1/setgroups",
+        "1/uid_map",
+    ];
+    for f in files {
+        let path = fake.path().join(f);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, "FAKE\n").unwrap();
+    }
+    // Owned by the container's root, so that nothing but hull's procfs check stops a write into them.
+    let chown = Command::new("chown")
+        .args(["-R", &format!("{0}:{0}", common::USERNS_HOST_ID)])
+        .arg(fake.path())
+        .status()
+        .unwrap();
+    assert!(chown.success(), "chown the fake procfs tree");
+    let mut config = sh("cat /proc/sys/net/core/somaxconn");
+    attack_rootfs(&env, &mut config, &checker);
+    config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/proc", "type": "bind", "source": fake.path(), "options": ["rbind"]}));
+    config["linux"]["sysctl"] = json!({"net.core.somaxconn": "1234"});
+    config["process"]["oomScoreAdj"] = json!(500);
+    common::add_user_namespace(&mut config);
+    let run = env.run(&config);
+    note("fake /proc volume", &run);
+    for f in files {
+        let content = fs::read_to_string(fake.path().join(f)).unwrap();
+        assert_eq!(
+            content,
+            "FAKE\n",
+            "expected the fake procfs file {f} to keep its content; hull wrote into it (run: {})",
+            run.describe()
+        );
+    }
+    if run.code == 0 {
+        assert_eq!(
+            run.stdout, "1234\n",
+            "the container ran, so the sysctl must have been applied to the real procfs"
+        );
+    } else {
+        assert!(
+            run.stderr.contains("/proc"),
+            "expected the refusal to name the /proc path, got {}",
+            run.describe()
+        );
+    }
+}
+
+/// CVE-2025-31133, first half: a masked path in the image (`/etc/masked-link`) is a symlink to a host file that
+/// is reachable in the container through a volume (`/vol/secret`). hull must neither mask (bind `/dev/null` over)
+/// the host file nor modify it: the container is refused, or it runs and still reads the volume file.
+///
+/// A naive runtime bind-mounts `/dev/null` over the path string, the kernel follows the symlink, and the host
+/// file is mounted over (the container reads an empty `/vol/secret`).
+#[test]
+fn masked_path_symlink_to_a_host_file_is_not_followed() {
+    let checker = attack_prelude!("masked_path_symlink_to_a_host_file_is_not_followed");
+    let env = Env::new("masklink");
+    let host = host_dir("hull-host-masked-");
+    fs::write(host.path().join("secret"), "host file\n").unwrap();
+    let mut config = sh("cat /vol/secret");
+    let rootfs = attack_rootfs(&env, &mut config, &checker);
+    symlink("/vol/secret", rootfs.join("etc/masked-link")).unwrap();
+    config["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/vol", "type": "bind", "source": host.path(), "options": ["rbind"]}),
+    );
+    config["linux"]["maskedPaths"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("/etc/masked-link"));
+    let run = env.run(&config);
+    note("symlinked masked path", &run);
+    assert_eq!(
+        fs::read_to_string(host.path().join("secret")).unwrap(),
+        "host file\n",
+        "expected the host file to be untouched"
+    );
+    if run.code == 0 {
+        assert_eq!(
+            run.stdout, "host file\n",
+            "expected the host file not to be masked (bind-mounted over) in the container"
+        );
+    } else {
+        assert!(
+            run.stderr.contains("/etc/masked-link"),
+            "expected the refusal to name the masked path, got {}",
+            run.describe()
+        );
+    }
+}
+
+/// CVE-2025-31133, second half: the image's `/dev/null` (no tmpfs `/dev` in the config, so the image's own `/dev`
+/// is used) is a symlink to a host file visible through a volume. Masking `/proc/timer_list` with "/dev/null" must
+/// not bind that file there: hull verifies `/dev/null` is the 1:3 character device and refuses otherwise.
+///
+/// A naive runtime mounts "/dev/null" by path, follows the symlink, and the masked procfs path shows (read-write)
+/// whatever the attacker chose: the container reads the host file through `/proc/timer_list`.
+#[test]
+fn dev_null_symlink_is_not_used_for_masking() {
+    let checker = attack_prelude!("dev_null_symlink_is_not_used_for_masking");
+    let env = Env::new("nulllink");
+    let host = host_dir("hull-host-null-");
+    fs::write(host.path().join("secret"), "HOST-SECRET\n").unwrap();
+    let mut config = sh("head -c 64 /proc/timer_list");
+    let rootfs = attack_rootfs(&env, &mut config, &checker);
+    symlink("/vol/secret", rootfs.join("dev/null")).unwrap();
+    let mounts = config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| m["destination"] != "/dev");
+    mounts.push(
+        json!({"destination": "/vol", "type": "bind", "source": host.path(), "options": ["rbind"]}),
+    );
+    let run = env.run(&config);
+    note("symlinked /dev/null", &run);
+    assert!(
+        !run.stdout.contains("HOST-SECRET"),
+        "expected /proc/timer_list to be masked, but it shows the host file: {}",
+        run.describe()
+    );
+    assert_eq!(
+        fs::read_to_string(host.path().join("secret")).unwrap(),
+        "HOST-SECRET\n",
+        "expected the host file to be untouched"
+    );
+    if run.code != 0 {
+        assert!(
+            run.stderr.contains("/dev/null"),
+            "expected the refusal to name /dev/null, got {}",
+            run.describe()
+        );
+    }
+}
+
+/// CVE-2026-41579 / crun CVE-2026-47766: the image's `/dev` is a symlink to an absolute host directory and the
+/// config mounts a tmpfs at `/dev`, so hull creates device nodes and the `/dev/fd`, `/dev/ptmx`... symlinks. None
+/// of them may appear in the host directory (the container may be refused).
+///
+/// A naive runtime creates `/dev/null`, `/dev/zero`, `/dev/ptmx`... by path and the kernel follows the image's
+/// symlink: device nodes and symlinks appear in (and a host `ptmx` could be deleted from) the host directory.
+#[test]
+fn symlinked_dev_gets_no_nodes_on_the_host() {
+    let checker = attack_prelude!("symlinked_dev_gets_no_nodes_on_the_host");
+    let env = Env::new("devlink");
+    let host = host_dir("hull-host-dev-");
+    fs::write(host.path().join("ptmx"), "host ptmx stand-in").unwrap();
+    let mut config = base_config(&["/bin/true"]);
+    let rootfs = attack_rootfs(&env, &mut config, &checker);
+    fs::remove_dir(rootfs.join("dev")).unwrap();
+    symlink(host.path(), rootfs.join("dev")).unwrap();
+    let run = env.run(&config);
+    note("symlinked /dev", &run);
+    assert_host_untouched(
+        &format!("symlinked /dev (run: {})", run.describe()),
+        host.path(),
+        &["ptmx"],
+    );
+    assert_eq!(
+        fs::read_to_string(host.path().join("ptmx")).unwrap(),
+        "host ptmx stand-in",
+        "expected the host directory's ptmx to be untouched"
+    );
+}
+
+/// crun CVE-2019-18837: a file bind-mount destination `/etc/resolv.conf` is, in the image, a symlink to an
+/// absolute path (`/opt/hull-escape-<id>`). No file may be created on the host at that path; if the container runs,
+/// the bind must be visible inside it.
+///
+/// A naive runtime creates the missing mount point with `open(rootfs + dest, O_CREAT)` or after following the
+/// symlink from the host's root: it creates the file on the host.
+#[test]
+fn file_bind_destination_symlink_creates_nothing_on_the_host() {
+    let checker = attack_prelude!("file_bind_destination_symlink_creates_nothing_on_the_host");
+    let env = Env::new("resolv");
+    let target = PathBuf::from(format!("/opt/hull-escape-{}", env.id));
+    let _ = fs::remove_file(&target);
+    let source = env.dir.path().join("resolv.conf");
+    fs::write(&source, "nameserver 192.0.2.53\n").unwrap();
+    let mut config = sh("cat /etc/resolv.conf");
+    let rootfs = attack_rootfs(&env, &mut config, &checker);
+    let _ = fs::remove_file(rootfs.join("etc/resolv.conf"));
+    symlink(&target, rootfs.join("etc/resolv.conf")).unwrap();
+    config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/etc/resolv.conf", "type": "bind", "source": source, "options": ["bind", "ro"]}));
+    let run = env.run(&config);
+    note("symlinked file bind destination", &run);
+    let created = target.exists() || fs::symlink_metadata(&target).is_ok();
+    let _ = fs::remove_file(&target);
+    assert!(
+        !created,
+        "expected nothing to be created on the host at {} (run: {})",
+        target.display(),
+        run.describe()
+    );
+    if run.code == 0 {
+        assert_eq!(
+            run.stdout, "nameserver 192.0.2.53\n",
+            "expected the bind mount to land inside the container"
+        );
+    } else {
+        assert!(
+            run.stderr.contains("/etc/resolv.conf"),
+            "expected the refusal to name /etc/resolv.conf, got {}",
+            run.describe()
+        );
+    }
+}
+
+/// PID reuse: a stopped container's recorded init pid now names an unrelated host process (a `sleep` started by
+/// the test, written into state.json's `init_pid`). `hull kill <id> KILL`, `hull kill --all`, `hull exec` and
+/// `hull delete --force` must not signal it (nor enter its namespaces), because its start time is not the
+/// recorded one.
+///
+/// A naive runtime trusts the pid on disk: `kill` sends SIGKILL to the host process (and `exec` would join the host's
+/// namespaces through `/proc/<pid>/ns`).
+#[test]
+fn recycled_pid_is_never_signalled() {
+    require_root!("recycled_pid_is_never_signalled");
+    let env = Env::new("pidreuse");
+    env.write_config(&base_config(&["/bin/true"]));
+    let bundle = env.bundle();
+    let r = env.hull(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &env.id]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    env.wait_for_status("stopped", Duration::from_secs(10));
+
+    let mut sleeper = Command::new("sleep")
+        .arg("100")
+        .spawn()
+        .expect("spawn host sleep");
+    let state_file = env.root().join(&env.id).join("state.json");
+    let mut state: Value = serde_json::from_slice(&fs::read(&state_file).unwrap()).unwrap();
+    assert!(
+        state.get("init_pid").is_some(),
+        "state.json records the init as init_pid: {state}"
+    );
+    state["init_pid"] = json!(sleeper.id());
+    fs::write(&state_file, serde_json::to_vec(&state).unwrap()).unwrap();
+
+    let status = env.state()["status"].clone();
+    let kill = env.hull(&["kill", &env.id, "KILL"]);
+    let kill_all = env.hull(&["kill", "--all", &env.id, "KILL"]);
+    let exec = env.hull(&["exec", &env.id, "/bin/true"]);
+    let delete = env.hull(&["delete", "--force", &env.id]);
+    std::thread::sleep(Duration::from_millis(100));
+    let alive = sleeper.try_wait().expect("wait for sleep").is_none();
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert!(
+        alive,
+        "expected the host process {} to survive; kill: {}; kill --all: {}; exec: {}; delete: {}",
+        sleeper.id(),
+        kill.describe(),
+        kill_all.describe(),
+        exec.describe(),
+        delete.describe()
+    );
+    assert_eq!(
+        status, "stopped",
+        "expected the container to be seen as stopped"
+    );
+    assert_ne!(
+        kill.code,
+        0,
+        "expected kill of a stopped container to fail: {}",
+        kill.describe()
+    );
+    assert_ne!(
+        exec.code,
+        0,
+        "expected exec into a stopped container to fail: {}",
+        exec.describe()
+    );
+    assert_eq!(
+        delete.code,
+        0,
+        "expected delete --force to succeed: {}",
+        delete.describe()
+    );
+}
