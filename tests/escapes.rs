@@ -99,9 +99,10 @@ fn sh(script: &str) -> Value {
     base_config(&["/bin/sh", "-c", script])
 }
 
-/// The checker built from this tree (`make checker`), if it has the attack subcommands.
+/// The checker in the test rootfs (`make rootfs` copies the one built from this tree), if it has the attack
+/// subcommands.
 fn checker() -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/target/release/checker");
+    let path = common::rootfs().join("checker");
     let works = Command::new(&path)
         .arg("fds")
         .stdout(Stdio::null())
@@ -118,7 +119,7 @@ macro_rules! attack_prelude {
         match checker() {
             Some(path) => path,
             None => skip!(
-                "{}: integration/target/release/checker is missing or lacks the attack subcommands: run `make checker`",
+                "{}: the test rootfs's checker is missing or lacks the attack subcommands: run `make rootfs`",
                 $name
             ),
         }
