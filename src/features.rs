@@ -100,8 +100,9 @@ pub fn features_json() -> String {
                 rdma: false,
             },
             seccomp: Seccomp::supported(),
-            apparmor: Enabled::no(),
-            selinux: Enabled::no(),
+            // Implemented (applied where the host has the LSM, refused where it does not), as runc reports them.
+            apparmor: Enabled { enabled: true },
+            selinux: Enabled { enabled: true },
             intel_rdt: Enabled::no(),
             mount_extensions: MountExtensions {
                 idmap: Enabled::no(),
@@ -334,7 +335,9 @@ mod tests {
         assert_eq!(caps[40], "CAP_CHECKPOINT_RESTORE");
         assert_eq!(linux["cgroup"]["v1"], true);
         assert_eq!(linux["cgroup"]["systemd"], false);
-        for key in ["apparmor", "selinux", "intelRdt", "netDevices"] {
+        assert_eq!(linux["apparmor"]["enabled"], true);
+        assert_eq!(linux["selinux"]["enabled"], true);
+        for key in ["intelRdt", "netDevices"] {
             assert_eq!(linux[key]["enabled"], false, "{key}");
         }
         let seccomp = &linux["seccomp"];

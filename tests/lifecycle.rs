@@ -427,10 +427,8 @@ fn spec_features_and_version() {
     let r = env.hull(&["features"]);
     let features: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(features["ociVersionMin"], "1.0.0");
-    assert_eq!(
-        features["linux"]["seccomp"]["enabled"], false,
-        "features must not claim seccomp yet"
-    );
+    assert_eq!(features["linux"]["seccomp"]["enabled"], true);
+    assert_eq!(features["linux"]["apparmor"]["enabled"], true);
     assert!(
         r.stdout.contains("\n    \"ociVersionMax\""),
         "4-space indent like runc"
