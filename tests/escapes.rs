@@ -81,18 +81,72 @@ fn all_caps(config: &mut Value) {
 }
 
 /// A malicious image ships the dynamic loader and libraries hull needs (the original CVE-2019-5736 exploit relied
-/// on the image's libseccomp): copy the host's, as `ldd` lists them, so that hull can run inside the container.
+/// on the image's libseccomp): copy the host's, at the paths the loader looks at, so that hull can run inside the
+/// container. They are found from hull's ELF headers (its `PT_INTERP` and `DT_NEEDED` entries) rather than with
+/// `ldd`, which the v2 VM lacks.
 fn install_hull_libraries(rootfs: &Path) {
-    let out = Command::new("ldd").arg(HULL).output().expect("run ldd");
-    let text = String::from_utf8_lossy(&out.stdout);
-    for word in text.split_whitespace() {
-        if !word.starts_with('/') {
-            continue;
-        }
-        let dest = rootfs.join(word.trim_start_matches('/'));
-        fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        fs::copy(word, &dest).unwrap_or_else(|e| panic!("copy {word} into the rootfs: {e}"));
+    let (interpreter, needed) = elf_dependencies(&fs::read(HULL).expect("read hull"));
+    let mut files = vec![PathBuf::from(interpreter)];
+    for name in needed {
+        let found = [
+            "/lib/x86_64-linux-gnu",
+            "/usr/lib/x86_64-linux-gnu",
+            "/lib64",
+            "/usr/lib64",
+            "/lib",
+            "/usr/lib",
+        ]
+        .iter()
+        .map(|dir| Path::new(dir).join(&name))
+        .find(|path| path.exists())
+        .unwrap_or_else(|| panic!("hull needs {name}, which is in no library directory"));
+        files.push(found);
     }
+    for file in files {
+        let dest = rootfs.join(file.strip_prefix("/").unwrap());
+        fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        fs::copy(&file, &dest)
+            .unwrap_or_else(|e| panic!("copy {} into the rootfs: {e}", file.display()));
+    }
+}
+
+/// The interpreter and the needed libraries of a little-endian ELF64 executable.
+fn elf_dependencies(elf: &[u8]) -> (String, Vec<String>) {
+    let u16_at = |o: usize| u16::from_le_bytes(elf[o..o + 2].try_into().unwrap()) as usize;
+    let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap()) as usize;
+    let c_str = |o: usize| {
+        let end = elf[o..].iter().position(|&b| b == 0).unwrap();
+        String::from_utf8_lossy(&elf[o..o + end]).into_owned()
+    };
+    assert_eq!(&elf[..5], b"\x7fELF\x02", "hull is an ELF64 file");
+    let (phoff, phentsize, phnum) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
+    let headers: Vec<usize> = (0..phnum).map(|i| phoff + i * phentsize).collect();
+    let of_type = |t: u32| {
+        headers
+            .iter()
+            .copied()
+            .filter(move |&h| u32::from_le_bytes(elf[h..h + 4].try_into().unwrap()) == t)
+    };
+    let interpreter = c_str(u64_at(of_type(3).next().expect("PT_INTERP") + 8));
+    // Virtual addresses in the dynamic section become file offsets through the PT_LOAD segments.
+    let to_offset = |vaddr: usize| {
+        of_type(1)
+            .find(|&h| (u64_at(h + 16)..u64_at(h + 16) + u64_at(h + 32)).contains(&vaddr))
+            .map(|h| vaddr - u64_at(h + 16) + u64_at(h + 8))
+            .expect("address in a PT_LOAD segment")
+    };
+    let dynamic = u64_at(of_type(2).next().expect("PT_DYNAMIC") + 8);
+    let entries: Vec<(usize, usize)> = (0..)
+        .map(|i| (u64_at(dynamic + 16 * i), u64_at(dynamic + 16 * i + 8)))
+        .take_while(|&(tag, _)| tag != 0)
+        .collect();
+    let strtab = to_offset(entries.iter().find(|e| e.0 == 5).expect("DT_STRTAB").1);
+    let needed = entries
+        .iter()
+        .filter(|e| e.0 == 1)
+        .map(|&(_, name)| c_str(strtab + name))
+        .collect();
+    (interpreter, needed)
 }
 
 fn sh(script: &str) -> Value {
