@@ -6,7 +6,8 @@ mod common;
 use std::fs;
 
 use common::{
-    base_config, cgroup_dirs_named, host_mounts_mentioning, processes_mentioning, Env, Run,
+    base_config, cgroup_dirs_named, host_has_apparmor, host_mounts_mentioning,
+    processes_mentioning, Env, Run,
 };
 use serde_json::{json, Value};
 
@@ -305,18 +306,35 @@ fn unknown_capability_names_are_errors() {
     create_fails(&env, "no variant for CAP_BOGUS");
 }
 
-/// This host has neither AppArmor nor SELinux: a process label is refused (it would go unapplied), the mount label
-/// is ignored (crun; runc's go-selinux returns the mount data unchanged).
+/// Without the LSM a process label is refused (it would go unapplied) and the mount label is ignored (crun; runc's
+/// go-selinux returns the mount data unchanged). With AppArmor (the v2 VM), a profile that is not loaded fails the
+/// create naming it, and `unconfined` is applied.
 #[test]
-fn lsm_labels_on_a_host_without_the_lsm() {
+fn lsm_labels_follow_the_host() {
     let env = Env::new("lsm");
     let mut config = base_config(&["true"]);
     config["process"]["apparmorProfile"] = "docker-default".into();
     env.write_config(&config);
-    create_fails(
-        &env,
-        "apparmor profile \"docker-default\" is set, but AppArmor is not enabled on this host",
-    );
+    if host_has_apparmor() {
+        create_fails(
+            &env,
+            "apply apparmor profile \"docker-default\": write \"exec docker-default\"",
+        );
+        let mut config = base_config(&["cat", "/proc/self/attr/current"]);
+        config["process"]["apparmorProfile"] = "unconfined".into();
+        let r = env.run(&config);
+        assert_eq!(
+            (r.code, r.stdout.as_str()),
+            (0, "unconfined\n"),
+            "{}",
+            r.describe()
+        );
+    } else {
+        create_fails(
+            &env,
+            "apparmor profile \"docker-default\" is set, but AppArmor is not enabled on this host",
+        );
+    }
     let mut config = base_config(&["true"]);
     config["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0".into();
     env.write_config(&config);

@@ -556,24 +556,50 @@ fn sub_cgroup() {
     fs::remove_dir(dir.join("inner")).ok();
 }
 
-/// This host has neither AppArmor nor SELinux: a requested label is refused rather than silently not applied.
+/// Labels follow the host: without the LSM a requested label is refused rather than silently not applied; with
+/// AppArmor (the v2 VM) `--apparmor unconfined` is applied to the new process.
 #[test]
-fn labels_without_their_lsm_are_refused() {
-    require_root!("labels_without_their_lsm_are_refused");
+fn labels_follow_the_host() {
+    require_root!("labels_follow_the_host");
     let env = running("lsm", |_| {});
-    for (flag, message) in [
-        (
+    let mut cases = vec![(
+        "--process-label=system_u:system_r:container_t:s0",
+        "exec failed: selinux label is specified in config, but selinux is disabled or not supported",
+    )];
+    if common::host_has_apparmor() {
+        let r = exec(
+            &env,
+            &[
+                "--apparmor=unconfined",
+                &env.id,
+                "cat",
+                "/proc/self/attr/current",
+            ],
+        );
+        assert_eq!(
+            (r.code, r.stdout.as_str()),
+            (0, "unconfined\n"),
+            "{}",
+            r.describe()
+        );
+        cases.push((
+            "--apparmor=docker-default",
+            "exec failed: unable to start container process: apply apparmor profile \"docker-default\"",
+        ));
+    } else {
+        cases.push((
             "--apparmor=docker-default",
             "exec failed: apparmor profile \"docker-default\" is set, but AppArmor is not enabled on this host",
-        ),
-        (
-            "--process-label=system_u:system_r:container_t:s0",
-            "exec failed: selinux label is specified in config, but selinux is disabled or not supported",
-        ),
-    ] {
+        ));
+    }
+    for (flag, message) in cases {
         let r = exec(&env, &[flag, &env.id, "true"]);
         assert_eq!(r.code, 255, "{flag}: {}", r.describe());
-        assert!(r.stderr.contains(message), "{flag}: want {message:?}: {}", r.describe());
+        assert!(
+            r.stderr.contains(message),
+            "{flag}: want {message:?}: {}",
+            r.describe()
+        );
     }
     kill_and_delete(&env);
 }

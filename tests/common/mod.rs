@@ -408,3 +408,10 @@ pub fn read(dir: &Path, file: &str) -> String {
         .trim()
         .to_owned()
 }
+
+/// Whether this host has AppArmor enabled (hull's own check): the v2 VM's Debian kernel does, this host does not.
+pub fn host_has_apparmor() -> bool {
+    Path::new("/sys/kernel/security/apparmor").exists()
+        && fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|v| v.starts_with('Y'))
+}
