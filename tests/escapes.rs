@@ -16,64 +16,27 @@ use std::time::{Duration, Instant};
 use common::{base_config, pass_fds, run_with_timeout, Env, Run, HULL};
 use serde_json::{json, Value};
 
-/// Every capability up to CAP_CHECKPOINT_RESTORE: a "privileged" container process.
-const ALL_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
-
-/// Every capability the host's bounding set still has (ALL_CAPS is in bit order).
+/// Every capability the host's bounding set still has: a "privileged" container process. The names come from
+/// `hull features`, which lists them in bit order.
 fn all_caps(config: &mut Value) {
+    let features = std::process::Command::new(HULL)
+        .arg("features")
+        .output()
+        .unwrap();
+    let features: Value = serde_json::from_slice(&features.stdout).expect("features JSON");
+    let all: Vec<String> =
+        serde_json::from_value(features["linux"]["capabilities"].clone()).unwrap();
     let status = fs::read_to_string("/proc/self/status").unwrap();
     let bounding = status
         .lines()
         .find_map(|l| l.strip_prefix("CapBnd:"))
         .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
         .expect("CapBnd in /proc/self/status");
-    let caps: Vec<&str> = ALL_CAPS
+    let caps: Vec<&str> = all
         .iter()
         .enumerate()
         .filter(|(bit, _)| bounding & (1 << bit) != 0)
-        .map(|(_, name)| *name)
+        .map(|(_, name)| name.as_str())
         .collect();
     for set in ["bounding", "effective", "permitted"] {
         config["process"]["capabilities"][set] = json!(caps);
