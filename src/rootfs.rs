@@ -185,7 +185,11 @@ impl Rootfs<'_> {
         }
         let typ = m.typ().as_deref().unwrap_or("");
         let opts = mountopts::parse(m.options().as_deref().unwrap_or(&[]))?;
-        if typ == "bind" || opts.is_bind() {
+        let bind = typ == "bind" || opts.is_bind();
+        check_proc_mount(&inroot::clean(dest), !bind && typ == "proc", || {
+            bind && self.bind_source_is_procfs(m)
+        })?;
+        if bind {
             return self.bind_mount(root, m, &opts);
         }
         if typ == "cgroup" || typ == "cgroup2" {
@@ -243,13 +247,25 @@ impl Rootfs<'_> {
         apply_after_mount(&mounted, &opts)
     }
 
-    fn bind_mount(&self, root: BorrowedFd<'_>, m: &Mount, opts: &MountOptions) -> Result<()> {
+    /// A bind mount's source on the host: absolute, or relative to the bundle.
+    fn bind_source(&self, m: &Mount) -> Result<PathBuf> {
         let src = m.source().as_ref().context("bind mount without a source")?;
-        let src = if src.is_absolute() {
+        Ok(if src.is_absolute() {
             src.clone()
         } else {
             self.bundle.join(src)
-        };
+        })
+    }
+
+    fn bind_source_is_procfs(&self, m: &Mount) -> bool {
+        self.bind_source(m)
+            .ok()
+            .and_then(|src| nix::sys::statfs::statfs(&src).ok())
+            .is_some_and(|fs| fs.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
+    }
+
+    fn bind_mount(&self, root: BorrowedFd<'_>, m: &Mount, opts: &MountOptions) -> Result<()> {
+        let src = self.bind_source(m)?;
         let source = open_path_only(&src)
             .with_context(|| format!("open bind mount source {}", src.display()))?;
         let is_dir = source
@@ -586,6 +602,46 @@ impl Rootfs<'_> {
 }
 
 /// The path of a bind source as the error message shows it.
+/// The entries lxcfs emulates: the only places under /proc a mount may go (runc's `checkProcMount`).
+const LXCFS_PROC_ENTRIES: [&str; 10] = [
+    "cpuinfo",
+    "diskstats",
+    "meminfo",
+    "stat",
+    "swaps",
+    "uptime",
+    "loadavg",
+    "slabinfo",
+    "net/dev",
+    "sys/kernel/ns_last_pid",
+];
+
+/// runc's `checkProcMount` (CVE-2019-16884): at /proc only a fresh procfs or a bind of procfs; below /proc only the
+/// entries lxcfs emulates. `dest` is the cleaned destination relative to the root.
+fn check_proc_mount(
+    dest: &Path,
+    fresh_proc: bool,
+    bind_from_procfs: impl FnOnce() -> bool,
+) -> Result<()> {
+    let Ok(rest) = dest.strip_prefix("proc") else {
+        return Ok(());
+    };
+    let shown = Path::new("/").join(dest);
+    if rest.as_os_str().is_empty() {
+        if fresh_proc || bind_from_procfs() {
+            return Ok(());
+        }
+        bail!("{shown:?} cannot be mounted because it is not of type proc");
+    }
+    if LXCFS_PROC_ENTRIES
+        .iter()
+        .any(|entry| rest == Path::new(entry))
+    {
+        return Ok(());
+    }
+    bail!("{shown:?} cannot be mounted because it is inside /proc")
+}
+
 fn source_text(m: &Mount) -> String {
     m.source()
         .as_ref()
@@ -716,6 +772,30 @@ mod tests {
             v["type"] = t.into();
         }
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn proc_mounts_are_checked_as_runc_does() {
+        let check = |dest: &str, fresh: bool, procfs_bind: bool| {
+            check_proc_mount(Path::new(dest), fresh, || procfs_bind).map_err(|e| e.to_string())
+        };
+        assert_eq!(check("proc", true, false), Ok(()));
+        assert_eq!(check("proc", false, true), Ok(()), "a bind of procfs");
+        assert_eq!(
+            check("proc", false, false),
+            Err("\"/proc\" cannot be mounted because it is not of type proc".to_owned())
+        );
+        assert_eq!(check("proc/cpuinfo", false, false), Ok(()), "lxcfs");
+        assert_eq!(check("proc/sys/kernel/ns_last_pid", false, false), Ok(()));
+        assert_eq!(
+            check("proc/sys/kernel/core_pattern", false, false),
+            Err(
+                "\"/proc/sys/kernel/core_pattern\" cannot be mounted because it is inside /proc"
+                    .to_owned()
+            )
+        );
+        assert_eq!(check("procfs", false, false), Ok(()), "not /proc");
+        assert_eq!(check("data/proc", false, false), Ok(()));
     }
 
     #[test]
