@@ -185,23 +185,19 @@ fn sync_with_child(chan: &Channel, first: Pid, req: &Request, pids: &mut Vec<Pid
             }
             Msg::SeccompListener => {
                 let state = &req.container.state;
-                let (profile, listener) = state
-                    .seccomp
-                    .as_ref()
-                    .zip(chan.take_fd())
-                    .context("seccomp listener message without a profile or an fd")?;
-                seccomp::send_listener(
-                    profile,
-                    listener,
+                let container_state = seccomp::SpecState {
+                    oci_version: &state.oci_version,
+                    id: &state.id,
+                    status: "running",
+                    pid: state.init_pid,
+                    bundle: &state.bundle,
+                    annotations: &state.annotations,
+                };
+                seccomp::forward_listener(
+                    chan,
+                    state.seccomp.as_ref(),
                     pid.as_raw(),
-                    seccomp::SpecState {
-                        oci_version: &state.oci_version,
-                        id: &state.id,
-                        status: "running",
-                        pid: state.init_pid,
-                        bundle: &state.bundle,
-                        annotations: &state.annotations,
-                    },
+                    container_state,
                 )?;
             }
             Msg::Exec => {

@@ -203,8 +203,8 @@ pub struct Program {
 }
 
 /// In the new process, inside the container with its cwd set: label what it will execve (AppArmor, SELinux), take
-/// the process's identity (the parent sets the rlimits first, see `Msg::SetRlimits`), check the cwd, resolve the program with the process's environment, and
-/// load the seccomp filters. Everything that needs a syscall the profile might deny happens before the filters;
+/// the process's identity (the parent sets the rlimits first, see `Msg::SetRlimits`), check the cwd, resolve the
+/// program with the process's environment, and load the seccomp filters. Everything that needs a syscall the profile might deny happens before the filters;
 /// after them only the capability sets (without `no_new_privs`), the parent messages, the wait for `start` and
 /// execve remain. Without `no_new_privs` loading needs CAP_SYS_ADMIN, so it comes before the capabilities are
 /// dropped (as in runc); with it, last.

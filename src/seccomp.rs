@@ -46,6 +46,7 @@ use seccompiler::{
 use serde::Serialize;
 use syscalls::Sysno;
 
+use crate::channel::Channel;
 use crate::logger;
 
 /// Kernel return values (`SECCOMP_RET_*`).
@@ -454,9 +455,22 @@ struct ProcessState<'a> {
     state: SpecState<'a>,
 }
 
+/// The parent's side of `Msg::SeccompListener`: take the fd that came with the message and pass it on.
+pub fn forward_listener(
+    channel: &Channel,
+    profile: Option<&LinuxSeccomp>,
+    pid: i32,
+    state: SpecState,
+) -> Result<()> {
+    let (profile, listener) = profile
+        .zip(channel.take_fd())
+        .context("seccomp listener message without a profile or an fd")?;
+    send_listener(profile, listener, pid, state)
+}
+
 /// Send the notify `listener` of process `pid` to the profile's `listenerPath`, as runc does: one message whose
 /// payload is the JSON `ContainerProcessState` and whose `SCM_RIGHTS` carries the fd.
-pub fn send_listener(
+fn send_listener(
     profile: &LinuxSeccomp,
     listener: OwnedFd,
     pid: i32,

@@ -2,6 +2,7 @@
 //! cgroup, one clone, the sync loop with the child, state.json and the pid file. Any failure after the first thing
 //! is made undoes all of it (process, cgroup, state directory), so a failed create leaves nothing behind.
 
+use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
@@ -285,8 +286,29 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     drop(child_end);
     undo.pids.push(first);
 
-    let init_pid = sync_with_init(&parent_end, first, id, &bundle, &plan, &mut undo.pids)
-        .context("unable to start container process")?;
+    let annotations: BTreeMap<String, String> = bundle
+        .spec
+        .annotations()
+        .as_ref()
+        .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let listener_state = |pid: Pid| seccomp::SpecState {
+        oci_version: default_spec::OCI_VERSION,
+        id,
+        status: "creating",
+        pid: pid.as_raw(),
+        bundle: &bundle.dir,
+        annotations: &annotations,
+    };
+    let init_pid = sync_with_init(
+        &parent_end,
+        first,
+        &bundle,
+        &plan,
+        &listener_state,
+        &mut undo.pids,
+    )
+    .context("unable to start container process")?;
     drop(fifo);
     let master = match &console {
         Some(link) => link.master()?,
@@ -307,12 +329,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created: timefmt::rfc3339_nano(SystemTime::now()),
-        annotations: bundle
-            .spec
-            .annotations()
-            .as_ref()
-            .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default(),
+        annotations: annotations.clone(),
         cgroup: cgroup.clone(),
         private_pid_ns: plan.private_pid,
         seccomp: linux.seccomp().clone(),
@@ -392,12 +409,12 @@ pub fn with_oom_score_adj(
 }
 
 /// Drive the child through the protocol (see `channel::Msg`); returns the container init's pid.
-fn sync_with_init(
+fn sync_with_init<'a>(
     chan: &channel::Channel,
     first: Pid,
-    id: &str,
     bundle: &Bundle,
     plan: &namespaces::Plan,
+    listener_state: &dyn Fn(Pid) -> seccomp::SpecState<'a>,
     pids: &mut Vec<Pid>,
 ) -> Result<Pid> {
     if plan
@@ -442,28 +459,7 @@ fn sync_with_init(
                     .linux()
                     .as_ref()
                     .and_then(|l| l.seccomp().as_ref());
-                let (profile, listener) = profile
-                    .zip(chan.take_fd())
-                    .context("seccomp listener message without a profile or an fd")?;
-                let annotations = bundle
-                    .spec
-                    .annotations()
-                    .as_ref()
-                    .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default();
-                seccomp::send_listener(
-                    profile,
-                    listener,
-                    init.as_raw(),
-                    seccomp::SpecState {
-                        oci_version: default_spec::OCI_VERSION,
-                        id,
-                        status: "creating",
-                        pid: init.as_raw(),
-                        bundle: &bundle.dir,
-                        annotations: &annotations,
-                    },
-                )?;
+                seccomp::forward_listener(chan, profile, init.as_raw(), listener_state(init))?;
             }
             Msg::Ready => return Ok(init),
             other => bail!("sync protocol error: unexpected {other:?}"),
