@@ -199,7 +199,8 @@ mod tests {
     fn an_fd_rides_along() {
         use std::io::{Read, Write};
         let (a, b) = pair().unwrap();
-        let (mut reader, writer) = std::io::pipe().unwrap();
+        let (reader, writer) = nix::unistd::pipe().unwrap();
+        let mut reader = std::fs::File::from(reader);
         b.send_with_fd(&Msg::SeccompListener, writer.as_fd())
             .unwrap();
         drop(writer);
