@@ -264,23 +264,24 @@ fn validate(profile: &LinuxSeccomp) -> Result<()> {
     if profile.default_action() == LinuxSeccompAction::ScmpActNotify {
         bail!("SCMP_ACT_NOTIFY cannot be used as default action");
     }
-    let syscalls = profile.syscalls().as_deref().unwrap_or(&[]);
-    let notify = syscalls
+    let notify: Vec<&LinuxSyscall> = profile
+        .syscalls()
+        .as_deref()
+        .unwrap_or(&[])
         .iter()
-        .filter(|c| c.action() == LinuxSeccompAction::ScmpActNotify);
-    let mut uses_notify = false;
-    for call in notify {
-        uses_notify = true;
-        if call.names().iter().any(|n| n == "write") {
-            bail!("SCMP_ACT_NOTIFY cannot be used for the write syscall");
-        }
-    }
-    if uses_notify
-        && profile
-            .listener_path()
-            .as_ref()
-            .is_none_or(|p| p.as_os_str().is_empty())
+        .filter(|c| c.action() == LinuxSeccompAction::ScmpActNotify)
+        .collect();
+    if notify
+        .iter()
+        .any(|c| c.names().iter().any(|n| n == "write"))
     {
+        bail!("SCMP_ACT_NOTIFY cannot be used for the write syscall");
+    }
+    let no_listener = profile
+        .listener_path()
+        .as_ref()
+        .is_none_or(|p| p.as_os_str().is_empty());
+    if !notify.is_empty() && no_listener {
         bail!("listenerPath is not set, but SCMP_ACT_NOTIFY is used");
     }
     for arch in profile.architectures().as_deref().unwrap_or(&[]) {
