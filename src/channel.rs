@@ -25,6 +25,9 @@ pub enum Msg {
     IdsMapped,
     /// child → parent: joining or creating a pid namespace needed a fork; this is the container init's pid.
     Forked { pid: i32 },
+    /// parent → child: hull has the forked pid; the forked process goes on. Without this wait its next message
+    /// could overtake `Forked`, which the intermediate process sends as it exits.
+    ForkSeen,
     /// child → parent: about to switch user; set the rlimits now (prlimit(2) on a process that still has our uid,
     /// as runc does at `procReady`: a child in a user namespace could not raise them itself).
     SetRlimits,
@@ -171,6 +174,7 @@ impl Msg {
             Msg::MapIds => "MapIds",
             Msg::IdsMapped => "IdsMapped",
             Msg::Forked { .. } => "Forked",
+            Msg::ForkSeen => "ForkSeen",
             Msg::SetRlimits => "SetRlimits",
             Msg::RlimitsSet => "RlimitsSet",
             Msg::SeccompListener => "SeccompListener",

@@ -177,6 +177,7 @@ fn sync_with_child(chan: &Channel, first: Pid, req: &Request, pids: &mut Vec<Pid
                 pid = Pid::from_raw(forked);
                 pids.push(pid);
                 let _ = waitpid(first, None);
+                chan.send(&Msg::ForkSeen)?;
             }
             Msg::SetRlimits => {
                 let rlimits = process.rlimits().as_deref().unwrap_or(&[]);
@@ -281,7 +282,8 @@ impl Child<'_> {
             }
             // The new process's parent is hull (CLONE_PARENT): it dies with hull until its execve, as before.
             sys::Forked::Child => {
-                sys::set_parent_death_signal(libc::SIGKILL).context("set parent death signal")
+                sys::set_parent_death_signal(libc::SIGKILL).context("set parent death signal")?;
+                self.channel.recv_expect(&["ForkSeen"]).map(drop)
             }
         }
     }

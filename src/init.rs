@@ -173,7 +173,9 @@ impl Init<'_> {
                 }
                 // No parent-death signal here: the intermediate parent exits at once by design. If setup fails, hull
                 // kills this process by the pid it was sent.
-                ForkResult::Child => {}
+                ForkResult::Child => {
+                    self.channel.recv_expect(&["ForkSeen"])?;
+                }
             }
         }
         Ok(())

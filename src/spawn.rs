@@ -442,6 +442,7 @@ fn sync_with_init<'a>(
                 init = Pid::from_raw(pid);
                 pids.push(init);
                 let _ = waitpid(first, None);
+                chan.send(&Msg::ForkSeen)?;
             }
             Msg::SetRlimits => {
                 let rlimits = bundle
