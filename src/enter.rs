@@ -98,7 +98,7 @@ pub fn exec(req: &Request) -> Result<i32> {
     } else {
         Some(foreground::block_signals()?)
     };
-    let console = spawn::ConsoleLink::open(terminal, req.console_socket)?;
+    let console = spawn::ConsoleLink::open(req.process, req.console_socket)?;
     let labels = lsm::labels(req.process, lsm::Host::detect())?;
     let profile = req.container.state.seccomp.as_ref();
     let filters = profile
@@ -119,7 +119,7 @@ pub fn exec(req: &Request) -> Result<i32> {
                 joins: &joins,
                 entry: &entry,
                 channel: &child_end,
-                console: console.as_ref().map(|c| &c.socket),
+                console: console.as_ref(),
                 labels: &labels,
                 seccomp: filters.as_ref(),
                 first_closed_fd: (3 + req.preserve_fds) as i32,
@@ -221,7 +221,7 @@ struct Child<'a> {
     entry: &'a Entry,
     channel: &'a Channel,
     /// Where to send the pty master when the process has a terminal.
-    console: Option<&'a OwnedFd>,
+    console: Option<&'a spawn::ConsoleLink>,
     /// The process's AppArmor/SELinux labels, checked against the host.
     labels: &'a lsm::Labels,
     /// The container's seccomp filters, compiled by hull before the clone.
@@ -244,13 +244,8 @@ impl Child<'_> {
         let process = self.process;
         let cwd = process.cwd();
         chdir(cwd).with_context(|| format!("chdir to cwd {}", cwd.display()))?;
-        if let Some(socket) = self.console {
-            console::set_up(
-                socket.as_fd(),
-                init::console_size(process),
-                false,
-                process.user().uid(),
-            )?;
+        if let Some(link) = self.console {
+            console::set_up(link.socket.as_fd(), link.size, false, process.user().uid())?;
         }
         sys::cloexec_from(self.first_closed_fd).context("mark inherited fds close-on-exec")?;
         init::reset_signals()?;

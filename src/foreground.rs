@@ -298,23 +298,10 @@ struct RawMode {
 }
 
 impl RawMode {
-    /// hull's terminal as runc finds it: the first of stderr, stdout and stdin that is a terminal, else the
-    /// controlling terminal; none is fine (the pty is then relayed without raw mode or resizing).
+    /// hull's terminal (see `host_terminal`) in raw mode; none is fine (the pty is then relayed without raw mode
+    /// or resizing).
     fn find_host() -> Result<Option<RawMode>> {
-        let stdio = [
-            std::io::stderr().as_fd().try_clone_to_owned(),
-            std::io::stdout().as_fd().try_clone_to_owned(),
-            std::io::stdin().as_fd().try_clone_to_owned(),
-        ];
-        let tty = stdio
-            .into_iter()
-            .flatten()
-            .find(|fd| nix::unistd::isatty(fd).unwrap_or(false))
-            .or_else(|| {
-                let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
-                nix::fcntl::open("/dev/tty", flags, Mode::empty()).ok()
-            });
-        tty.map(RawMode::enter).transpose()
+        host_terminal().map(RawMode::enter).transpose()
     }
 
     /// cfmakeraw, but output processing stays on, as runc's (containerd/console's) SetRaw.
@@ -332,6 +319,35 @@ impl Drop for RawMode {
     fn drop(&mut self) {
         let _ = tcsetattr(&self.fd, SetArg::TCSANOW, &self.saved);
     }
+}
+
+/// hull's terminal as runc finds it: the first of stderr, stdout and stdin that is a terminal, else the
+/// controlling terminal.
+fn host_terminal() -> Option<OwnedFd> {
+    let stdio = [
+        std::io::stderr().as_fd().try_clone_to_owned(),
+        std::io::stdout().as_fd().try_clone_to_owned(),
+        std::io::stdin().as_fd().try_clone_to_owned(),
+    ];
+    stdio
+        .into_iter()
+        .flatten()
+        .find(|fd| nix::unistd::isatty(fd).unwrap_or(false))
+        .or_else(|| {
+            let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+            nix::fcntl::open("/dev/tty", flags, Mode::empty()).ok()
+        })
+}
+
+/// The window size of hull's terminal as (rows, cols), if it has one: the size a relayed pty starts with, so the
+/// process never sees an unsized terminal before the relay begins.
+pub fn host_window_size() -> Option<(u16, u16)> {
+    let tty = host_terminal()?;
+    // SAFETY: winsize is plain integers; all-zero is valid.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes a winsize through the pointer, which is valid for the call.
+    Errno::result(unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCGWINSZ, &mut size) }).ok()?;
+    Some((size.ws_row, size.ws_col))
 }
 
 /// `TIOCGWINSZ` on `from`, `TIOCSWINSZ` on `to`.

@@ -19,6 +19,7 @@ use crate::cgroups::Cgroup;
 use crate::channel::{Channel, Msg};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::Rootfs;
+use crate::spawn::ConsoleLink;
 use crate::{console, credentials, lsm, program, seccomp, sys};
 
 /// Everything the child needs, borrowed from the parent's memory (the clone copied it).
@@ -41,7 +42,7 @@ pub struct Init<'a> {
     pub seccomp: Option<&'a seccomp::Compiled>,
     pub fifo: &'a OwnedFd,
     /// Where to send the pty master when `process.terminal` is set.
-    pub console: Option<&'a OwnedFd>,
+    pub console: Option<&'a ConsoleLink>,
     /// hull's lock on the state directory: the child's inherited copy must not keep it held while parked.
     pub lock: &'a crate::state::Lock,
     pub no_pivot: bool,
@@ -89,13 +90,8 @@ impl Init<'_> {
             before_cgroup_mount: &|| self.join_cgroup_namespace(),
         };
         rootfs.prepare_and_pivot()?;
-        if let Some(socket) = self.console {
-            console::set_up(
-                socket.as_fd(),
-                console_size(process),
-                true,
-                process.user().uid(),
-            )?;
+        if let Some(link) = self.console {
+            console::set_up(link.socket.as_fd(), link.size, true, process.user().uid())?;
         }
         self.join_cgroup_namespace()?;
         rootfs.make_root_readonly()?;
@@ -255,13 +251,6 @@ fn load_seccomp(filters: &seccomp::Compiled, channel: &Channel) -> Result<()> {
         channel.send_with_fd(&Msg::SeccompListener, listener.as_fd())?;
     }
     Ok(())
-}
-
-/// `process.consoleSize` as (rows, cols).
-pub fn console_size(process: &Process) -> Option<(u16, u16)> {
-    process
-        .console_size()
-        .map(|b| (b.height() as u16, b.width() as u16))
 }
 
 /// A new session keyring named like runc's (`_ses.<id>`), searchable by the user; unsupported kernels are fine.

@@ -17,7 +17,7 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::{mkfifo, Pid};
 
-use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxResources};
+use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxResources, Process};
 
 use crate::cgroups::{self, Cgroup};
 use crate::channel::{self, Msg};
@@ -27,7 +27,7 @@ use crate::init::Init;
 use crate::namespaces;
 use crate::spec::{self, Bundle};
 use crate::state::{self, Root, State, EXEC_FIFO};
-use crate::{console, credentials, default_spec, lsm, notify, seccomp, sys, timefmt};
+use crate::{console, credentials, default_spec, foreground, lsm, notify, seccomp, sys, timefmt};
 
 /// How the caller's terminal settings combine with `process.terminal` (runc's `checkTerminal`); `create` always
 /// detaches.
@@ -48,23 +48,31 @@ pub struct ConsoleLink {
     pub socket: OwnedFd,
     /// hull's end, when hull is the receiver.
     pub receiver: Option<OwnedFd>,
+    /// The size the pty is allocated with: `process.consoleSize`, else hull's own terminal's when hull relays
+    /// it (the relay keeps it in step later; runc only sizes it then, after the process may have looked).
+    pub size: Option<(u16, u16)>,
 }
 
 impl ConsoleLink {
-    pub fn open(terminal: bool, console_socket: Option<&Path>) -> Result<Option<ConsoleLink>> {
-        if !terminal {
+    pub fn open(process: &Process, console_socket: Option<&Path>) -> Result<Option<ConsoleLink>> {
+        if !process.terminal().unwrap_or(false) {
             return Ok(None);
         }
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
         Ok(Some(match console_socket {
             Some(path) => ConsoleLink {
                 socket: console::connect_socket(path)?,
                 receiver: None,
+                size,
             },
             None => {
                 let (receiver, socket) = console::socket_pair()?;
                 ConsoleLink {
                     socket,
                     receiver: Some(receiver),
+                    size: size.or_else(foreground::host_window_size),
                 }
             }
         }))
@@ -230,7 +238,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     // Limits first, so the init is confined from its first instruction.
     cgroup.apply(&cgroup_resources(&bundle.spec)?)?;
     let mut cgroup_entry = cgroup.entry()?;
-    let console = ConsoleLink::open(terminal, opts.console_socket.as_deref())?;
+    let console = ConsoleLink::open(process, opts.console_socket.as_deref())?;
     let (parent_end, child_end) = channel::pair()?;
 
     let mut spec_for_child = bundle.spec.clone();
@@ -272,7 +280,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
                 mount_label: mount_label.as_deref(),
                 seccomp: filters.as_ref(),
                 fifo: &fifo,
-                console: console.as_ref().map(|c| &c.socket),
+                console: console.as_ref(),
                 lock: &lock,
                 no_pivot: opts.no_pivot,
                 no_new_keyring: opts.no_new_keyring,
