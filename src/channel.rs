@@ -36,6 +36,10 @@ pub enum Msg {
     /// child → parent: the seccomp filter is loaded; its notify listener fd rides along (`SCM_RIGHTS`), for hull to
     /// pass on to the profile's `listenerPath`.
     SeccompListener,
+    /// child → parent: mounts done, `pivot_root` next; run the prestart and createRuntime hooks now.
+    RunCreateHooks,
+    /// parent → child: those hooks succeeded; `pid` is the init's pid on the host, for the container's own hooks.
+    CreateHooksRan { pid: i32 },
     /// child → parent: set up and parked; only the `start` signal and `execve` remain.
     Ready,
     /// child → parent (`exec`): calling execve now. The channel is close-on-exec, so its closing next means the
@@ -178,6 +182,8 @@ impl Msg {
             Msg::SetRlimits => "SetRlimits",
             Msg::RlimitsSet => "RlimitsSet",
             Msg::SeccompListener => "SeccompListener",
+            Msg::RunCreateHooks => "RunCreateHooks",
+            Msg::CreateHooksRan { .. } => "CreateHooksRan",
             Msg::Ready => "Ready",
             Msg::Exec => "Exec",
             Msg::Error { .. } => "Error",

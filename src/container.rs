@@ -14,7 +14,8 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use serde::Serialize;
 
-use crate::state::{self, Root, State, Status};
+use crate::hooks::{self, Kind};
+use crate::state::{self, Root, SpecState, State, Status};
 use crate::sys;
 
 pub struct Container {
@@ -136,13 +137,35 @@ impl Container {
         self.wait_stopped()
     }
 
-    /// Remove what `create` made: leftover processes, the cgroup, the state directory.
+    /// Remove what `create` made: leftover processes, the cgroup, the state directory; then run the poststop hooks
+    /// (failures are warnings, as the runtime spec wants; the container is gone either way).
     pub fn destroy(&self) -> Result<()> {
         if !self.state.private_pid_ns {
             self.signal_all(libc::SIGKILL)?;
         }
         self.state.cgroup.destroy()?;
         fs::remove_dir_all(&self.dir)
-            .with_context(|| format!("remove state directory {}", self.dir.display()))
+            .with_context(|| format!("remove state directory {}", self.dir.display()))?;
+        let state = SpecState {
+            pid: 0,
+            ..self.state.spec_state("stopped")
+        };
+        hooks::run_warning(
+            Kind::Poststop,
+            self.state.hooks.as_ref(),
+            state,
+            Some(&self.state.bundle),
+        );
+        Ok(())
+    }
+
+    /// Run the poststart hooks once the program runs (failures are warnings).
+    pub fn run_poststart_hooks(&self) {
+        hooks::run_warning(
+            Kind::Poststart,
+            self.state.hooks.as_ref(),
+            self.state.spec_state("running"),
+            Some(&self.state.bundle),
+        );
     }
 }

@@ -186,14 +186,7 @@ fn sync_with_child(chan: &Channel, first: Pid, req: &Request, pids: &mut Vec<Pid
             }
             Msg::SeccompListener => {
                 let state = &req.container.state;
-                let container_state = seccomp::SpecState {
-                    oci_version: &state.oci_version,
-                    id: &state.id,
-                    status: "running",
-                    pid: state.init_pid,
-                    bundle: &state.bundle,
-                    annotations: &state.annotations,
-                };
+                let container_state = state.spec_state("running");
                 seccomp::forward_listener(
                     chan,
                     state.seccomp.as_ref(),

@@ -84,10 +84,7 @@ pub fn features_json() -> String {
     let features = Features {
         oci_version_min: "1.0.0",
         oci_version_max: OCI_VERSION,
-        // Unlike runc (whose Go `omitempty` would drop an empty list), an
-        // empty list is written: hull runs no hooks yet, and a missing key
-        // would mean "unknown".
-        hooks: Vec::new(),
+        hooks: crate::hooks::Kind::ALL.iter().map(|k| k.name()).collect(),
         mount_options: MOUNT_OPTIONS,
         linux: Linux {
             namespaces: NAMESPACES,
@@ -284,7 +281,7 @@ mod tests {
         let text = features_json();
         assert!(text.starts_with("{\n    \"ociVersionMin\": \"1.0.0\",\n"));
         assert!(text.ends_with("\n}\n"));
-        assert!(text.contains("\n    \"hooks\": [],\n"));
+        assert!(text.contains("\n    \"hooks\": [\n        \"prestart\",\n"));
         assert!(text.contains("\n        \"namespaces\": [\n            \"cgroup\",\n"));
         assert!(!text.contains('\t'));
     }
@@ -326,7 +323,17 @@ mod tests {
     fn reports_what_hull_supports() {
         let v = parsed();
         assert_eq!(v["ociVersionMax"], OCI_VERSION);
-        assert_eq!(v["hooks"], Value::Array(Vec::new()));
+        assert_eq!(
+            v["hooks"],
+            serde_json::json!([
+                "prestart",
+                "createRuntime",
+                "createContainer",
+                "startContainer",
+                "poststart",
+                "poststop"
+            ])
+        );
         let linux = &v["linux"];
         assert_eq!(linux["namespaces"].as_array().unwrap().len(), 8);
         let caps = linux["capabilities"].as_array().unwrap();

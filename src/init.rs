@@ -1,6 +1,8 @@
 //! The container init: the child `clone`d by `create`, running hull's own code (no re-exec) until its final execve.
 //! A straight line over the spec; any failure is sent to the parent as the full cause chain and the child exits.
 
+use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::ffi::CString;
 use std::fs::{self, OpenOptions};
@@ -17,15 +19,19 @@ use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::cgroups::Cgroup;
 use crate::channel::{Channel, Msg};
+use crate::hooks::{self, Kind};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::Rootfs;
 use crate::spawn::ConsoleLink;
-use crate::{console, credentials, lsm, program, seccomp, sys};
+use crate::state::SpecState;
+use crate::{console, credentials, default_spec, lsm, program, seccomp, sys};
 
 /// Everything the child needs, borrowed from the parent's memory (the clone copied it).
 pub struct Init<'a> {
     pub id: &'a str,
     pub spec: &'a Spec,
+    /// `annotations`, for the state the container's hooks read.
+    pub annotations: &'a BTreeMap<String, String>,
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub cgroup: &'a Cgroup,
@@ -50,7 +56,10 @@ pub struct Init<'a> {
     /// The first fd that is not passed to the container (3 + LISTEN_FDS + --preserve-fds).
     pub first_closed_fd: i32,
     /// Whether the cgroup namespace, if any, was unshared (after the cgroups were entered).
-    pub cgroup_ns_entered: std::cell::Cell<bool>,
+    pub cgroup_ns_entered: Cell<bool>,
+    /// This process's pid on the host, once the parent has told it (only when the container has create-time or
+    /// startContainer hooks, which report it).
+    pub host_pid: Cell<i32>,
 }
 
 impl Init<'_> {
@@ -88,6 +97,7 @@ impl Init<'_> {
             no_pivot: self.no_pivot,
             mount_label: self.mount_label,
             before_cgroup_mount: &|| self.join_cgroup_namespace(),
+            before_pivot: &|| self.run_create_hooks(),
         };
         rootfs.prepare_and_pivot()?;
         if let Some(link) = self.console {
@@ -121,6 +131,10 @@ impl Init<'_> {
         let program = become_process(process, self.labels, self.seccomp, self.channel)?;
         self.channel.send(&Msg::Ready)?;
         self.wait_for_start();
+        let hooks = self.spec.hooks().as_ref();
+        if let Err(err) = hooks::run(Kind::StartContainer, hooks, self.hook_state(), None) {
+            self.fail_start(&err);
+        }
         let errno = sys::execve(&program.path, &program.argv, &program.envp);
         let _ = writeln!(
             std::io::stderr(),
@@ -175,6 +189,55 @@ impl Init<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Just before `pivot_root`, while host paths still resolve: the parent runs the prestart and createRuntime hooks
+    /// (in the runtime namespace) and tells this process its host pid; then this process runs the createContainer
+    /// hooks in the container's namespaces, in the rootfs as runc does. The round trip is only made when some hook
+    /// needs it.
+    fn run_create_hooks(&self) -> Result<()> {
+        let hooks = self.spec.hooks().as_ref();
+        let needs_pid = [
+            Kind::Prestart,
+            Kind::CreateRuntime,
+            Kind::CreateContainer,
+            Kind::StartContainer,
+        ];
+        if !hooks::any(hooks, &needs_pid) {
+            return Ok(());
+        }
+        self.channel.send(&Msg::RunCreateHooks)?;
+        match self.channel.recv_expect(&["CreateHooksRan"])? {
+            Msg::CreateHooksRan { pid } => self.host_pid.set(pid),
+            other => bail!("sync protocol error: unexpected {other:?}"),
+        }
+        hooks::run(
+            Kind::CreateContainer,
+            hooks,
+            self.hook_state(),
+            Some(self.rootfs),
+        )
+    }
+
+    /// The container state the container's own hooks read (the status is the hook kind's).
+    fn hook_state(&self) -> SpecState<'_> {
+        SpecState {
+            oci_version: default_spec::OCI_VERSION,
+            id: self.id,
+            status: "",
+            pid: self.host_pid.get(),
+            bundle: self.bundle,
+            annotations: self.annotations,
+        }
+    }
+
+    /// A startContainer hook failed after `start` released this process: leave the error in the exec fifo, where
+    /// `start` reads it once this process is gone, and exit without running the program.
+    fn fail_start(&self, err: &anyhow::Error) -> ! {
+        let text = format!("{err:#}");
+        // SAFETY: writing a buffer we own to an fd we own.
+        let _ = unsafe { libc::write(self.fifo.as_raw_fd(), text.as_ptr().cast(), text.len()) };
+        sys::exit_now(1)
     }
 
     /// Park until `hull start` writes to the exec fifo (held open read-write, so the read blocks until then).

@@ -15,6 +15,7 @@ mod foreground;
 #[cfg(test)]
 mod fuzz;
 mod goduration;
+mod hooks;
 mod init;
 mod inroot;
 mod logger;

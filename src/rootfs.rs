@@ -36,6 +36,8 @@ pub struct Rootfs<'a> {
     pub mount_label: Option<&'a str>,
     /// Called before the first cgroup mount: the process must be in its cgroups (and cgroup namespace) by then.
     pub before_cgroup_mount: &'a dyn Fn() -> Result<()>,
+    /// Called once the mounts, devices and cwd are in place, just before `pivot_root`: the create-time hooks.
+    pub before_pivot: &'a dyn Fn() -> Result<()>,
 }
 
 const NO_FOLLOW_PATH: OFlag = OFlag::O_PATH.union(OFlag::O_NOFOLLOW);
@@ -145,6 +147,7 @@ impl Rootfs<'_> {
                 .with_context(|| format!("create cwd {}", process.cwd().display()))?;
         }
         drop(root);
+        (self.before_pivot)()?;
         if self.no_pivot {
             self.move_root()
         } else {

@@ -30,7 +30,6 @@ use std::collections::BTreeMap;
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
 use std::str::FromStr;
 
 use anyhow::{bail, Context, Result};
@@ -48,6 +47,7 @@ use syscalls::Sysno;
 
 use crate::channel::Channel;
 use crate::logger;
+use crate::state::SpecState;
 
 /// Kernel return values (`SECCOMP_RET_*`).
 const RET_ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
@@ -424,24 +424,6 @@ impl Compiled {
         }
         Ok(listener)
     }
-}
-
-/// The container state in a [`ProcessState`] (runtime-spec `State`, as Go encodes it).
-#[derive(Serialize)]
-pub struct SpecState<'a> {
-    #[serde(rename = "ociVersion")]
-    pub oci_version: &'a str,
-    pub id: &'a str,
-    pub status: &'a str,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub pid: i32,
-    pub bundle: &'a Path,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: &'a BTreeMap<String, String>,
-}
-
-fn is_zero(pid: &i32) -> bool {
-    *pid == 0
 }
 
 /// What the seccomp agent at `listenerPath` receives with the listener fd (runtime-spec `ContainerProcessState`).

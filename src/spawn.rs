@@ -2,31 +2,35 @@
 //! cgroup, one clone, the sync loop with the child, state.json and the pid file. Any failure after the first thing
 //! is made undoes all of it (process, cgroup, state directory), so a failed create leaves nothing behind.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::{mkfifo, Pid};
 
-use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxResources, Process};
+use oci_spec::runtime::{Hooks, LinuxDeviceCgroupBuilder, LinuxResources, Process};
 
 use crate::cgroups::{self, Cgroup};
 use crate::channel::{self, Msg};
 use crate::cli::CreateOpts;
 use crate::container::Container;
+use crate::hooks::{self, Kind};
 use crate::init::Init;
+use crate::logger::{self, Level};
 use crate::namespaces;
 use crate::spec::{self, Bundle};
-use crate::state::{self, Root, State, EXEC_FIFO};
+use crate::state::{self, Root, SpecState, State, EXEC_FIFO};
 use crate::{console, credentials, default_spec, foreground, lsm, notify, seccomp, sys, timefmt};
 
 /// How the caller's terminal settings combine with `process.terminal` (runc's `checkTerminal`); `create` always
@@ -140,6 +144,9 @@ struct Undo<'a> {
     /// The container's cgroup once created.
     cgroup: Option<Cgroup>,
     pids: Vec<Pid>,
+    hooks: Option<&'a Hooks>,
+    /// The state poststop hooks read, once the init exists.
+    poststop: Option<SpecState<'a>>,
     armed: bool,
 }
 
@@ -161,10 +168,13 @@ impl Drop for Undo<'_> {
         if let Some(cgroup) = &self.cgroup {
             let _ = cgroup.signal_all(Signal::SIGKILL);
             if let Err(e) = cgroup.destroy() {
-                crate::logger::log(crate::logger::Level::Warning, &format!("cleanup: {e:#}"));
+                logger::log(Level::Warning, &format!("cleanup: {e:#}"));
             }
         }
         let _ = fs::remove_dir_all(self.dir);
+        if let Some(state) = self.poststop {
+            hooks::run_warning(Kind::Poststop, self.hooks, state, Some(state.bundle));
+        }
     }
 }
 
@@ -213,12 +223,30 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     let plan = namespaces::plan(&bundle.spec);
     let joins = namespaces::open_joins(&plan)?;
 
+    let annotations: BTreeMap<String, String> = bundle
+        .spec
+        .annotations()
+        .as_ref()
+        .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let hooks = bundle.spec.hooks().as_ref();
+    let container_state = |pid: i32| SpecState {
+        oci_version: default_spec::OCI_VERSION,
+        id,
+        status: "creating",
+        pid,
+        bundle: &bundle.dir,
+        annotations: &annotations,
+    };
+
     let lock = root.create_container_dir(id)?;
     let dir = root.container_dir(id);
     let mut undo = Undo {
         dir: &dir,
         cgroup: None,
         pids: Vec::new(),
+        hooks,
+        poststop: None,
         armed: true,
     };
 
@@ -269,6 +297,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
             let init = Init {
                 id,
                 spec: &spec_for_child,
+                annotations: &annotations,
                 bundle: &bundle.dir,
                 rootfs: &bundle.rootfs,
                 cgroup: &cgroup,
@@ -285,7 +314,8 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
                 no_pivot: opts.no_pivot,
                 no_new_keyring: opts.no_new_keyring,
                 first_closed_fd: (3 + listen + opts.preserve_fds) as i32,
-                cgroup_ns_entered: std::cell::Cell::new(false),
+                cgroup_ns_entered: Cell::new(false),
+                host_pid: Cell::new(0),
             };
             init.run()
         }
@@ -294,26 +324,14 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     drop(child_end);
     undo.pids.push(first);
 
-    let annotations: BTreeMap<String, String> = bundle
-        .spec
-        .annotations()
-        .as_ref()
-        .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
-    let listener_state = |pid: Pid| seccomp::SpecState {
-        oci_version: default_spec::OCI_VERSION,
-        id,
-        status: "creating",
-        pid: pid.as_raw(),
-        bundle: &bundle.dir,
-        annotations: &annotations,
-    };
+    // From here a failed create continues the lifecycle at delete, as runc's does: poststop hooks run.
+    undo.poststop = Some(container_state(0));
     let init_pid = sync_with_init(
         &parent_end,
         first,
         &bundle,
         &plan,
-        &listener_state,
+        &|pid| container_state(pid.as_raw()),
         &mut undo.pids,
     )
     .context("unable to start container process")?;
@@ -341,6 +359,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         cgroup: cgroup.clone(),
         private_pid_ns: plan.private_pid,
         seccomp: linux.seccomp().clone(),
+        hooks: hooks.cloned(),
     };
     state.save(&dir)?;
     if let Some(path) = &pid_file {
@@ -422,7 +441,7 @@ fn sync_with_init<'a>(
     first: Pid,
     bundle: &Bundle,
     plan: &namespaces::Plan,
-    listener_state: &dyn Fn(Pid) -> seccomp::SpecState<'a>,
+    container_state: &dyn Fn(Pid) -> SpecState<'a>,
     pids: &mut Vec<Pid>,
 ) -> Result<Pid> {
     if plan
@@ -439,7 +458,14 @@ fn sync_with_init<'a>(
     let mut init = first;
     loop {
         let msg = chan
-            .recv_expect(&["MapIds", "Forked", "SetRlimits", "SeccompListener", "Ready"])
+            .recv_expect(&[
+                "MapIds",
+                "Forked",
+                "SetRlimits",
+                "SeccompListener",
+                "RunCreateHooks",
+                "Ready",
+            ])
             .map_err(|e| e.context("error during container init"))?;
         match msg {
             Msg::MapIds => {
@@ -468,7 +494,14 @@ fn sync_with_init<'a>(
                     .linux()
                     .as_ref()
                     .and_then(|l| l.seccomp().as_ref());
-                seccomp::forward_listener(chan, profile, init.as_raw(), listener_state(init))?;
+                seccomp::forward_listener(chan, profile, init.as_raw(), container_state(init))?;
+            }
+            Msg::RunCreateHooks => {
+                let hooks = bundle.spec.hooks().as_ref();
+                let cwd = Some(bundle.dir.as_path());
+                hooks::run(Kind::Prestart, hooks, container_state(init), cwd)?;
+                hooks::run(Kind::CreateRuntime, hooks, container_state(init), cwd)?;
+                chan.send(&Msg::CreateHooksRan { pid: init.as_raw() })?;
             }
             Msg::Ready => return Ok(init),
             other => bail!("sync protocol error: unexpected {other:?}"),
@@ -480,11 +513,11 @@ fn sync_with_init<'a>(
 /// the wait for its `READY=` (runc's `start` and `run` wait; `start` does it without holding the state lock).
 pub fn release_notifying(container: &Container) -> Result<Option<notify::Pending>> {
     let Some(host) = notify::host_socket() else {
-        release(&container.dir)?;
+        release(container)?;
         return Ok(None);
     };
     let socket = notify::bind_socket(&container.dir)?;
-    release(&container.dir)?;
+    release(container)?;
     Ok(Some(notify::Pending {
         socket,
         host,
@@ -492,9 +525,11 @@ pub fn release_notifying(container: &Container) -> Result<Option<notify::Pending
     }))
 }
 
-/// `start`: release a parked init by writing to its exec fifo, then remove the fifo (the "created" marker).
-pub fn release(dir: &Path) -> Result<()> {
-    let fifo_path = dir.join(EXEC_FIFO);
+/// `start`: release a parked init by writing to its exec fifo, then remove the fifo (the "created" marker). When
+/// startContainer or poststart hooks exist, first wait for the init's execve (see `await_exec`); if a
+/// startContainer hook failed, the container is destroyed (the runtime spec goes on to its destruction).
+fn release(container: &Container) -> Result<()> {
+    let fifo_path = container.dir.join(EXEC_FIFO);
     let fifo = match OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -510,5 +545,51 @@ pub fn release(dir: &Path) -> Result<()> {
     (&fifo)
         .write_all(b"0")
         .with_context(|| format!("write {}", fifo_path.display()))?;
+    let hooks = container.state.hooks.as_ref();
+    if hooks::any(hooks, &[Kind::StartContainer, Kind::Poststart]) {
+        if let Err(err) = await_exec(fifo.as_fd(), &fifo_path) {
+            if let Err(e) = container.kill_all().and_then(|()| container.destroy()) {
+                logger::log(
+                    Level::Warning,
+                    &format!("destroy after a failed start: {e:#}"),
+                );
+            }
+            return Err(err);
+        }
+    }
     fs::remove_file(&fifo_path).with_context(|| format!("remove {}", fifo_path.display()))
+}
+
+/// Wait until the released init has closed the exec fifo (`fifo` is our write end, which reports POLLERR once no
+/// reader is left): its execve closed it, or it exited. A startContainer hook's failure is what the init wrote
+/// into the fifo before exiting (`Init::fail_start`); our "0" still there means it died before it was released.
+fn await_exec(fifo: BorrowedFd<'_>, path: &Path) -> Result<()> {
+    loop {
+        match poll(
+            &mut [PollFd::new(fifo, PollFlags::empty())],
+            PollTimeout::NONE,
+        ) {
+            Ok(_) => break,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e).with_context(|| format!("wait on {}", path.display())),
+        }
+    }
+    let mut left = Vec::new();
+    let mut reader = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .with_context(|| format!("open {}", path.display()))?;
+    // Our own write end keeps the fifo open: its end shows as EAGAIN, not EOF.
+    match reader.read_to_end(&mut left) {
+        Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => {
+            return Err(e).with_context(|| format!("read {}", path.display()))
+        }
+        _ => {}
+    }
+    match left.as_slice() {
+        [] => Ok(()),
+        [b'0', ..] => bail!("container init exited before it was started"),
+        text => bail!("{}", String::from_utf8_lossy(text)),
+    }
 }

@@ -116,6 +116,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
             bail!("invalid linux.rootfsPropagation {prop:?}");
         }
     }
+    if let Some(hooks) = spec.hooks() {
+        crate::hooks::validate(hooks)?;
+    }
     reject_unsupported(spec)?;
     Ok(())
 }
@@ -186,23 +189,6 @@ pub fn unsupported_process_fields(process: &Process) -> Vec<&'static str> {
 /// Features hull does not implement yet are refused by name rather than silently ignored.
 fn reject_unsupported(spec: &Spec) -> Result<()> {
     let mut unsupported: Vec<&str> = Vec::new();
-    if let Some(hooks) = spec.hooks() {
-        let lists = [
-            #[allow(deprecated)]
-            hooks.prestart(),
-            hooks.create_runtime(),
-            hooks.create_container(),
-            hooks.start_container(),
-            hooks.poststart(),
-            hooks.poststop(),
-        ];
-        if lists
-            .iter()
-            .any(|l| l.as_ref().is_some_and(|v| !v.is_empty()))
-        {
-            unsupported.push("hooks");
-        }
-    }
     if let Some(process) = spec.process() {
         unsupported.extend(unsupported_process_fields(process));
     }

@@ -62,6 +62,27 @@ pub struct State {
     /// `linux.seccomp` as it was at create: `exec` loads it into every new process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// `hooks` as they were at create: `start` runs startContainer's wait and poststart, `delete` poststop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
+}
+
+/// The runtime-spec `State` as Go encodes it: what hooks read on stdin and a seccomp agent gets with the listener.
+#[derive(Clone, Copy, Serialize)]
+pub struct SpecState<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub status: &'a str,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pid: i32,
+    pub bundle: &'a Path,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: &'a BTreeMap<String, String>,
+}
+
+fn is_zero(pid: &i32) -> bool {
+    *pid == 0
 }
 
 /// A container id as runc accepts it: `[A-Za-z0-9_+.-]+`, and not `.` or `..`.
@@ -182,6 +203,18 @@ impl State {
     }
 
     /// The status, derived from the kernel (see the module comment).
+    /// The state a hook or seccomp agent is told about, with `status`.
+    pub fn spec_state<'a>(&'a self, status: &'a str) -> SpecState<'a> {
+        SpecState {
+            oci_version: &self.oci_version,
+            id: &self.id,
+            status,
+            pid: self.init_pid,
+            bundle: &self.bundle,
+            annotations: &self.annotations,
+        }
+    }
+
     pub fn status(&self, dir: &Path) -> Status {
         match proc_stat(self.init_pid) {
             Some(stat) if stat.start_time == self.init_start_time && !stat.is_dead() => {

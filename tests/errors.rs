@@ -5,10 +5,7 @@ mod common;
 
 use std::fs;
 
-use common::{
-    base_config, cgroup_dirs_named, host_has_apparmor, host_mounts_mentioning,
-    processes_mentioning, Env, Run,
-};
+use common::{assert_leaves_nothing, base_config, host_has_apparmor, Env, Run};
 use serde_json::{json, Value};
 
 /// Run `create` on the env's bundle with a JSON log, and check the failure contract.
@@ -65,30 +62,6 @@ fn create_fails(env: &Env, expect_in_message: &str) -> Run {
     );
     assert_leaves_nothing(env);
     r
-}
-
-fn assert_leaves_nothing(env: &Env) {
-    assert!(
-        !env.root().join(&env.id).exists(),
-        "no state directory may remain for {}",
-        env.id
-    );
-    assert_eq!(
-        cgroup_dirs_named(&env.id),
-        Vec::<std::path::PathBuf>::new(),
-        "no cgroup may remain"
-    );
-    let bundle = env.bundle().to_string_lossy().into_owned();
-    assert_eq!(
-        host_mounts_mentioning(&bundle),
-        Vec::<String>::new(),
-        "no host mount may remain"
-    );
-    assert_eq!(
-        processes_mentioning(&env.id),
-        Vec::<String>::new(),
-        "no process may remain"
-    );
 }
 
 #[test]

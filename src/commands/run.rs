@@ -13,7 +13,9 @@ pub fn run(root: &Root, args: &RunArgs) -> Result<i32> {
     let id = &args.args[0];
     if args.detach {
         let container = spawn::create(root, id, &args.opts, true)?.container;
-        if let Some(pending) = spawn::release_notifying(&container)? {
+        let pending = spawn::release_notifying(&container)?;
+        container.run_poststart_hooks();
+        if let Some(pending) = pending {
             pending.forward()?;
         }
         return Ok(0);
@@ -26,9 +28,11 @@ pub fn run(root: &Root, args: &RunArgs) -> Result<i32> {
     let spawn::Created { container, master } = spawn::create(root, id, &args.opts, false)?;
     let init = Pid::from_raw(container.state.init_pid);
     let outcome = spawn::release_notifying(&container)
+        .inspect(|_| container.run_poststart_hooks())
         .and_then(|pending| pending.map_or(Ok(()), notify::Pending::forward))
         .and_then(|()| foreground::wait(&signals, init, master));
-    if !args.keep {
+    // A failed startContainer hook has destroyed the container already.
+    if !args.keep && container.dir.exists() {
         if outcome.is_err() {
             let _ = container.kill_all();
         }

@@ -329,6 +329,31 @@ pub fn pass_fds(cmd: &mut Command, fds: Vec<(i32, i32)>) {
     }
 }
 
+/// Nothing of the env's container remains: state directory, cgroup, host mount, process.
+pub fn assert_leaves_nothing(env: &Env) {
+    assert!(
+        !env.root().join(&env.id).exists(),
+        "no state directory may remain for {}",
+        env.id
+    );
+    assert_eq!(
+        cgroup_dirs_named(&env.id),
+        Vec::<PathBuf>::new(),
+        "no cgroup may remain"
+    );
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    assert_eq!(
+        host_mounts_mentioning(&bundle),
+        Vec::<String>::new(),
+        "no host mount may remain"
+    );
+    assert_eq!(
+        processes_mentioning(&env.id),
+        Vec::<String>::new(),
+        "no process may remain"
+    );
+}
+
 /// Every cgroup directory (in any hierarchy) whose path ends with `/<id>`.
 pub fn cgroup_dirs_named(id: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 const USAGE: &str =
     "usage: checker facts [PROBE_PATH...] | exit CODE | sleep SECS | write PATH TEXT \
-                     | cat PATH | ls DIR | stat PATH | notify MESSAGE | keyctl | cwd | fds \
+                     | cat PATH | ls DIR | stat PATH | notify MESSAGE | keyctl | hook DIR PHASE | cwd | fds \
                      | overwrite-exe TARGET FIFO RESULT | probe-proc TARGET FIFO RESULT";
 
 /// Capability names by bit number, as in <linux/capability.h>.
@@ -104,6 +104,7 @@ fn main() {
         ["stat", path] => stat(path).and_then(|facts| print_json(&facts)),
         ["notify", message] => notify(message),
         ["keyctl"] => keyctl(),
+        ["hook", dir, phase] => hook(dir, phase),
         ["cwd"] => escape::cwd().and_then(|facts| print_json(&facts)),
         ["fds"] => escape::fds().and_then(|facts| print_json(&facts)),
         ["overwrite-exe", target, fifo, result] => escape::overwrite_exe(target, fifo, result),
@@ -114,6 +115,45 @@ fn main() {
         eprintln!("checker: {}: {err}", args.join(" "));
         process::exit(1);
     }
+}
+
+/// Run as a lifecycle hook: record what it was given and where it ran in `DIR/PHASE.json` (its stdin, pid, uid,
+/// cwd, namespace links, `$HOOK_ENV`, the command name of the state's pid) and append `PHASE` to `DIR/order`.
+fn hook(dir: &str, phase: &str) -> io::Result<()> {
+    let mut stdin = String::new();
+    io::stdin().read_to_string(&mut stdin)?;
+    let namespaces: Map<String, Value> = ["cgroup", "ipc", "mnt", "net", "pid", "user", "uts"]
+        .iter()
+        .map(|ns| {
+            let link = fs::read_link(format!("/proc/self/ns/{ns}"))
+                .map(|l| Value::String(l.to_string_lossy().into_owned()))
+                .unwrap_or(Value::Null);
+            ((*ns).to_owned(), link)
+        })
+        .collect();
+    let record = json!({
+        "stdin": stdin,
+        "pid": process::id(),
+        // SAFETY: getuid cannot fail and touches no memory.
+        "uid": unsafe { libc::getuid() },
+        "cwd": std::env::current_dir()?.to_string_lossy(),
+        "namespaces": namespaces,
+        "env": std::env::var("HOOK_ENV").ok(),
+        "state_pid_comm": state_pid_comm(&stdin),
+    });
+    fs::write(format!("{dir}/{phase}.json"), record.to_string())?;
+    let mut order = fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(format!("{dir}/order"))?;
+    writeln!(order, "{phase}")
+}
+
+/// The command name of the process a hook's state names (`pid`), as this hook's /proc shows it.
+fn state_pid_comm(state: &str) -> Option<String> {
+    let state: Value = serde_json::from_str(state).ok()?;
+    let comm = fs::read_to_string(format!("/proc/{}/comm", state["pid"].as_i64()?)).ok()?;
+    Some(comm.trim_end().to_owned())
 }
 
 /// Ask for the session keyring's id (busybox has no keyctl): fails under a seccomp profile that denies keyctl.
