@@ -11,61 +11,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::default_spec::OCI_VERSION;
-
-/// Mount options hull's mount code understands, sorted like runc's
-/// `specconv.KnownMountOptions()`.
-///
-/// These are all keys of runc's `mountFlags` and `mountPropagationMapping`
-/// tables (`libcontainer/specconv/spec_linux.go`). Left out: the recursive
-/// mount_setattr(2) options of `recAttrFlags` (`rro`, `rrw`, `rnosuid`,
-/// `rsuid`, `rnodev`, `rdev`, `rnoexec`, `rexec`, `rnodiratime`,
-/// `rdiratime`, `rrelatime`, `rnorelatime`, `rnoatime`, `ratime`,
-/// `rstrictatime`, `rnostrictatime`, `rnosymfollow`, `rsymfollow`), the
-/// `tmpcopyup` extension, and `idmap`/`ridmap` (which runc does not list
-/// either). `acl`/`noacl`, listed by runc 1.1, are gone since runc 1.2.
-pub const MOUNT_OPTIONS: &[&str] = &[
-    "async",
-    "atime",
-    "bind",
-    "defaults",
-    "dev",
-    "diratime",
-    "dirsync",
-    "exec",
-    "iversion",
-    "lazytime",
-    "loud",
-    "mand",
-    "noatime",
-    "nodev",
-    "nodiratime",
-    "noexec",
-    "noiversion",
-    "nolazytime",
-    "nomand",
-    "norelatime",
-    "nostrictatime",
-    "nosuid",
-    "nosymfollow",
-    "private",
-    "rbind",
-    "relatime",
-    "remount",
-    "ro",
-    "rprivate",
-    "rshared",
-    "rslave",
-    "runbindable",
-    "rw",
-    "shared",
-    "silent",
-    "slave",
-    "strictatime",
-    "suid",
-    "symfollow",
-    "sync",
-    "unbindable",
-];
+use crate::{mountopts, sys};
 
 /// Namespace types, sorted like runc's `specconv.KnownNamespaces()`.
 const NAMESPACES: &[&str] = &[
@@ -85,7 +31,7 @@ pub fn features_json() -> String {
         oci_version_min: "1.0.0",
         oci_version_max: OCI_VERSION,
         hooks: crate::hooks::Kind::ALL.iter().map(|k| k.name()).collect(),
-        mount_options: MOUNT_OPTIONS,
+        mount_options: mountopts::known_options(sys::has_mount_setattr()),
         linux: Linux {
             namespaces: NAMESPACES,
             capabilities: capabilities(),
@@ -102,7 +48,9 @@ pub fn features_json() -> String {
             selinux: Enabled { enabled: true },
             intel_rdt: Enabled::no(),
             mount_extensions: MountExtensions {
-                idmap: Enabled::no(),
+                idmap: Enabled {
+                    enabled: sys::has_mount_setattr(),
+                },
             },
             net_devices: Enabled::no(),
         },
@@ -128,7 +76,7 @@ struct Features {
     oci_version_min: &'static str,
     oci_version_max: &'static str,
     hooks: Vec<&'static str>,
-    mount_options: &'static [&'static str],
+    mount_options: Vec<&'static str>,
     linux: Linux,
     annotations: BTreeMap<&'static str, &'static str>,
 }
@@ -367,7 +315,10 @@ mod tests {
                 "{flag}"
             );
         }
-        assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], false);
+        assert_eq!(
+            linux["mountExtensions"]["idmap"]["enabled"],
+            sys::has_mount_setattr()
+        );
         assert!(v.get("potentiallyUnsafeConfigAnnotations").is_none());
     }
 
@@ -377,32 +328,33 @@ mod tests {
         assert_eq!(f.oci_version_min(), "1.0.0");
         assert_eq!(
             f.mount_options().as_ref().unwrap().len(),
-            MOUNT_OPTIONS.len()
+            mountopts::known_options(sys::has_mount_setattr()).len()
         );
     }
 
     #[test]
-    fn mount_options_are_sorted_and_not_recursive() {
-        assert!(MOUNT_OPTIONS.windows(2).all(|w| w[0] < w[1]));
-        for absent in [
-            "rro",
-            "rrw",
-            "rnosuid",
-            "ratime",
-            "tmpcopyup",
-            "idmap",
-            "acl",
-        ] {
-            assert!(!MOUNT_OPTIONS.contains(&absent), "{absent}");
-        }
-        for present in [
-            "rbind",
-            "rprivate",
-            "runbindable",
-            "defaults",
-            "nosymfollow",
-        ] {
-            assert!(MOUNT_OPTIONS.contains(&present), "{present}");
+    fn mount_options_are_what_the_parser_takes() {
+        for recursive in [false, true] {
+            let options = mountopts::known_options(recursive);
+            assert!(options.windows(2).all(|w| w[0] < w[1]), "{options:?}");
+            for option in &options {
+                let parsed = mountopts::parse(&[option.to_string()]).unwrap();
+                assert!(parsed.data.is_empty(), "{option} is filesystem data");
+            }
+            for present in [
+                "rbind",
+                "rprivate",
+                "runbindable",
+                "defaults",
+                "nosymfollow",
+            ] {
+                assert!(options.contains(&present), "{present}");
+            }
+            for absent in ["tmpcopyup", "acl"] {
+                assert!(!options.contains(&absent), "{absent}");
+            }
+            assert_eq!(options.contains(&"rro"), recursive);
+            assert_eq!(options.contains(&"ridmap"), recursive);
         }
     }
 }

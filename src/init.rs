@@ -42,6 +42,8 @@ pub struct Init<'a> {
     pub channel: &'a Channel,
     /// The process's AppArmor/SELinux labels, checked against the host.
     pub labels: &'a lsm::Labels,
+    /// The id-mapped mounts' trees, prepared by hull.
+    pub idmapped: &'a crate::idmap::Trees,
     /// `linux.mountLabel`, when the host has SELinux.
     pub mount_label: Option<&'a str>,
     /// The compiled `linux.seccomp`, loaded last (see [`become_process`]).
@@ -98,6 +100,7 @@ impl Init<'_> {
             mount_label: self.mount_label,
             before_cgroup_mount: &|| self.join_cgroup_namespace(),
             before_pivot: &|| self.run_create_hooks(),
+            idmapped: self.idmapped,
         };
         rootfs.prepare_and_pivot()?;
         if let Some(link) = self.console {

@@ -16,6 +16,7 @@ mod foreground;
 mod fuzz;
 mod goduration;
 mod hooks;
+mod idmap;
 mod init;
 mod inroot;
 mod logger;

@@ -16,6 +16,8 @@ pub struct MountOptions {
     /// `MOUNT_ATTR_*` bits to set and clear recursively (`rro`, `rnosuid`, ...).
     pub recursive_set: u64,
     pub recursive_clear: u64,
+    /// `idmap` (`Some(false)`) or `ridmap` (`Some(true)`, every mount of the tree): an id-mapped bind mount.
+    pub idmap: Option<bool>,
     /// Everything else, passed to the filesystem (`mode=755`, `size=65536k`, ...).
     pub data: Vec<String>,
 }
@@ -70,20 +72,37 @@ const FLAG_TABLE: &[(&str, bool, MsFlags)] = &[
     ("sync", false, MsFlags::MS_SYNCHRONOUS),
 ];
 
+/// Propagation options (also the `rootfsPropagation` values) and their flags.
+const PROPAGATION_TABLE: &[(&str, MsFlags)] = &[
+    ("private", MsFlags::MS_PRIVATE),
+    ("rprivate", MsFlags::MS_PRIVATE.union(MsFlags::MS_REC)),
+    ("shared", MsFlags::MS_SHARED),
+    ("rshared", MsFlags::MS_SHARED.union(MsFlags::MS_REC)),
+    ("slave", MsFlags::MS_SLAVE),
+    ("rslave", MsFlags::MS_SLAVE.union(MsFlags::MS_REC)),
+    ("unbindable", MsFlags::MS_UNBINDABLE),
+    ("runbindable", MsFlags::MS_UNBINDABLE.union(MsFlags::MS_REC)),
+];
+
 /// The propagation flag for an option or `rootfsPropagation` value.
 pub fn propagation_flag(option: &str) -> Option<MsFlags> {
-    let rec = MsFlags::MS_REC;
-    Some(match option {
-        "private" => MsFlags::MS_PRIVATE,
-        "rprivate" => MsFlags::MS_PRIVATE | rec,
-        "shared" => MsFlags::MS_SHARED,
-        "rshared" => MsFlags::MS_SHARED | rec,
-        "slave" => MsFlags::MS_SLAVE,
-        "rslave" => MsFlags::MS_SLAVE | rec,
-        "unbindable" => MsFlags::MS_UNBINDABLE,
-        "runbindable" => MsFlags::MS_UNBINDABLE | rec,
-        _ => return None,
-    })
+    PROPAGATION_TABLE
+        .iter()
+        .find(|(name, _)| *name == option)
+        .map(|&(_, flag)| flag)
+}
+
+/// Every option `parse` turns into a mount flag, propagation or attribute (not filesystem data), sorted as runc's
+/// `KnownMountOptions`; the recursive and id-mapping ones only when the kernel has mount_setattr(2) to apply them.
+pub fn known_options(mount_setattr: bool) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = FLAG_TABLE.iter().map(|(name, _, _)| *name).collect();
+    names.extend(PROPAGATION_TABLE.iter().map(|(name, _)| *name));
+    if mount_setattr {
+        names.extend(RECURSIVE_TABLE.iter().map(|(name, _, _)| *name));
+        names.extend(IDMAP_OPTIONS.iter().map(|(name, _)| *name));
+    }
+    names.sort_unstable();
+    names
 }
 
 /// (option, clears?, MOUNT_ATTR_* bit) for the recursive variants runc supports through mount_setattr(2).
@@ -109,7 +128,10 @@ const RECURSIVE_TABLE: &[(&str, bool, u64)] = &[
 ];
 
 /// Options hull refuses rather than passing them to the kernel as filesystem data.
-const UNSUPPORTED: &[&str] = &["tmpcopyup", "idmap", "ridmap"];
+const UNSUPPORTED: &[&str] = &["tmpcopyup"];
+
+/// The id-mapping options (see [`MountOptions::idmap`]).
+const IDMAP_OPTIONS: &[(&str, bool)] = &[("idmap", false), ("ridmap", true)];
 
 pub fn parse(options: &[String]) -> anyhow::Result<MountOptions> {
     let mut out = MountOptions {
@@ -118,6 +140,7 @@ pub fn parse(options: &[String]) -> anyhow::Result<MountOptions> {
         propagation: Vec::new(),
         recursive_set: 0,
         recursive_clear: 0,
+        idmap: None,
         data: Vec::new(),
     };
     for option in options {
@@ -142,6 +165,9 @@ pub fn parse(options: &[String]) -> anyhow::Result<MountOptions> {
                 out.recursive_set |= attr;
                 out.recursive_clear &= !attr;
             }
+        } else if let Some(&(_, recursive)) = IDMAP_OPTIONS.iter().find(|(name, _)| *name == option)
+        {
+            out.idmap = Some(recursive);
         } else if UNSUPPORTED.contains(&option) {
             anyhow::bail!("mount option {option:?} is not supported by this version of hull");
         } else {
@@ -193,6 +219,15 @@ mod tests {
         let o = opts(&["rbind", "rro", "rnosuid", "rsuid"]);
         assert_eq!(o.recursive_set, libc::MOUNT_ATTR_RDONLY);
         assert_eq!(o.recursive_clear, libc::MOUNT_ATTR_NOSUID);
+    }
+
+    #[test]
+    fn idmap_options_are_not_data() {
+        assert_eq!(opts(&["rbind", "idmap"]).idmap, Some(false));
+        let o = opts(&["bind", "ridmap", "ro"]);
+        assert_eq!(o.idmap, Some(true));
+        assert!(o.data.is_empty());
+        assert_eq!(opts(&["bind"]).idmap, None);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, LinuxTimeOffset, Spec};
@@ -152,11 +152,74 @@ pub fn write_id_maps(pid: Pid, spec: &Spec) -> Result<()> {
     let Some(linux) = spec.linux() else {
         return Ok(());
     };
-    for (file, maps) in [
-        ("uid_map", linux.uid_mappings()),
-        ("gid_map", linux.gid_mappings()),
-    ] {
-        let text = map_text(maps.as_deref().unwrap_or(&[]));
+    write_maps(
+        pid,
+        linux.uid_mappings().as_deref().unwrap_or(&[]),
+        linux.gid_mappings().as_deref().unwrap_or(&[]),
+    )
+}
+
+/// The kernel's limit on the lines of one id map (`UID_GID_MAP_MAX_EXTENTS`, Linux 4.15+).
+const MAX_MAP_EXTENTS: usize = 340;
+
+/// Check an id mapping (`what` names it in errors) as the kernel will when it is written: every range non-empty
+/// and within 32 bits, no two ranges overlapping on either side, at most 340 of them. The kernel would only say
+/// "Invalid argument".
+pub fn check_id_mappings(what: &str, maps: &[LinuxIdMapping]) -> Result<()> {
+    if maps.len() > MAX_MAP_EXTENTS {
+        bail!(
+            "{what}: {} ranges, the kernel takes at most {MAX_MAP_EXTENTS}",
+            maps.len()
+        );
+    }
+    let range = |start: u32, size: u32| (start as u64, start as u64 + size as u64);
+    for (i, m) in maps.iter().enumerate() {
+        if m.size() == 0 {
+            bail!("{what}[{i}]: size must be greater than zero");
+        }
+        for (side, (start, end)) in [
+            ("container", range(m.container_id(), m.size())),
+            ("host", range(m.host_id(), m.size())),
+        ] {
+            if end > u64::from(u32::MAX) {
+                bail!(
+                    "{what}[{i}]: {side} ids {start}-{} go past 4294967294",
+                    end - 1
+                );
+            }
+        }
+        for (j, other) in maps.iter().enumerate().take(i) {
+            for (side, a, b) in [
+                (
+                    "container",
+                    range(m.container_id(), m.size()),
+                    range(other.container_id(), other.size()),
+                ),
+                (
+                    "host",
+                    range(m.host_id(), m.size()),
+                    range(other.host_id(), other.size()),
+                ),
+            ] {
+                if a.0 < b.1 && b.0 < a.1 {
+                    bail!(
+                        "{what}[{j}] and [{i}] overlap: {side} ids {}-{} and {}-{}",
+                        b.0,
+                        b.1 - 1,
+                        a.0,
+                        a.1 - 1
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Write `uids` and `gids` as the uid_map and gid_map of `pid`, which sits in a user namespace of its own.
+pub fn write_maps(pid: Pid, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<()> {
+    for (file, maps) in [("uid_map", uids), ("gid_map", gids)] {
+        let text = map_text(maps);
         let path = format!("/proc/{pid}/{file}");
         OpenOptions::new()
             .write(true)
@@ -223,6 +286,61 @@ mod tests {
             "linux": {"namespaces": namespaces}
         }))
         .unwrap()
+    }
+
+    fn maps(json: serde_json::Value) -> Vec<LinuxIdMapping> {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn id_mappings_are_checked_as_the_kernel_would() {
+        let check =
+            |json| check_id_mappings("linux.uidMappings", &maps(json)).map_err(|e| e.to_string());
+        assert_eq!(
+            check(
+                serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536},
+                                     {"containerID": 65536, "hostID": 0, "size": 1}])
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check(
+                serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536},
+                                     {"containerID": 1000, "hostID": 0, "size": 10}])
+            ),
+            Err(
+                "linux.uidMappings[0] and [1] overlap: container ids 0-65535 and 1000-1009"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            check(
+                serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 10},
+                                     {"containerID": 10, "hostID": 100005, "size": 10}])
+            ),
+            Err(
+                "linux.uidMappings[0] and [1] overlap: host ids 100000-100009 and 100005-100014"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            check(serde_json::json!([{"containerID": 0, "hostID": 0, "size": 0}])),
+            Err("linux.uidMappings[0]: size must be greater than zero".to_owned())
+        );
+        assert_eq!(
+            check(serde_json::json!([{"containerID": 0, "hostID": 4294967295u32, "size": 2}])),
+            Err(
+                "linux.uidMappings[0]: host ids 4294967295-4294967296 go past 4294967294"
+                    .to_owned()
+            )
+        );
+        let many: Vec<_> = (0..341)
+            .map(|i| serde_json::json!({"containerID": i, "hostID": 1000 + i, "size": 1}))
+            .collect();
+        assert_eq!(
+            check(serde_json::Value::Array(many)),
+            Err("linux.uidMappings: 341 ranges, the kernel takes at most 340".to_owned())
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use oci_spec::runtime::{LinuxDeviceType, Mount, Spec};
 use crate::cgroups::Cgroup;
 use crate::inroot::{self, fd_path, RESOLVE_NO_SYMLINKS};
 use crate::mountopts::{self, MountOptions};
-use crate::{lsm, sys};
+use crate::{idmap, lsm, sys};
 
 /// What the rootfs setup needs to know besides the spec.
 pub struct Rootfs<'a> {
@@ -36,6 +36,8 @@ pub struct Rootfs<'a> {
     pub mount_label: Option<&'a str>,
     /// Called before the first cgroup mount: the process must be in its cgroups (and cgroup namespace) by then.
     pub before_cgroup_mount: &'a dyn Fn() -> Result<()>,
+    /// The id-mapped mounts, prepared by hull (see `idmap`).
+    pub idmapped: &'a idmap::Trees,
     /// Called once the mounts, devices and cwd are in place, just before `pivot_root`: the create-time hooks.
     pub before_pivot: &'a dyn Fn() -> Result<()>,
 }
@@ -133,8 +135,8 @@ impl Rootfs<'_> {
         let root = self.root_fd()?;
 
         let mounts = self.spec.mounts().as_deref().unwrap_or(&[]);
-        for m in mounts {
-            self.mount_entry(root.as_fd(), m).with_context(|| {
+        for (index, m) in mounts.iter().enumerate() {
+            self.mount_entry(root.as_fd(), index, m).with_context(|| {
                 format!("mount {} on {}", source_text(m), m.destination().display())
             })?;
         }
@@ -181,7 +183,7 @@ impl Rootfs<'_> {
         .with_context(|| format!("make {parent} private"))
     }
 
-    fn mount_entry(&self, root: BorrowedFd<'_>, m: &Mount) -> Result<()> {
+    fn mount_entry(&self, root: BorrowedFd<'_>, index: usize, m: &Mount) -> Result<()> {
         let dest = m.destination();
         if inroot::clean(dest).as_os_str().is_empty() {
             bail!("invalid mount destination {:?}", dest);
@@ -193,7 +195,7 @@ impl Rootfs<'_> {
             bind && self.bind_source_is_procfs(m)
         })?;
         if bind {
-            return self.bind_mount(root, m, &opts);
+            return self.bind_mount(root, m, &opts, self.idmapped.get(index));
         }
         if typ == "cgroup" || typ == "cgroup2" {
             return self.mount_cgroup(root, dest, &opts);
@@ -252,12 +254,7 @@ impl Rootfs<'_> {
 
     /// A bind mount's source on the host: absolute, or relative to the bundle.
     fn bind_source(&self, m: &Mount) -> Result<PathBuf> {
-        let src = m.source().as_ref().context("bind mount without a source")?;
-        Ok(if src.is_absolute() {
-            src.clone()
-        } else {
-            self.bundle.join(src)
-        })
+        idmap::bind_source(m, self.bundle)
     }
 
     fn bind_source_is_procfs(&self, m: &Mount) -> bool {
@@ -267,14 +264,26 @@ impl Rootfs<'_> {
             .is_some_and(|fs| fs.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
     }
 
-    fn bind_mount(&self, root: BorrowedFd<'_>, m: &Mount, opts: &MountOptions) -> Result<()> {
+    /// A bind mount; `idmapped` is the prepared tree when it is id-mapped (attached instead of binding the source).
+    fn bind_mount(
+        &self,
+        root: BorrowedFd<'_>,
+        m: &Mount,
+        opts: &MountOptions,
+        idmapped: Option<BorrowedFd<'_>>,
+    ) -> Result<()> {
         let src = self.bind_source(m)?;
-        let source = open_path_only(&src)
-            .with_context(|| format!("open bind mount source {}", src.display()))?;
-        let is_dir = source
-            .metadata()
-            .with_context(|| format!("stat {}", src.display()))?
-            .is_dir();
+        let source = match idmapped {
+            Some(tree) => tree
+                .try_clone_to_owned()
+                .context("duplicate an id-mapped tree")?,
+            None => open_path_only(&src)
+                .with_context(|| format!("open bind mount source {}", src.display()))?
+                .into(),
+        };
+        let is_dir = fstat(&source)
+            .with_context(|| format!("stat {}", src.display()))
+            .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)?;
         let dest = m.destination();
         if is_dir {
             inroot::mkdir_all(root, dest, 0o755)?;
@@ -282,14 +291,20 @@ impl Rootfs<'_> {
             inroot::ensure_file(root, dest)?;
         }
         let target = open_dest(root, dest, 0)?;
-        let flags = opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
-        mount(
-            Some(fd_path(&source).as_str()),
-            fd_path(&target).as_str(),
-            None::<&str>,
-            flags | MsFlags::MS_BIND,
-            None::<&str>,
-        )?;
+        if idmapped.is_some() {
+            sys::move_mount_onto(source.as_fd(), target.as_fd()).with_context(|| {
+                format!("attach the id-mapped {} with move_mount", src.display())
+            })?;
+        } else {
+            let flags = opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
+            mount(
+                Some(fd_path(&source).as_str()),
+                fd_path(&target).as_str(),
+                None::<&str>,
+                flags | MsFlags::MS_BIND,
+                None::<&str>,
+            )?;
+        }
         let mounted = open_dest(root, dest, 0)?;
         if !(opts.flags & !(MsFlags::MS_REC | MsFlags::MS_BIND | MsFlags::MS_REMOUNT)).is_empty() {
             remount_bind(

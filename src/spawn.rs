@@ -31,7 +31,9 @@ use crate::logger::{self, Level};
 use crate::namespaces;
 use crate::spec::{self, Bundle};
 use crate::state::{self, Root, SpecState, State, EXEC_FIFO};
-use crate::{console, credentials, default_spec, foreground, lsm, notify, seccomp, sys, timefmt};
+use crate::{
+    console, credentials, default_spec, foreground, idmap, lsm, notify, seccomp, sys, timefmt,
+};
 
 /// How the caller's terminal settings combine with `process.terminal` (runc's `checkTerminal`); `create` always
 /// detaches.
@@ -222,6 +224,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     let mut cgroup = Cgroup::resolve(linux.cgroups_path().as_deref(), id)?;
     let plan = namespaces::plan(&bundle.spec);
     let joins = namespaces::open_joins(&plan)?;
+    let idmapped = idmap::prepare(&bundle.spec, &bundle.dir)?;
 
     let annotations: BTreeMap<String, String> = bundle
         .spec
@@ -307,6 +310,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
                 channel: &child_end,
                 labels: &labels,
                 mount_label: mount_label.as_deref(),
+                idmapped: &idmapped,
                 seccomp: filters.as_ref(),
                 fifo: &fifo,
                 console: console.as_ref(),

@@ -98,6 +98,14 @@ pub fn validate(spec: &Spec) -> Result<()> {
     {
         bail!("a new user namespace needs linux.uidMappings and linux.gidMappings");
     }
+    crate::namespaces::check_id_mappings(
+        "linux.uidMappings",
+        linux.uid_mappings().as_deref().unwrap_or(&[]),
+    )?;
+    crate::namespaces::check_id_mappings(
+        "linux.gidMappings",
+        linux.gid_mappings().as_deref().unwrap_or(&[]),
+    )?;
     if has_maps && !new_user_ns {
         bail!("User namespace mappings specified, but USER namespace isn't enabled in the config");
     }
@@ -119,6 +127,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if let Some(hooks) = spec.hooks() {
         crate::hooks::validate(hooks)?;
     }
+    crate::idmap::validate(spec)?;
     reject_unsupported(spec)?;
     Ok(())
 }
@@ -204,12 +213,6 @@ fn reject_unsupported(spec: &Spec) -> Result<()> {
         }
         if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
             unsupported.push("linux.netDevices");
-        }
-    }
-    for mount in spec.mounts().as_deref().unwrap_or(&[]) {
-        if mount.uid_mappings().is_some() || mount.gid_mappings().is_some() {
-            unsupported.push("mounts[].uidMappings/gidMappings (idmapped mounts)");
-            break;
         }
     }
     if let Some(first) = unsupported.first() {

@@ -292,6 +292,22 @@ pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, set: u64, clear: u64) 
     Errno::result(ret).map(drop)
 }
 
+/// Whether the kernel has mount_setattr(2) (Linux 5.12), which the recursive mount options need.
+pub fn has_mount_setattr() -> bool {
+    // SAFETY: an invalid fd and null pointers: the kernel fails with EBADF/EINVAL, or ENOSYS without the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            -1,
+            std::ptr::null::<libc::c_char>(),
+            0,
+            std::ptr::null::<libc::mount_attr>(),
+            0,
+        )
+    };
+    ret == 0 || Errno::last() != Errno::ENOSYS
+}
+
 /// New mount API constants (linux/mount.h) that the libc crate does not export.
 const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
 const FSCONFIG_SET_STRING: libc::c_uint = 1;
@@ -353,6 +369,64 @@ pub fn fsmount(ctx: BorrowedFd<'_>, attrs: u64) -> nix::Result<OwnedFd> {
             attrs as libc::c_uint,
         )
     })
+}
+
+/// `open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC [| AT_RECURSIVE])`: a detached copy of the
+/// mount at `path` (with the mounts below it when `recursive`), reachable only through the returned fd.
+pub fn open_tree_clone(path: &CStr, recursive: bool) -> nix::Result<OwnedFd> {
+    let mut flags = (libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC) as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: a valid NUL-terminated path and integer flags.
+    owned_fd_result(unsafe {
+        libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags)
+    })
+}
+
+/// `mount_setattr(tree, "", AT_EMPTY_PATH [| AT_RECURSIVE], {MOUNT_ATTR_IDMAP, userns})`: id-map a detached tree
+/// through the mapping of the user namespace `userns`.
+pub fn set_idmap(tree: BorrowedFd<'_>, userns: BorrowedFd<'_>, recursive: bool) -> nix::Result<()> {
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: the path is an empty NUL-terminated string, `attr` is fully initialised and its size is passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// `move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)`: attach the detached
+/// `tree` on the directory or file `target` (an `O_PATH` fd) in the caller's mount namespace.
+pub fn move_mount_onto(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> nix::Result<()> {
+    let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
+    // SAFETY: empty NUL-terminated paths and valid fds.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+        )
+    };
+    Errno::result(ret).map(drop)
 }
 
 /// `eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)`: a counter the kernel can signal (cgroup v1 notifications); reads

@@ -186,8 +186,10 @@ fn a20_pids_limit_stops_forks() {
     );
 }
 
-/// Seed A21: direct writes to a block device throttled to 8 MiB/s take about 2 s for 16 MiB; without the throttle the
-/// same copy is much faster (busybox dd prints no rate, so `run`'s wall time is measured). The device is a loop device, given to the container as /dev/disk.
+/// Seed A21: direct writes to a block device throttled to 4 MiB/s take about 4 s for 16 MiB; without the throttle the
+/// same copy is seconds faster (busybox dd prints no rate, so `run`'s wall time is measured; under emulation, as in
+/// the cgroup v2 VM, the copy itself takes over a second, so the throttle is judged by the time it adds). The device
+/// is a loop device, given to the container as /dev/disk.
 #[test]
 fn a21_write_throttle_slows_direct_writes() {
     require_root!("a21_write_throttle_slows_direct_writes");
@@ -195,7 +197,7 @@ fn a21_write_throttle_slows_direct_writes() {
     let disk = LoopDevice::attach(env.dir.path().join("disk.img"), 32 << 20)
         .unwrap_or_else(|e| panic!("a loop device for the throttle: {e}"));
     let (major, minor) = (disk.major, disk.minor);
-    let rate: u64 = 8 << 20;
+    let rate: u64 = 4 << 20;
     let copy = |throttle: bool| -> f64 {
         let mut config = base_config(&[
             "dd",
@@ -225,12 +227,12 @@ fn a21_write_throttle_slows_direct_writes() {
     let free = copy(false);
     let throttled = copy(true);
     assert!(
-        throttled >= 1.5,
-        "16 MiB at {rate} B/s should take about 2 s, took {throttled} s (unthrottled {free} s)"
+        throttled >= 3.0,
+        "16 MiB at {rate} B/s should take about 4 s, took {throttled} s (unthrottled {free} s)"
     );
     assert!(
-        free < throttled / 2.0,
-        "the unthrottled copy should be much faster: {free} s, throttled {throttled} s"
+        throttled - free >= 2.0,
+        "the throttle should add seconds to the copy: unthrottled {free} s, throttled {throttled} s"
     );
 }
 

@@ -228,6 +228,80 @@ fn unsupported_features_are_refused_by_name() {
     );
 }
 
+/// User namespace mappings the kernel would refuse with a bare EINVAL are named before anything is made.
+#[test]
+fn overlapping_id_mappings_are_named() {
+    let env = Env::new("overlap");
+    let mut config = base_config(&["true"]);
+    common::add_user_namespace(&mut config);
+    config["linux"]["gidMappings"] = json!([
+        {"containerID": 0, "hostID": 100000, "size": 65536},
+        {"containerID": 70000, "hostID": 165000, "size": 10}
+    ]);
+    env.write_config(&config);
+    create_fails(
+        &env,
+        "linux.gidMappings[0] and [1] overlap: host ids 100000-165535 and 165000-165009",
+    );
+}
+
+/// Id-mapped mounts that cannot work are refused before anything is made, naming the mount and the reason.
+#[test]
+fn bad_idmapped_mounts_say_what_is_wrong() {
+    require_root!("bad_idmapped_mounts_say_what_is_wrong");
+    let env = Env::new("badidmap");
+    let volume = env.dir.path().join("volume");
+    fs::create_dir(&volume).unwrap();
+    let with_mount = |userns: bool, mount: Value| {
+        let mut config = base_config(&["true"]);
+        if userns {
+            common::add_user_namespace(&mut config);
+            config["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|m| m["type"] != "cgroup");
+        }
+        config["mounts"].as_array_mut().unwrap().push(mount);
+        env.write_config(&config);
+    };
+    with_mount(
+        false,
+        json!({"destination": "/home", "type": "bind", "source": volume, "options": ["bind", "idmap"]}),
+    );
+    create_fails(
+        &env,
+        "invalid mount on /home: id-mapped mounts must have both uid and gid mappings specified \
+         (the container has no user namespace to take them from)",
+    );
+    with_mount(
+        true,
+        json!({"destination": "/home", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"]}),
+    );
+    create_fails(
+        &env,
+        "invalid mount on /home: id-mapped mounts are only supported for bind-mounts",
+    );
+    with_mount(
+        true,
+        json!({"destination": "/home", "type": "bind", "source": volume, "options": ["bind"],
+               "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}),
+    );
+    create_fails(
+        &env,
+        "invalid mount on /home: id-mapped mounts must have both uid and gid mappings specified",
+    );
+    // sysfs cannot be id-mapped: the kernel's refusal comes with the source and a hint.
+    with_mount(
+        true,
+        json!({"destination": "/home", "type": "bind", "source": "/sys/kernel", "options": ["rbind", "idmap"]}),
+    );
+    create_fails(
+        &env,
+        "set MOUNT_ATTR_IDMAP on /sys/kernel (the filesystem may not support id-mapped mounts on this kernel): \
+         Invalid argument",
+    );
+}
+
 #[test]
 fn bad_seccomp_profiles_say_what_is_wrong() {
     let env = Env::new("badseccomp");

@@ -1,0 +1,116 @@
+//! User namespaces and id-mapped mounts against the real kernel: what the container sees of host-owned files
+//! through `idmap`/`ridmap` bind mounts (the container's mapping, or a mount's own), and who owns what it creates.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{chown, MetadataExt};
+
+use common::{base_config, Env, USERNS_HOST_ID};
+use serde_json::{json, Value};
+
+/// A config running `script` in a user namespace mapping 0 → USERNS_HOST_ID (65536 ids), without the cgroup mount
+/// (a v1 cgroup hierarchy cannot be mounted from a user namespace).
+fn in_user_namespace(script: &str) -> Value {
+    let mut config = base_config(&["/bin/sh", "-c", script]);
+    common::add_user_namespace(&mut config);
+    config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["type"] != "cgroup");
+    config
+}
+
+fn bind(
+    config: &mut Value,
+    source: &std::path::Path,
+    destination: &str,
+    options: &[&str],
+) -> usize {
+    let mounts = config["mounts"].as_array_mut().unwrap();
+    mounts.push(
+        json!({"destination": destination, "type": "bind", "source": source, "options": options}),
+    );
+    mounts.len() - 1
+}
+
+/// A host directory owned by root, holding `root-file` (0:0) and `user-file` (1000:1000).
+fn host_volume(env: &Env) -> std::path::PathBuf {
+    let dir = env.dir.path().join("volume");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("root-file"), "r").unwrap();
+    fs::write(dir.join("user-file"), "u").unwrap();
+    chown(dir.join("user-file"), Some(1000), Some(1000)).unwrap();
+    dir
+}
+
+#[test]
+fn idmap_shows_host_files_with_the_containers_ids() {
+    require_root!("idmap_shows_host_files_with_the_containers_ids");
+    let env = Env::new("idmap");
+    let volume = host_volume(&env);
+    let mut config = in_user_namespace(
+        "stat -c %u:%g /home/root-file /home/user-file /tmp/root-file; \
+         touch /home/made && stat -c %u:%g /home/made; \
+         touch /tmp/made 2>/dev/null || echo plain-denied",
+    );
+    bind(&mut config, &volume, "/home", &["rbind", "idmap"]);
+    bind(&mut config, &volume, "/tmp", &["rbind"]);
+    let r = env.run(&config);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert_eq!(
+        r.stdout, "0:0\n1000:1000\n65534:65534\n0:0\nplain-denied\n",
+        "through idmap host-owned files keep their ids inside (0:0 is the container's root); \
+         without it they are the overflow id"
+    );
+    let made = fs::metadata(volume.join("made")).unwrap();
+    assert_eq!(
+        (made.uid(), made.gid()),
+        (0, 0),
+        "what container root creates through the id-mapped mount belongs to host root, not {USERNS_HOST_ID}"
+    );
+}
+
+#[test]
+fn a_mounts_own_mapping_wins_and_ridmap_maps_submounts() {
+    require_root!("a_mounts_own_mapping_wins_and_ridmap_maps_submounts");
+    let env = Env::new("idmapown");
+    let volume = host_volume(&env);
+    // A tmpfs mounted below the volume, holding a file owned by 1000: only ridmap maps it.
+    let sub = volume.join("sub");
+    fs::create_dir(&sub).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&sub)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mount a tmpfs below the volume");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    let _unmount = Unmount(sub.clone());
+    fs::write(sub.join("deep"), "d").unwrap();
+    chown(sub.join("deep"), Some(1000), Some(1000)).unwrap();
+
+    let mut config = in_user_namespace(
+        "stat -c %u:%g /home/user-file /home/root-file /home/sub/deep /tmp/sub/deep",
+    );
+    // Host id 1000 becomes container root: the mount's mapping says 1000 is USERNS_HOST_ID, which the
+    // container's user namespace shows as 0.
+    let own = json!([{"containerID": 1000, "hostID": USERNS_HOST_ID, "size": 1}]);
+    let home = bind(&mut config, &volume, "/home", &["rbind", "ridmap"]);
+    config["mounts"][home]["uidMappings"] = own.clone();
+    config["mounts"][home]["gidMappings"] = own.clone();
+    let tmp = bind(&mut config, &volume, "/tmp", &["rbind", "idmap"]);
+    config["mounts"][tmp]["uidMappings"] = own.clone();
+    config["mounts"][tmp]["gidMappings"] = own;
+    let r = env.run(&config);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert_eq!(
+        r.stdout, "0:0\n65534:65534\n0:0\n65534:65534\n",
+        "the mount's mapping (1000 → root) applies, to the submount only with ridmap"
+    );
+}
