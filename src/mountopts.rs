@@ -127,6 +127,11 @@ const RECURSIVE_TABLE: &[(&str, bool, u64)] = &[
     ("rsymfollow", true, libc::MOUNT_ATTR_NOSYMFOLLOW),
 ];
 
+/// Whether a `MOUNT_ATTR_*` value is an access-time mode (`MOUNT_ATTR_RELATIME` is 0, the field's default).
+fn is_atime(attr: u64) -> bool {
+    attr == libc::MOUNT_ATTR_RELATIME || attr & libc::MOUNT_ATTR__ATIME != 0
+}
+
 /// Options hull refuses rather than passing them to the kernel as filesystem data.
 const UNSUPPORTED: &[&str] = &["tmpcopyup"];
 
@@ -158,7 +163,15 @@ pub fn parse(options: &[String]) -> anyhow::Result<MountOptions> {
         } else if let Some(&(_, clear, attr)) =
             RECURSIVE_TABLE.iter().find(|(name, _, _)| *name == option)
         {
-            if clear {
+            if is_atime(attr) {
+                // The access-time mode is one field: the kernel wants all of MOUNT_ATTR__ATIME in attr_clr whenever
+                // it changes (mount_setattr(2)), and one mode set; clearing a mode leaves relatime.
+                out.recursive_set &= !libc::MOUNT_ATTR__ATIME;
+                out.recursive_clear |= libc::MOUNT_ATTR__ATIME;
+                if !clear {
+                    out.recursive_set |= attr;
+                }
+            } else if clear {
                 out.recursive_set &= !attr;
                 out.recursive_clear |= attr;
             } else {
@@ -219,6 +232,24 @@ mod tests {
         let o = opts(&["rbind", "rro", "rnosuid", "rsuid"]);
         assert_eq!(o.recursive_set, libc::MOUNT_ATTR_RDONLY);
         assert_eq!(o.recursive_clear, libc::MOUNT_ATTR_NOSUID);
+    }
+
+    #[test]
+    fn recursive_atime_modes_clear_the_whole_field() {
+        let o = opts(&["rbind", "rnoatime"]);
+        assert_eq!(o.recursive_set, libc::MOUNT_ATTR_NOATIME);
+        assert_eq!(o.recursive_clear, libc::MOUNT_ATTR__ATIME);
+        let o = opts(&["rbind", "rnoatime", "rstrictatime", "rnodiratime"]);
+        assert_eq!(
+            o.recursive_set,
+            libc::MOUNT_ATTR_STRICTATIME | libc::MOUNT_ATTR_NODIRATIME
+        );
+        assert_eq!(o.recursive_clear, libc::MOUNT_ATTR__ATIME);
+        let o = opts(&["rbind", "rnoatime", "ratime"]);
+        assert_eq!(
+            (o.recursive_set, o.recursive_clear),
+            (0, libc::MOUNT_ATTR__ATIME)
+        );
     }
 
     #[test]

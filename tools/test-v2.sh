@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 v2vm=${V2VM:-../shared/tools/v2vm.sh}
 [ -x "$v2vm" ] || { echo "test-v2: $v2vm not found (the shared tools sit beside the checkout)" >&2; exit 1; }
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(lifecycle cgroups cgroup_effects events errors container_view exec terminal seccomp escapes hooks userns)
+[ ${#tests[@]} -gt 0 ] || tests=(lifecycle cgroups cgroup_effects events errors container_view exec terminal seccomp escapes hooks userns features)
 
 "$v2vm" setup >/dev/null
 # Build the test binaries and find their paths (cargo prints them as JSON artifacts).
