@@ -6,7 +6,7 @@ HULL := target/release/hull
 CHECKER := integration/target/release/checker
 CONFORMANCE := integration/target/release/conformance
 ROOTFS := $(BUILD)/rootfs
-APT_PACKAGES := busybox-static runc jq procps
+APT_PACKAGES := busybox-static runc jq procps uidmap
 export HULL_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 .PHONY: all deps build checker rootfs run test test-unit test-kernel test-v2 conformance conformance-runc bench fuzz lint clean

@@ -169,7 +169,11 @@ pub fn switch_user(
         }
     }
     sys::set_keep_caps(true).context("keep capabilities across setuid")?;
-    setgroups(&groups).with_context(|| format!("setgroups {:?}", groups))?;
+    // In a user namespace whose setgroups is denied (an unprivileged user's mapping), the groups stay as they are.
+    let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+    if !denied {
+        setgroups(&groups).with_context(|| format!("setgroups {:?}", groups))?;
+    }
     let gid = Gid::from_raw(user.gid());
     setresgid(gid, gid, gid).with_context(|| format!("setgid {gid}"))?;
     let uid = Uid::from_raw(user.uid());

@@ -83,6 +83,8 @@ impl Init<'_> {
             self.join_cgroup_namespace()?;
         }
         self.enter_namespaces()?;
+        // Already so unless an unprivileged hull needed this process dumpable to write its id maps.
+        sys::set_dumpable(false).context("set the init non-dumpable")?;
         let process = self.spec.process().as_ref().context("process is not set")?;
         if !self.no_new_keyring {
             join_session_keyring(self.id)?;

@@ -26,6 +26,7 @@ mod namespaces;
 mod notify;
 mod program;
 mod rootfs;
+mod rootless;
 mod seccomp;
 mod signal;
 mod spawn;
@@ -82,11 +83,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
     if cli.systemd_cgroup {
         bail!("--systemd-cgroup is not supported by this version of hull");
     }
-    if let Some(value) = cli.rootless.as_deref() {
-        if !matches!(value, "true" | "false" | "auto") {
-            bail!("invalid value {value:?} for --rootless: use true, false or auto");
-        }
-    }
+    rootless::init(cli.rootless.as_deref())?;
     let root = state::Root::new(root_dir(&cli)?);
     let Some(command) = cli.command else {
         use clap::CommandFactory;

@@ -216,16 +216,62 @@ pub fn check_id_mappings(what: &str, maps: &[LinuxIdMapping]) -> Result<()> {
     Ok(())
 }
 
-/// Write `uids` and `gids` as the uid_map and gid_map of `pid`, which sits in a user namespace of its own.
+/// Write `uids` and `gids` as the uid_map and gid_map of `pid`, which sits in a user namespace of its own. An
+/// unprivileged hull may write only a mapping of its own ids (for gids, once setgroups is denied, as runc does for
+/// exactly that mapping); for anything more the kernel says EPERM and the setuid `newuidmap`/`newgidmap` (Debian's
+/// `uidmap`), which check /etc/subuid and /etc/subgid, write it instead.
 pub fn write_maps(pid: Pid, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<()> {
-    for (file, maps) in [("uid_map", uids), ("gid_map", gids)] {
+    let unprivileged = !nix::unistd::geteuid().is_root();
+    let own_gid = nix::unistd::getegid().as_raw();
+    if unprivileged && matches!(gids, [only] if only.host_id() == own_gid && only.size() == 1) {
+        let path = format!("/proc/{pid}/setgroups");
+        std::fs::write(&path, "deny").with_context(|| format!("write deny to {path}"))?;
+    }
+    for (file, maps, tool) in [
+        ("uid_map", uids, "newuidmap"),
+        ("gid_map", gids, "newgidmap"),
+    ] {
         let text = map_text(maps);
         let path = format!("/proc/{pid}/{file}");
-        OpenOptions::new()
+        let written = OpenOptions::new()
             .write(true)
             .open(&path)
-            .and_then(|mut f| f.write_all(text.as_bytes()))
-            .with_context(|| format!("write {} to {path}", text.trim_end().replace('\n', ", ")))?;
+            .and_then(|mut f| f.write_all(text.as_bytes()));
+        match written {
+            Ok(()) => {}
+            Err(e) if unprivileged && e.raw_os_error() == Some(libc::EPERM) => {
+                run_mapping_tool(tool, pid, maps)?
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("write {} to {path}", text.trim_end().replace('\n', ", "))
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `newuidmap PID ID HOSTID SIZE...` (or newgidmap), with an empty environment as runc runs it.
+fn run_mapping_tool(tool: &str, pid: Pid, maps: &[LinuxIdMapping]) -> Result<()> {
+    let mut cmd = std::process::Command::new(tool);
+    cmd.arg(pid.to_string()).env_clear();
+    for m in maps {
+        cmd.args([m.container_id(), m.host_id(), m.size()].map(|n| n.to_string()));
+    }
+    let out = match cmd.output() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "{tool} not found: an unprivileged user can map ids beyond its own only through {tool} \
+             (Debian package uidmap)"
+        ),
+        other => other.with_context(|| format!("run {tool}"))?,
+    };
+    if !out.status.success() {
+        bail!(
+            "{tool} {pid} {}: {}",
+            map_text(maps).trim_end().replace('\n', " "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }

@@ -32,7 +32,8 @@ use crate::namespaces;
 use crate::spec::{self, Bundle};
 use crate::state::{self, Root, SpecState, State, EXEC_FIFO};
 use crate::{
-    console, credentials, default_spec, foreground, idmap, lsm, notify, seccomp, sys, timefmt,
+    console, credentials, default_spec, foreground, idmap, lsm, notify, rootless, seccomp, sys,
+    timefmt,
 };
 
 /// How the caller's terminal settings combine with `process.terminal` (runc's `checkTerminal`); `create` always
@@ -264,10 +265,28 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         .open(&fifo_path)
         .with_context(|| format!("open {}", fifo_path.display()))?
         .into();
-    cgroup.create()?;
-    undo.cgroup = Some(cgroup.clone());
-    // Limits first, so the init is confined from its first instruction.
-    cgroup.apply(&cgroup_resources(&bundle.spec)?)?;
+    match cgroup.create() {
+        Ok(()) => {
+            undo.cgroup = Some(cgroup.clone());
+            // Limits first, so the init is confined from its first instruction. Device rules need privileges no
+            // unprivileged user has: a rootless hull applies the limits only (as `update` does).
+            if rootless::enabled() {
+                cgroup.update(&linux.resources().clone().unwrap_or_default())?;
+            } else {
+                cgroup.apply(&cgroup_resources(&bundle.spec)?)?;
+            }
+        }
+        Err(err) if rootless::enabled() && permission_denied(&err) => {
+            if asks_for_limits(linux.resources().as_ref()) || linux.cgroups_path().is_some() {
+                return Err(err.context(
+                    "rootless needs no limits + no cgrouppath when no permission is granted for cgroups",
+                ));
+            }
+            logger::debug(format!("rootless: no cgroup of its own ({err:#})"));
+            cgroup = Cgroup::none();
+        }
+        Err(err) => return Err(err),
+    }
     let mut cgroup_entry = cgroup.entry()?;
     let console = ConsoleLink::open(process, opts.console_socket.as_deref())?;
     let (parent_end, child_end) = channel::pair()?;
@@ -285,8 +304,16 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         }
     }
     // The init is non-dumpable from birth: it will run inside the container's namespaces, where nothing may
-    // ptrace it or open its /proc files before its execve (CVE-2016-9962).
-    sys::set_dumpable(false).context("set hull non-dumpable")?;
+    // ptrace it or open its /proc files before its execve (CVE-2016-9962). An unprivileged hull, though, may write
+    // a child's id maps only while the child is dumpable: that init becomes non-dumpable itself once mapped, before
+    // it enters anything else (runc's nsexec does the same, for the same reason).
+    let new_user_ns = plan.unshare_user
+        || plan
+            .clone_flags
+            .contains(nix::sched::CloneFlags::CLONE_NEWUSER);
+    if !(rootless::enabled() && new_user_ns) {
+        sys::set_dumpable(false).context("set hull non-dumpable")?;
+    }
     let oom_score_adj = bundle
         .spec
         .process()
@@ -375,6 +402,34 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         container: Container { dir, state },
         master,
     })
+}
+
+/// Whether a cgroup error is the kernel saying no to this user.
+fn permission_denied(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|e| {
+            matches!(
+                e.raw_os_error(),
+                Some(libc::EACCES | libc::EPERM | libc::EROFS)
+            )
+        }) || cause
+            .downcast_ref::<Errno>()
+            .is_some_and(|e| matches!(e, Errno::EACCES | Errno::EPERM | Errno::EROFS))
+    })
+}
+
+/// Whether `resources` asks for any limit (device rules aside, which a rootless container cannot have anyway).
+fn asks_for_limits(resources: Option<&LinuxResources>) -> bool {
+    let Some(resources) = resources else {
+        return false;
+    };
+    let mut value = serde_json::to_value(resources).unwrap_or_default();
+    if let Some(fields) = value.as_object_mut() {
+        fields.remove("devices");
+        fields.retain(|_, v| !v.is_null());
+        return !fields.is_empty();
+    }
+    false
 }
 
 /// The resources to apply: the configured ones (applied even when absent, so the device allow-list is set up) plus,

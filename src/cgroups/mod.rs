@@ -140,6 +140,15 @@ impl Cgroup {
         resolve_layout(&mountinfo, &proc_cgroup, cgroups_path, id)
     }
 
+    /// No cgroup at all: a rootless container that may not have one (see `rootless`). Every operation on it does
+    /// nothing, finds no process, or (pause) fails.
+    pub fn none() -> Cgroup {
+        Cgroup {
+            hierarchies: Vec::new(),
+            created: Vec::new(),
+        }
+    }
+
     pub fn hierarchies(&self) -> &[Hierarchy] {
         &self.hierarchies
     }

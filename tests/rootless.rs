@@ -1,0 +1,271 @@
+//! hull run by an unprivileged user (`hullrl`, made here with useradd when missing): the default `--root` under
+//! `$XDG_RUNTIME_DIR`, a user namespace that maps the user to root (one id written by hull itself, more through
+//! newuidmap/newgidmap and /etc/subuid), no cgroup of its own when it may not make one, and clear refusals for what
+//! an unprivileged user cannot have.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{rootfs, run_with_timeout, Run};
+use serde_json::{json, Value};
+
+const USER: &str = "hullrl";
+
+/// The test user's uid and gid, creating it (with subordinate ids, as useradd does for normal users) if needed.
+fn test_user() -> (u32, u32) {
+    let id = |flag: &str| -> Option<u32> {
+        let out = Command::new("id").args([flag, USER]).output().ok()?;
+        String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+    };
+    // One useradd even when tests run in parallel.
+    static CREATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _once = CREATE.lock().unwrap_or_else(|e| e.into_inner());
+    if id("-u").is_none() {
+        let status = Command::new("useradd")
+            .args(["--no-create-home", "--shell", "/usr/sbin/nologin", USER])
+            .status()
+            .expect("run useradd");
+        assert!(status.success(), "useradd {USER}");
+    }
+    (id("-u").unwrap(), id("-g").unwrap())
+}
+
+/// A directory tree the test user owns: the bundle and its `$XDG_RUNTIME_DIR`.
+struct UserEnv {
+    dir: tempfile::TempDir,
+    uid: u32,
+    gid: u32,
+    id: String,
+}
+
+impl UserEnv {
+    fn new(prefix: &str) -> UserEnv {
+        let (uid, gid) = test_user();
+        let dir = tempfile::Builder::new()
+            .prefix("hull-rootless-")
+            .tempdir()
+            .unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        for sub in ["bundle", "xdg"] {
+            let path = dir.path().join(sub);
+            fs::create_dir(&path).unwrap();
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+        }
+        fs::set_permissions(dir.path().join("xdg"), fs::Permissions::from_mode(0o700)).unwrap();
+        UserEnv {
+            dir,
+            uid,
+            gid,
+            id: common::unique_id(prefix),
+        }
+    }
+
+    fn bundle(&self) -> PathBuf {
+        self.dir.path().join("bundle")
+    }
+
+    fn xdg(&self) -> PathBuf {
+        self.dir.path().join("xdg")
+    }
+
+    /// hull as the test user, in the bundle, with no `--root` (the default must be under `$XDG_RUNTIME_DIR`).
+    fn hull(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(common::HULL);
+        cmd.args(args)
+            .current_dir(self.bundle())
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("XDG_RUNTIME_DIR", self.xdg())
+            .uid(self.uid)
+            .gid(self.gid);
+        run_with_timeout(cmd, Duration::from_secs(30))
+    }
+
+    /// `hull spec --rootless`, as the user, with the test rootfs and `args`.
+    fn rootless_spec(&self, args: &[&str]) -> Value {
+        let r = self.hull(&["spec", "--rootless"]);
+        assert_eq!(r.code, 0, "spec --rootless: {}", r.describe());
+        let path = self.bundle().join("config.json");
+        let mut config: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        fs::remove_file(&path).unwrap();
+        config["root"]["path"] = json!(rootfs());
+        config["process"]["terminal"] = json!(false);
+        config["process"]["args"] = json!(args);
+        config
+    }
+
+    fn write_config(&self, config: &Value) {
+        let path = self.bundle().join("config.json");
+        fs::write(&path, serde_json::to_vec_pretty(config).unwrap()).unwrap();
+        std::os::unix::fs::chown(&path, Some(self.uid), Some(self.gid)).unwrap();
+    }
+}
+
+fn state_dir(env: &UserEnv) -> PathBuf {
+    env.xdg().join("hull").join(&env.id)
+}
+
+#[test]
+fn rootless_spec_runs_the_lifecycle_as_an_unprivileged_user() {
+    require_root!("rootless_spec_runs_the_lifecycle_as_an_unprivileged_user");
+    let env = UserEnv::new("rootless");
+    let config = env.rootless_spec(&["sleep", "600"]);
+    env.write_config(&config);
+    let r = env.hull(&["create", &env.id]);
+    assert_eq!(r.code, 0, "create: {}", r.describe());
+    let dir = state_dir(&env);
+    let meta = fs::metadata(&dir).unwrap_or_else(|e| {
+        panic!(
+            "the default root is $XDG_RUNTIME_DIR/hull: {}: {e}",
+            dir.display()
+        )
+    });
+    assert_eq!(meta.uid(), env.uid, "the state belongs to the user");
+    let state: Value = serde_json::from_str(&env.hull(&["state", &env.id]).stdout).unwrap();
+    assert_eq!(state["status"], "created");
+    let pid = state["pid"].as_i64().unwrap();
+    let r = env.hull(&["start", &env.id]);
+    assert_eq!(r.code, 0, "start: {}", r.describe());
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let host_uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:\t"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        host_uid,
+        env.uid.to_string(),
+        "seen from the host, the container runs as the user"
+    );
+    let r = env.hull(&["kill", &env.id, "KILL"]);
+    assert_eq!(r.code, 0, "kill: {}", r.describe());
+    for _ in 0..100 {
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let r = env.hull(&["delete", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
+    assert!(!dir.exists(), "delete removes {}", dir.display());
+}
+
+#[test]
+fn rootless_container_is_root_of_a_single_id_mapping() {
+    require_root!("rootless_container_is_root_of_a_single_id_mapping");
+    let env = UserEnv::new("rootlessid");
+    let config = env.rootless_spec(&[
+        "sh",
+        "-c",
+        "id -u; id -g; tr -s ' ' < /proc/self/uid_map; tr -s ' ' < /proc/self/gid_map; cat /proc/self/setgroups; \
+         touch /dev/null && echo devices-bound",
+    ]);
+    env.write_config(&config);
+    let r = env.hull(&["run", &env.id]);
+    assert_eq!(r.code, 0, "run: {}", r.describe());
+    assert_eq!(
+        r.stdout,
+        format!(
+            "0\n0\n 0 {} 1\n 0 {} 1\ndeny\ndevices-bound\n",
+            env.uid, env.gid
+        ),
+        "root inside, the user outside; setgroups denied as the kernel requires for an unprivileged gid map"
+    );
+    assert!(!state_dir(&env).exists());
+}
+
+/// Without a cgroup of its own (an unprivileged user may not make one here), limits cannot be kept: refused as runc
+/// refuses them, before anything is left behind.
+#[test]
+fn rootless_limits_without_a_cgroup_are_refused() {
+    require_root!("rootless_limits_without_a_cgroup_are_refused");
+    let env = UserEnv::new("rootlesslim");
+    let mut config = env.rootless_spec(&["true"]);
+    config["linux"]["resources"] = json!({"memory": {"limit": 67108864}});
+    env.write_config(&config);
+    let r = env.hull(&["run", &env.id]);
+    assert_eq!(r.code, 1, "{}", r.describe());
+    assert!(
+        r.stderr.contains(
+            "rootless needs no limits + no cgrouppath when no permission is granted for cgroups"
+        ),
+        "{}",
+        r.describe()
+    );
+    assert!(!state_dir(&env).exists(), "nothing left behind");
+}
+
+/// What an unprivileged user cannot have is named: id-mapped mounts.
+#[test]
+fn rootless_idmapped_mounts_are_refused() {
+    require_root!("rootless_idmapped_mounts_are_refused");
+    let env = UserEnv::new("rootlessidmap");
+    let mut config = env.rootless_spec(&["true"]);
+    config["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/tmp", "type": "bind", "source": "/tmp", "options": ["rbind", "idmap"]}),
+    );
+    env.write_config(&config);
+    let r = env.hull(&["run", &env.id]);
+    assert_eq!(r.code, 1, "{}", r.describe());
+    assert!(
+        r.stderr
+            .contains("id-mapped mounts are not supported for rootless containers"),
+        "{}",
+        r.describe()
+    );
+}
+
+/// The first subordinate range /etc/subuid (or subgid) gives the test user.
+fn subordinate_range(file: &str) -> (u32, u32) {
+    let text = fs::read_to_string(file).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.strip_prefix(&format!("{USER}:")))
+        .filter_map(|rest| rest.split_once(':'))
+        .map(|(start, count)| (start.parse().unwrap(), count.trim().parse().unwrap()))
+        .next()
+        .unwrap_or_else(|| panic!("{file} has no range for {USER} (useradd adds one)"))
+}
+
+/// More than the user's own id: newuidmap/newgidmap (Debian's uidmap, installed by `make deps`) write the maps from
+/// the user's subordinate ranges.
+#[test]
+fn rootless_multiple_ranges_go_through_newuidmap() {
+    require_root!("rootless_multiple_ranges_go_through_newuidmap");
+    if Command::new("newuidmap").arg("--help").output().is_err() {
+        skip!("rootless_multiple_ranges_go_through_newuidmap: newuidmap is not installed (package uidmap)");
+    }
+    let env = UserEnv::new("rootlesssub");
+    let (sub_uid, uid_count) = subordinate_range("/etc/subuid");
+    let (sub_gid, gid_count) = subordinate_range("/etc/subgid");
+    let mut config = env.rootless_spec(&[
+        "sh",
+        "-c",
+        "tr -s ' ' < /proc/self/uid_map; tr -s ' ' < /proc/self/gid_map; cat /proc/self/setgroups",
+    ]);
+    config["linux"]["uidMappings"] = json!([
+        {"containerID": 0, "hostID": env.uid, "size": 1},
+        {"containerID": 1, "hostID": sub_uid, "size": uid_count}
+    ]);
+    config["linux"]["gidMappings"] = json!([
+        {"containerID": 0, "hostID": env.gid, "size": 1},
+        {"containerID": 1, "hostID": sub_gid, "size": gid_count}
+    ]);
+    env.write_config(&config);
+    let r = env.hull(&["run", &env.id]);
+    assert_eq!(r.code, 0, "run: {}", r.describe());
+    assert_eq!(
+        r.stdout,
+        format!(
+            " 0 {} 1\n 1 {sub_uid} {uid_count}\n 0 {} 1\n 1 {sub_gid} {gid_count}\nallow\n",
+            env.uid, env.gid
+        )
+    );
+}
