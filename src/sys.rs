@@ -274,6 +274,11 @@ pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, set: u64, clear: u64) 
         propagation: 0,
         userns_fd: 0,
     };
+    setattr(fd, recursive, &attr)
+}
+
+/// `mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE], attr)`.
+fn setattr(fd: BorrowedFd<'_>, recursive: bool, attr: &libc::mount_attr) -> nix::Result<()> {
     let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
     if recursive {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
@@ -285,7 +290,7 @@ pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, set: u64, clear: u64) 
             fd.as_raw_fd(),
             c"".as_ptr(),
             flags,
-            &attr as *const libc::mount_attr,
+            attr as *const libc::mount_attr,
             std::mem::size_of::<libc::mount_attr>(),
         )
     };
@@ -393,22 +398,7 @@ pub fn set_idmap(tree: BorrowedFd<'_>, userns: BorrowedFd<'_>, recursive: bool) 
         propagation: 0,
         userns_fd: userns.as_raw_fd() as u64,
     };
-    let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
-    if recursive {
-        flags |= libc::AT_RECURSIVE as libc::c_uint;
-    }
-    // SAFETY: the path is an empty NUL-terminated string, `attr` is fully initialised and its size is passed.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-            &attr as *const libc::mount_attr,
-            std::mem::size_of::<libc::mount_attr>(),
-        )
-    };
-    Errno::result(ret).map(drop)
+    setattr(tree, recursive, &attr)
 }
 
 /// `move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)`: attach the detached
