@@ -24,7 +24,7 @@ use crate::channel::{self, Channel, Msg};
 use crate::container::Container;
 use crate::namespaces::{self, CLONE_NEWTIME};
 use crate::state::{self, Status};
-use crate::{console, credentials, foreground, init, lsm, seccomp, spawn, sys};
+use crate::{console, credentials, foreground, init, logger, lsm, rootless, seccomp, spawn, sys};
 
 /// The namespaces a new process joins, in runc's order: user first (it decides what the others allow), mount
 /// late (it changes path resolution), cgroup last.
@@ -92,7 +92,17 @@ pub fn exec(req: &Request) -> Result<i32> {
     if req.container.status() == Status::Stopped {
         bail!("cannot exec in a stopped container");
     }
-    let mut entry = req.container.state.cgroup.entry_at(req.sub_cgroups)?;
+    // As runc, a rootless exec that may not join the container's cgroup runs outside it (an unprivileged user may
+    // move processes only within a subtree delegated to it, and hull may have been started outside it).
+    let mut entry = match req.container.state.cgroup.entry_at(req.sub_cgroups) {
+        Err(err) if rootless::enabled() && spawn::permission_denied(&err) => {
+            logger::debug(format!(
+                "rootless exec outside the container's cgroup: {err:#}"
+            ));
+            Entry::outside()
+        }
+        entry => entry?,
+    };
     let signals = if req.detach {
         None
     } else {
@@ -110,7 +120,16 @@ pub fn exec(req: &Request) -> Result<i32> {
     // it or open its /proc files (CVE-2016-9962).
     sys::set_dumpable(false).context("set hull non-dumpable")?;
     let first = match spawn::with_oom_score_adj(req.process.oom_score_adj(), || {
-        spawn::clone_init(0, &mut entry)
+        match spawn::clone_init(0, &mut entry) {
+            Err(err) if rootless::enabled() && spawn::permission_denied(&err) => {
+                logger::debug(format!(
+                    "rootless exec outside the container's cgroup: {err:#}"
+                ));
+                entry = Entry::outside();
+                spawn::clone_init(0, &mut entry)
+            }
+            forked => forked,
+        }
     })? {
         sys::Forked::Child => {
             drop(parent_end);

@@ -32,6 +32,7 @@ mod signal;
 mod spawn;
 mod spec;
 mod state;
+mod subid;
 mod sys;
 mod timefmt;
 mod units;

@@ -61,6 +61,13 @@ pub struct Plan {
     pub user_ns: bool,
 }
 
+impl Plan {
+    /// Whether the container gets a user namespace of its own, by the clone or unshared after joins.
+    pub fn new_user_ns(&self) -> bool {
+        self.unshare_user || self.clone_flags.contains(CloneFlags::CLONE_NEWUSER)
+    }
+}
+
 /// Join order: user first (it decides what the rest may do), mount last (it changes path resolution).
 fn join_rank(t: LinuxNamespaceType) -> u8 {
     match t {

@@ -21,7 +21,7 @@ use oci_spec::runtime::{LinuxDeviceType, Mount, Spec};
 use crate::cgroups::Cgroup;
 use crate::inroot::{self, fd_path, RESOLVE_NO_SYMLINKS};
 use crate::mountopts::{self, MountOptions};
-use crate::{idmap, lsm, sys};
+use crate::{idmap, logger, lsm, sys};
 
 /// What the rootfs setup needs to know besides the spec.
 pub struct Rootfs<'a> {
@@ -327,24 +327,34 @@ impl Rootfs<'_> {
             let hierarchy = &self.cgroup.hierarchies()[0];
             let target = open_dest(root, dest, 0)?;
             if self.cgroup_ns {
-                mount(
+                // In a user namespace the kernel may refuse a cgroup2 mount (EPERM, or EBUSY for a superblock the
+                // namespace does not own); as runc, the container's own cgroup is bind-mounted instead, which
+                // shows what the namespace would.
+                match mount(
                     Some("cgroup2"),
                     fd_path(&target).as_str(),
                     Some("cgroup2"),
                     flags,
                     None::<&str>,
-                )?;
-            } else {
-                mount(
-                    Some(&hierarchy.path),
-                    fd_path(&target).as_str(),
-                    None::<&str>,
-                    MsFlags::MS_BIND,
-                    None::<&str>,
-                )?;
-                let mounted = open_dest(root, dest, 0)?;
-                remount_bind(&mounted, flags, opts.cleared, &dest.display().to_string())?;
+                ) {
+                    Ok(()) => return Ok(()),
+                    Err(e @ (Errno::EPERM | Errno::EBUSY)) => logger::debug(format!(
+                        "mount cgroup2 on {}: {e}; bind-mounting {} instead",
+                        dest.display(),
+                        hierarchy.path.display()
+                    )),
+                    Err(e) => return Err(e.into()),
+                }
             }
+            mount(
+                Some(&hierarchy.path),
+                fd_path(&target).as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )?;
+            let mounted = open_dest(root, dest, 0)?;
+            remount_bind(&mounted, flags, opts.cleared, &dest.display().to_string())?;
             return Ok(());
         }
         // cgroup v1 (or hybrid): a tmpfs holding one directory per hierarchy, made read-only at the end if asked.

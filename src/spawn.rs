@@ -32,8 +32,8 @@ use crate::namespaces;
 use crate::spec::{self, Bundle};
 use crate::state::{self, Root, SpecState, State, EXEC_FIFO};
 use crate::{
-    console, credentials, default_spec, foreground, idmap, lsm, notify, rootless, seccomp, sys,
-    timefmt,
+    console, credentials, default_spec, foreground, idmap, lsm, notify, rootless, seccomp, subid,
+    sys, timefmt,
 };
 
 /// How the caller's terminal settings combine with `process.terminal` (runc's `checkTerminal`); `create` always
@@ -224,6 +224,12 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         .context("linux.seccomp")?;
     let mut cgroup = Cgroup::resolve(linux.cgroups_path().as_deref(), id)?;
     let plan = namespaces::plan(&bundle.spec);
+    if plan.new_user_ns() {
+        subid::check_unprivileged(
+            linux.uid_mappings().as_deref().unwrap_or(&[]),
+            linux.gid_mappings().as_deref().unwrap_or(&[]),
+        )?;
+    }
     let joins = namespaces::open_joins(&plan)?;
     let idmapped = idmap::prepare(&bundle.spec, &bundle.dir)?;
 
@@ -307,11 +313,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     // ptrace it or open its /proc files before its execve (CVE-2016-9962). An unprivileged hull, though, may write
     // a child's id maps only while the child is dumpable: that init becomes non-dumpable itself once mapped, before
     // it enters anything else (runc's nsexec does the same, for the same reason).
-    let new_user_ns = plan.unshare_user
-        || plan
-            .clone_flags
-            .contains(nix::sched::CloneFlags::CLONE_NEWUSER);
-    if !(rootless::enabled() && new_user_ns) {
+    if !(rootless::enabled() && plan.new_user_ns()) {
         sys::set_dumpable(false).context("set hull non-dumpable")?;
     }
     let oom_score_adj = bundle
@@ -405,7 +407,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
 }
 
 /// Whether a cgroup error is the kernel saying no to this user.
-fn permission_denied(err: &anyhow::Error) -> bool {
+pub fn permission_denied(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         cause.downcast_ref::<std::io::Error>().is_some_and(|e| {
             matches!(

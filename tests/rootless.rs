@@ -5,7 +5,9 @@
 
 mod common;
 
+use std::ffi::CString;
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -27,13 +29,32 @@ fn test_user() -> (u32, u32) {
     static CREATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _once = CREATE.lock().unwrap_or_else(|e| e.into_inner());
     if id("-u").is_none() {
-        let status = Command::new("useradd")
+        match Command::new("useradd")
             .args(["--no-create-home", "--shell", "/usr/sbin/nologin", USER])
             .status()
-            .expect("run useradd");
-        assert!(status.success(), "useradd {USER}");
+        {
+            Ok(status) => assert!(status.success(), "useradd {USER}"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => add_user_by_hand(),
+            Err(e) => panic!("run useradd: {e}"),
+        }
     }
     (id("-u").unwrap(), id("-g").unwrap())
+}
+
+/// Where there is no useradd (the v2 VM's busybox userland): the lines useradd would write.
+fn add_user_by_hand() {
+    let append = |file: &str, line: String| {
+        let mut text = fs::read_to_string(file).unwrap_or_default();
+        text.push_str(&line);
+        fs::write(file, text).unwrap_or_else(|e| panic!("write {file}: {e}"));
+    };
+    append(
+        "/etc/passwd",
+        format!("{USER}:x:61000:61000::/nonexistent:/sbin/nologin\n"),
+    );
+    append("/etc/group", format!("{USER}:x:61000:\n"));
+    append("/etc/subuid", format!("{USER}:200000:65536\n"));
+    append("/etc/subgid", format!("{USER}:200000:65536\n"));
 }
 
 /// A directory tree the test user owns: the bundle and its `$XDG_RUNTIME_DIR`.
@@ -74,16 +95,53 @@ impl UserEnv {
         self.dir.path().join("xdg")
     }
 
-    /// hull as the test user, in the bundle, with no `--root` (the default must be under `$XDG_RUNTIME_DIR`).
-    fn hull(&self, args: &[&str]) -> Run {
+    /// hull in the bundle, with no `--root` (the default must be under `$XDG_RUNTIME_DIR`), still as root.
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(common::HULL);
         cmd.args(args)
             .current_dir(self.bundle())
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .env("XDG_RUNTIME_DIR", self.xdg())
-            .uid(self.uid)
-            .gid(self.gid);
+            .env("XDG_RUNTIME_DIR", self.xdg());
+        cmd
+    }
+
+    /// hull as the test user.
+    fn hull(&self, args: &[&str]) -> Run {
+        let mut cmd = self.command(args);
+        cmd.uid(self.uid).gid(self.gid);
+        run_with_timeout(cmd, Duration::from_secs(30))
+    }
+
+    /// hull as the test user, started in the cgroup whose `cgroup.procs` is `procs` (as a user's session is placed
+    /// in its delegated subtree): the process moves itself there while still root, then drops to the user.
+    fn hull_from_cgroup(&self, args: &[&str], procs: &Path) -> Run {
+        let mut cmd = self.command(args);
+        let procs = CString::new(procs.as_os_str().as_bytes()).unwrap();
+        let (uid, gid) = (self.uid, self.gid);
+        let join_then_drop = move || -> std::io::Result<()> {
+            let check = |ok: bool| {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            };
+            // SAFETY: between fork and exec only async-signal-safe calls on memory prepared before the fork: open,
+            // write and close on a C string, then setgroups/setgid/setuid.
+            unsafe {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                check(fd >= 0)?;
+                let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+                libc::close(fd);
+                check(written == 1)?;
+                check(libc::setgroups(0, std::ptr::null()) == 0)?;
+                check(libc::setgid(gid) == 0)?;
+                check(libc::setuid(uid) == 0)
+            }
+        };
+        // SAFETY: the closure is async-signal-safe (see above).
+        unsafe { cmd.pre_exec(join_then_drop) };
         run_with_timeout(cmd, Duration::from_secs(30))
     }
 
@@ -268,4 +326,185 @@ fn rootless_multiple_ranges_go_through_newuidmap() {
             env.uid, env.gid
         )
     );
+}
+
+/// Host ids outside the user's subordinate ranges (here host root) are refused before anything is made, naming what
+/// /etc/subuid grants (newuidmap would refuse them only once the container's state and init existed).
+#[test]
+fn rootless_mappings_beyond_the_subordinate_range_are_refused() {
+    require_root!("rootless_mappings_beyond_the_subordinate_range_are_refused");
+    let env = UserEnv::new("rootlessrange");
+    let (sub_uid, _) = subordinate_range("/etc/subuid");
+    let mut config = env.rootless_spec(&["true"]);
+    config["linux"]["uidMappings"] = json!([
+        {"containerID": 0, "hostID": env.uid, "size": 1},
+        {"containerID": 1, "hostID": 0, "size": 1}
+    ]);
+    env.write_config(&config);
+    let r = env.hull(&["run", &env.id]);
+    assert_eq!(r.code, 1, "{}", r.describe());
+    let want = format!(
+        "linux.uidMappings[1]: host ids 0-0 are not {USER}'s to map: besides its own id {}, /etc/subuid grants \
+         {USER} {sub_uid}-",
+        env.uid
+    );
+    assert!(
+        r.stderr.contains(&want),
+        "want {want:?} in: {}",
+        r.describe()
+    );
+    assert!(!state_dir(&env).exists(), "nothing left behind");
+    assert!(common::processes_mentioning(&env.id).is_empty());
+}
+
+/// exec and kill work for the user; pause, which needs a cgroup the user does not have here, is refused clearly.
+#[test]
+fn rootless_exec_kill_and_pause_without_a_cgroup() {
+    require_root!("rootless_exec_kill_and_pause_without_a_cgroup");
+    let env = UserEnv::new("rootlessexec");
+    let config = env.rootless_spec(&["sleep", "600"]);
+    env.write_config(&config);
+    let r = env.hull(&["run", "-d", &env.id]);
+    assert_eq!(r.code, 0, "run -d: {}", r.describe());
+    let r = env.hull(&["exec", &env.id, "sh", "-c", "id -u; cat /proc/1/comm"]);
+    assert_eq!(r.code, 0, "exec: {}", r.describe());
+    assert_eq!(
+        r.stdout, "0\nsleep\n",
+        "exec joins the container as its root"
+    );
+    let r = env.hull(&["pause", &env.id]);
+    assert_ne!(r.code, 0, "pause without a cgroup: {}", r.describe());
+    assert!(
+        r.stderr.contains("the container has no cgroup to freeze"),
+        "the refusal names the missing cgroup: {}",
+        r.describe()
+    );
+    let r = env.hull(&["kill", &env.id, "KILL"]);
+    assert_eq!(r.code, 0, "kill: {}", r.describe());
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
+    assert!(!state_dir(&env).exists());
+    assert!(common::processes_mentioning(&env.id).is_empty());
+}
+
+/// A cgroup v2 subtree given to the test user as systemd's `Delegate=yes` gives one, removed at the end.
+struct Delegated {
+    dir: PathBuf,
+}
+
+impl Delegated {
+    fn new(name: &str, uid: u32, gid: u32) -> Delegated {
+        let dir = Path::new("/sys/fs/cgroup").join(name);
+        fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        for file in [
+            "",
+            "cgroup.procs",
+            "cgroup.threads",
+            "cgroup.subtree_control",
+        ] {
+            let path = dir.join(file);
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+        }
+        fs::create_dir(dir.join("launcher")).unwrap();
+        Delegated { dir }
+    }
+}
+
+impl Drop for Delegated {
+    fn drop(&mut self) {
+        let children: Vec<PathBuf> = fs::read_dir(&self.dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for dir in children.iter().chain([&self.dir]) {
+            let _ = fs::write(dir.join("cgroup.kill"), "1");
+            for _ in 0..100 {
+                if fs::remove_dir(dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// With a delegated cgroup (cgroup v2, as systemd gives each user), the user's container gets its limits, and pause,
+/// resume and ps work: runc's `--rootless auto` uses a cgroup wherever the user may write one.
+#[test]
+fn rootless_delegated_cgroup_keeps_limits_and_pauses() {
+    require_root!("rootless_delegated_cgroup_keeps_limits_and_pauses");
+    if !common::unified() {
+        skip!(
+            "rootless_delegated_cgroup_keeps_limits_and_pauses: delegation is tested on a pure cgroup v2 host \
+             (tools/test-v2.sh)"
+        );
+    }
+    let env = UserEnv::new("rootlessdeleg");
+    let delegated = Delegated::new(&env.id, env.uid, env.gid);
+    let mut config = env.rootless_spec(&["sleep", "600"]);
+    config["linux"]["cgroupsPath"] = json!(format!("/{}/ctr", env.id));
+    config["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 20}});
+    env.write_config(&config);
+    let r = env.hull_from_cgroup(
+        &["run", "-d", &env.id],
+        &delegated.dir.join("launcher/cgroup.procs"),
+    );
+    assert_eq!(r.code, 0, "run -d: {}", r.describe());
+    let ctr = delegated.dir.join("ctr");
+    assert_eq!(common::read(&ctr, "memory.max"), "67108864");
+    assert_eq!(common::read(&ctr, "pids.max"), "20");
+    let state: Value = serde_json::from_str(&env.hull(&["state", &env.id]).stdout).unwrap();
+    let pid = state["pid"].as_i64().unwrap();
+    assert_eq!(
+        common::read(&ctr, "cgroup.procs"),
+        pid.to_string(),
+        "the init is in the delegated cgroup"
+    );
+    let launcher = delegated.dir.join("launcher/cgroup.procs");
+    let r = env.hull_from_cgroup(
+        &[
+            "exec",
+            &env.id,
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/memory.max /proc/self/cgroup",
+        ],
+        &launcher,
+    );
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "67108864\n0::/\n"),
+        "from inside the delegated subtree, exec joins the container's cgroup, which it sees at /sys/fs/cgroup: {}",
+        r.describe()
+    );
+    // From outside the subtree the user may not move a process into it: as runc, the exec runs outside it.
+    let r = env.hull(&["exec", &env.id, "cat", "/sys/fs/cgroup/memory.max"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "67108864\n"),
+        "exec from outside the delegated subtree: {}",
+        r.describe()
+    );
+
+    let r = env.hull(&["pause", &env.id]);
+    assert_eq!(r.code, 0, "pause: {}", r.describe());
+    assert_eq!(common::read(&ctr, "cgroup.freeze"), "1");
+    let state: Value = serde_json::from_str(&env.hull(&["state", &env.id]).stdout).unwrap();
+    assert_eq!(state["status"], "paused");
+    let r = env.hull(&["resume", &env.id]);
+    assert_eq!(r.code, 0, "resume: {}", r.describe());
+    assert_eq!(common::read(&ctr, "cgroup.freeze"), "0");
+    let r = env.hull(&["ps", "--format", "json", &env.id]);
+    assert_eq!(r.code, 0, "ps: {}", r.describe());
+    assert_eq!(r.stdout.trim(), format!("[{pid}]"));
+
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "delete --force: {}", r.describe());
+    assert!(!ctr.exists(), "delete removes {}", ctr.display());
+    assert!(!state_dir(&env).exists());
 }

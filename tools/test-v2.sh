@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 v2vm=${V2VM:-../shared/tools/v2vm.sh}
 [ -x "$v2vm" ] || { echo "test-v2: $v2vm not found (the shared tools sit beside the checkout)" >&2; exit 1; }
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(lifecycle cgroups cgroup_effects events errors container_view exec terminal seccomp escapes hooks userns features)
+[ ${#tests[@]} -gt 0 ] || tests=(lifecycle cgroups cgroup_effects events errors container_view exec terminal seccomp escapes hooks userns features rootless)
 
 "$v2vm" setup >/dev/null
 # Build the test binaries and find their paths (cargo prints them as JSON artifacts).
@@ -23,9 +23,13 @@ trap 'rm -rf "$payload"' EXIT
 tar -C "$rootfs" -cf "$payload/rootfs.tar" .
 script="set -e; mkdir -p $rootfs; tar -xf rootfs.tar -C $rootfs;"
 script+=' cat /sys/fs/cgroup/cgroup.controllers | sed "s/^/v2 controllers: /";'
+# newuidmap/newgidmap for the rootless tests: the copy into the guest drops their setuid bit.
+mapping_tools=()
+for tool in /usr/bin/newuidmap /usr/bin/newgidmap; do [ -x "$tool" ] && mapping_tools+=("$tool"); done
+[ ${#mapping_tools[@]} -eq 0 ] || script+=" chmod u+s ${mapping_tools[*]};"
 for bin in "${bins[@]}"; do
   script+=" echo \"== $(basename "$bin")\"; $bin --test-threads=1;"
 done
 args=(-b "$hull" -e "HULL_TEST_ROOTFS=$rootfs" -m 2048 -t 1200)
-for bin in "${bins[@]}"; do args+=(-b "$bin"); done
+for bin in "${bins[@]}" "${mapping_tools[@]}"; do args+=(-b "$bin"); done
 "$v2vm" run "${args[@]}" "$payload" sh -c "$script"

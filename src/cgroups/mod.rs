@@ -88,6 +88,14 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// No cgroup to enter: the process stays in hull's own cgroups.
+    pub fn outside() -> Entry {
+        Entry {
+            clone_into: None,
+            files: Vec::new(),
+        }
+    }
+
     /// The cgroup2 directory for `CLONE_INTO_CGROUP`, if the host has a cgroup2 hierarchy.
     pub fn clone_into(&self) -> Option<(&Path, BorrowedFd<'_>)> {
         self.clone_into
@@ -198,10 +206,7 @@ impl Cgroup {
 
     /// [`Cgroup::entry`] for a process that goes into existing sub-cgroups of the container's (`exec --cgroup`).
     pub fn entry_at(&self, sub: &SubPaths) -> Result<Entry> {
-        let mut entry = Entry {
-            clone_into: None,
-            files: Vec::new(),
-        };
+        let mut entry = Entry::outside();
         for h in &self.hierarchies {
             let dir = sub.dir_in(h);
             if h.v2 {
@@ -308,6 +313,9 @@ impl Cgroup {
         match self.hierarchies.iter().find(|h| h.v2) {
             Some(h) => v2::set_frozen(&h.path, frozen),
             None if !frozen => Ok(()),
+            None if self.hierarchies.is_empty() => {
+                bail!("the container has no cgroup to freeze: a rootless hull runs it without one when not permitted to make one")
+            }
             None => {
                 bail!("freezer not supported: this host has neither the v1 freezer nor cgroup2")
             }
