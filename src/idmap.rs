@@ -52,7 +52,7 @@ pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Trees> {
     let mut trees = Trees::default();
     let mut user_namespaces: HashMap<String, OwnedFd> = HashMap::new();
     for (index, m) in spec.mounts().as_deref().unwrap_or(&[]).iter().enumerate() {
-        let opts = mountopts::parse(m.options().as_deref().unwrap_or(&[]))?;
+        let opts = mountopts::parse(m.options().as_deref().unwrap_or(&[]));
         if !is_idmapped(m, &opts) {
             continue;
         }
@@ -111,7 +111,7 @@ pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Trees> {
 /// and without them a user namespace of the container to take the mapping from; not for a non-root hull.
 pub fn validate(spec: &Spec) -> Result<()> {
     for m in spec.mounts().as_deref().unwrap_or(&[]) {
-        let opts = mountopts::parse(m.options().as_deref().unwrap_or(&[]))?;
+        let opts = mountopts::parse(m.options().as_deref().unwrap_or(&[]));
         if !is_idmapped(m, &opts) {
             continue;
         }

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod console;
 mod container;
+mod copyup;
 mod credentials;
 mod default_spec;
 mod enter;

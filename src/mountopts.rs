@@ -18,6 +18,8 @@ pub struct MountOptions {
     pub recursive_clear: u64,
     /// `idmap` (`Some(false)`) or `ridmap` (`Some(true)`, every mount of the tree): an id-mapped bind mount.
     pub idmap: Option<bool>,
+    /// `tmpcopyup`: a tmpfs starts with a copy of the directory it covers (ignored for other types, as runc).
+    pub copy_up: bool,
     /// Everything else, passed to the filesystem (`mode=755`, `size=65536k`, ...).
     pub data: Vec<String>,
 }
@@ -97,6 +99,7 @@ pub fn propagation_flag(option: &str) -> Option<MsFlags> {
 pub fn known_options(mount_setattr: bool) -> Vec<&'static str> {
     let mut names: Vec<&'static str> = FLAG_TABLE.iter().map(|(name, _, _)| *name).collect();
     names.extend(PROPAGATION_TABLE.iter().map(|(name, _)| *name));
+    names.push(COPY_UP);
     if mount_setattr {
         names.extend(RECURSIVE_TABLE.iter().map(|(name, _, _)| *name));
         names.extend(IDMAP_OPTIONS.iter().map(|(name, _)| *name));
@@ -132,13 +135,13 @@ fn is_atime(attr: u64) -> bool {
     attr == libc::MOUNT_ATTR_RELATIME || attr & libc::MOUNT_ATTR__ATIME != 0
 }
 
-/// Options hull refuses rather than passing them to the kernel as filesystem data.
-const UNSUPPORTED: &[&str] = &["tmpcopyup"];
+/// runc's "extension" options, handled by the runtime itself.
+const COPY_UP: &str = "tmpcopyup";
 
 /// The id-mapping options (see [`MountOptions::idmap`]).
 const IDMAP_OPTIONS: &[(&str, bool)] = &[("idmap", false), ("ridmap", true)];
 
-pub fn parse(options: &[String]) -> anyhow::Result<MountOptions> {
+pub fn parse(options: &[String]) -> MountOptions {
     let mut out = MountOptions {
         flags: MsFlags::empty(),
         cleared: MsFlags::empty(),
@@ -146,6 +149,7 @@ pub fn parse(options: &[String]) -> anyhow::Result<MountOptions> {
         recursive_set: 0,
         recursive_clear: 0,
         idmap: None,
+        copy_up: false,
         data: Vec::new(),
     };
     for option in options {
@@ -181,13 +185,13 @@ pub fn parse(options: &[String]) -> anyhow::Result<MountOptions> {
         } else if let Some(&(_, recursive)) = IDMAP_OPTIONS.iter().find(|(name, _)| *name == option)
         {
             out.idmap = Some(recursive);
-        } else if UNSUPPORTED.contains(&option) {
-            anyhow::bail!("mount option {option:?} is not supported by this version of hull");
+        } else if option == COPY_UP {
+            out.copy_up = true;
         } else {
             out.data.push(option.to_owned());
         }
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
@@ -195,7 +199,7 @@ mod tests {
     use super::*;
 
     fn opts(list: &[&str]) -> MountOptions {
-        parse(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+        parse(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     }
 
     #[test]
@@ -276,12 +280,11 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_options_are_refused_by_name() {
-        let err = parse(&["tmpcopyup".to_string()]).unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "mount option \"tmpcopyup\" is not supported by this version of hull"
-        );
+    fn tmpcopyup_is_an_extension_not_filesystem_data() {
+        let o = opts(&["nosuid", "tmpcopyup", "size=1m"]);
+        assert!(o.copy_up);
+        assert_eq!(o.data_string(), "size=1m");
+        assert!(!opts(&["nosuid"]).copy_up);
     }
 
     #[test]

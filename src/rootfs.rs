@@ -21,7 +21,7 @@ use oci_spec::runtime::{LinuxDeviceType, Mount, Spec};
 use crate::cgroups::Cgroup;
 use crate::inroot::{self, fd_path, RESOLVE_NO_SYMLINKS};
 use crate::mountopts::{self, MountOptions};
-use crate::{idmap, logger, lsm, sys};
+use crate::{copyup, idmap, logger, lsm, sys};
 
 /// What the rootfs setup needs to know besides the spec.
 pub struct Rootfs<'a> {
@@ -189,7 +189,7 @@ impl Rootfs<'_> {
             bail!("invalid mount destination {:?}", dest);
         }
         let typ = m.typ().as_deref().unwrap_or("");
-        let opts = mountopts::parse(m.options().as_deref().unwrap_or(&[]))?;
+        let opts = mountopts::parse(m.options().as_deref().unwrap_or(&[]));
         let bind = typ == "bind" || opts.is_bind();
         check_proc_mount(&inroot::clean(dest), !bind && typ == "proc", || {
             bind && self.bind_source_is_procfs(m)
@@ -212,6 +212,11 @@ impl Rootfs<'_> {
                 bail!("mount destination {} is a symlink", dest.display());
             }
         }
+        let covered_mode = if typ == "tmpfs" {
+            existing_dir_mode(root, dest)?
+        } else {
+            None
+        };
         inroot::mkdir_all(root, dest, 0o755)?;
         let target = open_dest(root, dest, extra)?;
         let source = m
@@ -219,18 +224,43 @@ impl Rootfs<'_> {
             .as_ref()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| typ.to_owned());
+        let data = match covered_mode {
+            Some(mode) => tmpfs_data_with_mode(&opts.data, mode),
+            None => opts.data_string(),
+        };
         let data = if matches!(typ, "proc" | "sysfs" | "mqueue") {
-            opts.data_string()
+            data
         } else {
-            lsm::with_mount_label(&opts.data_string(), self.mount_label)
+            lsm::with_mount_label(&data, self.mount_label)
+        };
+        // A copied-up tmpfs is filled before it is made read-only.
+        let copy_up = opts.copy_up && typ == "tmpfs" && covered_mode.is_some();
+        let flags = if copy_up {
+            opts.flags - MsFlags::MS_RDONLY
+        } else {
+            opts.flags
         };
         let result = mount(
             Some(source.as_str()),
             fd_path(&target).as_str(),
             Some(typ),
-            opts.flags,
+            flags,
             (!data.is_empty()).then_some(data.as_str()),
         );
+        if copy_up && result.is_ok() {
+            let mounted = open_dest(root, dest, extra)?;
+            copyup::copy_tree(target.as_fd(), mounted.as_fd(), &dest.display().to_string())?;
+            if opts.flags.contains(MsFlags::MS_RDONLY) {
+                mount(
+                    None::<&str>,
+                    fd_path(&mounted).as_str(),
+                    None::<&str>,
+                    opts.flags | MsFlags::MS_REMOUNT,
+                    (!data.is_empty()).then_some(data.as_str()),
+                )
+                .context("remount the copied-up tmpfs read-only")?;
+            }
+        }
         match result {
             Ok(()) => {}
             // Without a network namespace of its own (or in a user namespace) sysfs cannot be mounted: bind the host's.
@@ -725,6 +755,27 @@ fn verified_dev_null(root: BorrowedFd<'_>) -> Result<OwnedFd> {
     Ok(fd)
 }
 
+/// The permission bits of the directory at `dest`, when there is one before hull creates anything: a tmpfs mounted
+/// over it keeps them unless its options say `mode=` (runc since 1.1.8, crun since 1.12; runc#3911).
+fn existing_dir_mode(root: BorrowedFd<'_>, dest: &Path) -> Result<Option<u32>> {
+    match inroot::open(root, dest, OFlag::O_PATH | OFlag::O_DIRECTORY, 0) {
+        Ok(dir) => {
+            let st = fstat(&dir).with_context(|| format!("stat {}", dest.display()))?;
+            Ok(Some(st.st_mode & 0o7777))
+        }
+        Err(Errno::ENOENT | Errno::ENOTDIR) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("open {}", dest.display())),
+    }
+}
+
+/// A tmpfs's data with the covered directory's mode first, so that a `mode=` of its own options wins.
+fn tmpfs_data_with_mode(data: &[String], mode: u32) -> String {
+    std::iter::once(format!("mode={mode:o}"))
+        .chain(data.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Propagation changes and recursive attributes (`rro`, ...) on a fresh mount.
 fn apply_after_mount(mounted: &OwnedFd, opts: &MountOptions) -> Result<()> {
     for flag in &opts.propagation {
@@ -800,6 +851,16 @@ mod tests {
             v["type"] = t.into();
         }
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_tmpfs_takes_the_covered_mode_unless_it_names_one() {
+        let data = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(tmpfs_data_with_mode(&data(&[]), 0o755), "mode=755");
+        assert_eq!(
+            tmpfs_data_with_mode(&data(&["size=1m", "mode=1770"]), 0o1777),
+            "mode=1777,size=1m,mode=1770"
+        );
     }
 
     #[test]

@@ -604,3 +604,71 @@ fn create_runs_from_a_sealed_view_of_hull() {
         "a non-dumpable init's /proc files belong to root"
     );
 }
+
+/// `tmpcopyup` (podman's `--read-only` asks for it on /tmp, /var/tmp and /run): the tmpfs starts with the covered
+/// directory's contents — modes regardless of umask, owners, symlinks as links — and the image is left untouched.
+#[test]
+fn tmpcopyup_fills_the_tmpfs_with_the_covered_directory() {
+    require_root!("tmpcopyup_fills_the_tmpfs_with_the_covered_directory");
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let env = Env::new("copyup");
+    let mut config = base_config(&[
+        "/bin/sh",
+        "-c",
+        "stat -c '%n %a %u:%g %F' /srv /srv/open /srv/open/file /srv/link; readlink /srv/link; \
+         cat /srv/open/file; grep ' /srv ' /proc/self/mounts | cut -d' ' -f3,4 | cut -d, -f1; \
+         touch /srv/new 2>&1 | sed 's/.*: //'",
+    ]);
+    let rootfs = env.private_rootfs(&mut config);
+    let srv = rootfs.join("srv");
+    fs::create_dir_all(srv.join("open")).unwrap();
+    fs::write(srv.join("open/file"), "from the image\n").unwrap();
+    std::os::unix::fs::chown(srv.join("open/file"), Some(1), Some(65534)).unwrap();
+    fs::set_permissions(srv.join("open"), fs::Permissions::from_mode(0o777)).unwrap();
+    fs::set_permissions(srv.join("open/file"), fs::Permissions::from_mode(0o604)).unwrap();
+    fs::set_permissions(&srv, fs::Permissions::from_mode(0o750)).unwrap();
+    symlink("/etc/passwd", srv.join("link")).unwrap();
+    config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/srv", "type": "tmpfs", "source": "tmpfs",
+        "options": ["nosuid", "nodev", "ro", "tmpcopyup"],
+    }));
+    let r = env.run(&config);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert_eq!(
+        r.stdout,
+        "/srv 750 0:0 directory\n\
+         /srv/open 777 0:0 directory\n\
+         /srv/open/file 604 1:65534 regular file\n\
+         /srv/link 777 0:0 symbolic link\n\
+         /etc/passwd\n\
+         from the image\n\
+         tmpfs ro\n\
+         Read-only file system\n",
+        "{}",
+        r.describe()
+    );
+    assert!(
+        !srv.join("new").exists(),
+        "the image's /srv was not written"
+    );
+}
+
+/// Without `mode=` a tmpfs over an existing directory keeps that directory's mode (runc ≥ 1.1.8, crun).
+#[test]
+fn a_tmpfs_over_a_directory_keeps_its_mode() {
+    require_root!("a_tmpfs_over_a_directory_keeps_its_mode");
+    let env = Env::new("tmpfsmode");
+    let mut config = base_config(&["stat", "-c", "%a", "/home", "/fresh"]);
+    env.private_rootfs(&mut config);
+    for dest in ["/home", "/fresh"] {
+        config["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": dest, "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"],
+        }));
+    }
+    let r = env.run(&config);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert_eq!(
+        r.stdout, "755\n1777\n",
+        "/home (0755 in the image), then a new /fresh"
+    );
+}

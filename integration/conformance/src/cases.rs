@@ -131,6 +131,11 @@ pub fn all() -> Vec<Case> {
             configure_tmpfs_over_directory,
             Expect::Facts(verify_tmpfs_over_directory),
         ),
+        case(
+            "tmpfs-copyup",
+            configure_tmpfs_copyup,
+            Expect::Facts(verify_tmpfs_copyup),
+        ),
         case("bind-mounts", configure_binds, Expect::Facts(verify_binds)),
         case(
             "cgroup-mount",
@@ -600,6 +605,29 @@ fn configure_tmpfs_over_directory(spec: &mut Value, _: &Context) -> Result<()> {
 fn verify_tmpfs_over_directory(checks: &mut Checks, _: &Value, _: &Context) {
     checks.mounted("/home", "tmpfs", &["mode=1770"]);
     checks.probed("/home", "/mode", "1770");
+}
+
+/// `tmpcopyup` over /etc: the tmpfs holds the image's files and keeps the directory's mode.
+fn configure_tmpfs_copyup(spec: &mut Value, _: &Context) -> Result<()> {
+    let mount = json!({
+        "destination": "/etc",
+        "type": "tmpfs",
+        "source": "tmpfs",
+        "options": ["nosuid", "nodev", "tmpcopyup"],
+    });
+    push(spec, "/mounts", [mount])?;
+    probe(spec, &["/etc", "/etc/passwd"])
+}
+
+/// /etc/passwd as bundles/mkrootfs.sh writes it.
+const ROOTFS_PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
+                             daemon:x:1:1:daemon:/usr/sbin:/bin/false\n\
+                             nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+
+fn verify_tmpfs_copyup(checks: &mut Checks, _: &Value, _: &Context) {
+    checks.mounted("/etc", "tmpfs", &["nosuid", "nodev"]);
+    checks.probed("/etc", "/mode", "0755");
+    checks.probed("/etc/passwd", "/read/content", ROOTFS_PASSWD);
 }
 
 const BIND_CONTENT: &str = "written on the host\n";
