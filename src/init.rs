@@ -145,7 +145,7 @@ impl Init<'_> {
             std::io::stderr(),
             "hull: exec {}: {}",
             program.name,
-            errno.desc()
+            program::go_error_text(errno)
         );
         sys::exit_now(127)
     }

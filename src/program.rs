@@ -59,9 +59,9 @@ pub fn look_path(file: &str, env: &[String]) -> Result<PathBuf> {
             Ok(()) => Ok(PathBuf::from(file)),
             Err(Errno::ENOENT) => Err(anyhow!(
                 "exec: {file:?}: stat {file}: {}",
-                Errno::ENOENT.desc()
+                go_error_text(Errno::ENOENT)
             )),
-            Err(e) => Err(anyhow!("exec: {file:?}: {}", e.desc())),
+            Err(e) => Err(anyhow!("exec: {file:?}: {}", go_error_text(e))),
         };
     }
     let path_var = env
@@ -81,6 +81,18 @@ pub fn look_path(file: &str, env: &[String]) -> Result<PathBuf> {
     Err(anyhow!(
         "exec: {file:?}: executable file not found in $PATH"
     ))
+}
+
+/// An errno as Go's syscall package spells it ("no such file or directory"): the C text with a lowercase start.
+/// Engines match runc's exec errors by these words, case-sensitively (docker 20.10 turns "no such file or
+/// directory" into exit code 127 and "permission denied" into 126).
+pub fn go_error_text(errno: Errno) -> String {
+    let text = errno.desc();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 pub fn c_strings(items: &[String]) -> Result<Vec<CString>> {
@@ -139,11 +151,11 @@ mod tests {
         );
         assert_eq!(
             look_path("/nope", &env).unwrap_err().to_string(),
-            "exec: \"/nope\": stat /nope: No such file or directory"
+            "exec: \"/nope\": stat /nope: no such file or directory"
         );
         assert_eq!(
             look_path("/", &env).unwrap_err().to_string(),
-            "exec: \"/\": Is a directory"
+            "exec: \"/\": is a directory"
         );
         assert!(look_path("sh", &[]).is_err(), "no PATH, no lookup");
     }

@@ -167,7 +167,7 @@ fn bad_executable() {
     env.write_config(&base_config(&["/nope"]));
     create_fails(
         &env,
-        "exec: \"/nope\": stat /nope: No such file or directory",
+        "exec: \"/nope\": stat /nope: no such file or directory",
     );
     env.write_config(&base_config(&["nope"]));
     create_fails(&env, "exec: \"nope\": executable file not found in $PATH");

@@ -280,7 +280,7 @@ fn detached_exec_writes_the_pid_file_and_failures_write_none() {
             vec!["no-such-program"],
             "exec failed: unable to start container process: exec: \"no-such-program\": executable file not found in $PATH",
         ),
-        (vec!["/etc/passwd"], "exec failed: unable to start container process: exec: \"/etc/passwd\": Permission denied"),
+        (vec!["/etc/passwd"], "exec failed: unable to start container process: exec: \"/etc/passwd\": permission denied"),
     ] {
         let mut all = vec!["-d", "--pid-file", p, env.id.as_str()];
         all.extend(args);
