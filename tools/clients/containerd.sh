@@ -113,5 +113,5 @@ containerd_scenarios() {
   expect bad-entrypoint '*OCI runtime create failed: *exec: "/nonexistent": stat /nonexistent: no such file or directory*rc=1' "$seen"
   "${ctr[@]}" containers delete "$id-bad" >/dev/null 2>&1
 
-  expect no-leftovers '' "$(leftovers "$name" "$root" "$id")"
+  expect no-leftovers '' "$(leftovers "$root" "$id")"
 }

@@ -43,16 +43,18 @@ in_tty() {
   timeout -k 5 "${step_timeout:-60}" script -qec "$quoted" /dev/null </dev/null | tr -d '\r\0'
 }
 
-# leftovers WHAT RUNTIME ROOT NEEDLE: nothing of the containers whose ids or paths contain NEEDLE remains:
-# no state under the runtime's ROOT, no cgroup directory, no mount, no process.
+# leftovers ROOT NEEDLE...: nothing remains of the containers whose ids (or paths) contain a NEEDLE: no state under
+# the runtime's ROOT, no cgroup directory, no mount, no process.
 leftovers() {
-  local runtime=$1 root=$2 needle=$3 found=""
-  if [[ -d $root ]]; then
-    found+=$(find "$root" -mindepth 2 -maxdepth 2 -name '*' -printf 'state:%p ' 2>/dev/null)
-  fi
-  found+=$(find /sys/fs/cgroup -mindepth 1 -maxdepth 4 -type d -name "*$needle*" -printf 'cgroup:%p ' 2>/dev/null)
-  found+=$(awk -v n="$needle" '$5 ~ n {printf "mount:%s ", $5}' /proc/self/mountinfo)
-  found+=$(pgrep -af -- "$needle" | grep -v -e pgrep -e "test-clients" | awk '{printf "process:%s ", $0}')
+  local root=$1 needle found=""
+  shift
+  for needle in "$@"; do
+    [[ -n $needle ]] || continue
+    found+=$(find "$root" -mindepth 1 -maxdepth 2 -name "*$needle*" -printf 'state:%p ' 2>/dev/null)
+    found+=$(find /sys/fs/cgroup -mindepth 1 -maxdepth 4 -type d -name "*$needle*" -printf 'cgroup:%p ' 2>/dev/null)
+    found+=$(awk -v n="$needle" 'index($5, n) {printf "mount:%s ", $5}' /proc/self/mountinfo)
+    found+=$(pgrep -af -- "$needle" | grep -v -e pgrep -e test-clients | awk '{printf "process:%s ", $0}')
+  done
   printf '%s' "${found% }"
 }
 
