@@ -7,20 +7,25 @@ CHECKER := integration/target/release/checker
 CONFORMANCE := integration/target/release/conformance
 ROOTFS := $(BUILD)/rootfs
 APT_PACKAGES := busybox-static runc jq procps uidmap
+# The engines test-clients drives, and what its CRI client needs (cri-tools is not in Debian 12).
+CLIENT_PACKAGES := containerd podman conmon docker.io python3-grpcio python3-protobuf protobuf-compiler
 export HULL_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
-.PHONY: all deps build checker rootfs run test test-unit test-kernel test-v2 conformance conformance-runc bench fuzz lint clean
+.PHONY: all deps client-deps build checker rootfs run test test-unit test-kernel test-v2 test-clients conformance \
+	conformance-runc bench fuzz lint clean
 
 all: build
 
+# Install the Debian packages in $(1) that are missing. Services are not started (see tools/apt-install.sh).
+apt_install = tools/apt-install.sh $(1)
+
 # Install the Debian packages the build, the tests and the benchmark need (only those missing).
 deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing: $$missing"; \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
-	fi
+	@$(call apt_install,$(APT_PACKAGES))
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install the Rust toolchain (rustup)" >&2; exit 1; }
+
+client-deps:
+	@$(call apt_install,$(CLIENT_PACKAGES))
 
 build:
 	$(CARGO) build --release
@@ -37,7 +42,7 @@ run: deps build rootfs
 	@mkdir -p $(BUILD)/demo && cp bundles/demo/config.json $(BUILD)/demo/config.json
 	$(HULL) --root $(BUILD)/state run --bundle $(BUILD)/demo demo-$$$$
 
-test: deps build rootfs test-unit test-kernel conformance conformance-runc test-v2
+test: deps build rootfs test-unit test-kernel conformance conformance-runc test-clients test-v2
 
 # Unit tests, including the config.json property tests (src/fuzz.rs) at 2000 cases each.
 test-unit:
@@ -62,6 +67,12 @@ conformance-runc: deps rootfs
 # The kernel tests again inside a pure cgroup v2 guest (this host is hybrid); see ../shared/tools/v2vm.sh.
 test-v2: build rootfs
 	tools/test-v2.sh
+
+# containerd (ctr and CRI), podman and docker run containers through hull and through runc: private daemons, images
+# built here from a clean busybox rootfs (tools/test-clients.sh).
+test-clients: deps client-deps build checker
+	bundles/mkrootfs.sh $(BUILD)/clients-rootfs $(CHECKER)
+	tools/test-clients.sh $(HULL) $(BUILD)/clients-rootfs
 
 bench: deps build rootfs
 	tools/bench.sh $(HULL) $(ROOTFS)

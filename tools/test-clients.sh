@@ -35,7 +35,9 @@ trap cleanup EXIT
 
 rm -rf "$work"
 mkdir -p "$images"
-"$here/mkimage.py" "$rootfs" "$busybox_image" "$images/busybox.tar" --cmd sh || exit 1
+# /run/lock/from-image lets podman's --read-only show that its tmpfs on /run starts with the image's files.
+"$here/mkimage.py" "$rootfs" "$busybox_image" "$images/busybox.tar" --cmd sh \
+  --file /run/lock/from-image=copied-up || exit 1
 "$here/mkimage.py" "$rootfs" "$pause_image" "$images/pause.tar" --cmd sleep --cmd 2147483647 || exit 1
 
 started=$(date +%s)
@@ -57,10 +59,12 @@ for engine in "${engines[@]}"; do
         /usr/bin/python3 "$here/cri/cri.py" --socket "$ctd_sock" --handler "$name" --image "$busybox_image" \
           --work "$work/cri-$name" --label "$label" --root "$ctd_dir/cri-$name"
         rc=$?
-        passed=$((passed + $(grep -c '^ok ' "$work/cri-$name/report" 2>/dev/null || echo 0)))
-        count=$(grep -c '^FAIL ' "$work/cri-$name/report" 2>/dev/null || echo 0)
+        count=$(cat "$work/cri-$name/report" 2>/dev/null | grep -c '^ok ')
+        passed=$((passed + count))
+        count=$(cat "$work/cri-$name/report" 2>/dev/null | grep -c '^FAIL ')
         failed=$((failed + count))
-        [[ $rc -eq 0 || $count -gt 0 ]] || { expect cri-client 'rc=0' "rc=$rc"; }
+        while read -r line; do failures+=("${line#FAIL }"); done < <(grep '^FAIL ' "$work/cri-$name/report" 2>/dev/null | cut -d: -f1)
+        [[ $rc -eq 0 || $count -gt 0 ]] || expect cri-client 'rc=0' "rc=$rc"
         ;;
       *) "${engine}_scenarios" "$name" "$binary" ;;
     esac
@@ -69,6 +73,14 @@ for engine in "${engines[@]}"; do
 done
 cleanup
 trap - EXIT
+# With every daemon stopped, none of their mounts may remain; the engines' empty parent cgroups are removed.
+label=all
+expect no-mounts-left '' "$(awk -v w="$work" 'index($5, w) == 1 {printf "%s ", $5}' /proc/self/mountinfo)"
+for parent in libpod_parent/conmon libpod_parent docker hull-clients hull-cri-hull hull-cri-runc; do
+  for hierarchy in /sys/fs/cgroup /sys/fs/cgroup/*/; do
+    [[ -d $hierarchy/$parent ]] && rmdir "$hierarchy/$parent" 2>/dev/null
+  done
+done
 
 echo "# clients: $passed passed, $failed failed in $(($(date +%s) - started)) s"
 for f in "${failures[@]}"; do echo "#   failed: $f"; done

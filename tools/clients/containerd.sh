@@ -22,6 +22,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$pause_image"
   disable_apparmor = true
+  # The sandbox gets oom_score_adj -998; lowering it takes CAP_SYS_RESOURCE, which this machine's root lacks (runc
+  # fails the same way). Restricted, CRI caps a container's score at containerd's own.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     default_runtime_name = "runc"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
@@ -84,7 +87,7 @@ containerd_scenarios() {
   expect exec-exit-code $'in /\nrc=7' "$seen"
 
   seen=$(in_tty "${ctr[@]}" task exec -t --exec-id tty "$task" tty)
-  expect exec-tty '/dev/pts/*' "$seen"
+  expect exec-tty '*/dev/pts/*' "$seen"
 
   seen=$(out "${ctr[@]}" task exec -d --exec-id bg "$task" sleep 60)
   expect exec-detached 'rc=0' "$seen"

@@ -3,7 +3,7 @@
 an OCI image layout (index.json names the image for containerd and podman) that is also a `docker save`
 archive (manifest.json with RepoTags, for docker load).
 
-    mkimage.py ROOTFS NAME OUT.tar [--cmd ARG]... [--entrypoint ARG]...
+    mkimage.py ROOTFS NAME OUT.tar [--cmd ARG]... [--entrypoint ARG]... [--file PATH=TEXT]...
 
 NAME is fully qualified (registry.local/hull/busybox:1) so that every engine stores it under the same name.
 """
@@ -15,10 +15,20 @@ import os
 import tarfile
 
 
-def layer_bytes(rootfs):
-    """The rootfs as an uncompressed tar with fixed timestamps and root ownership kept as on disk."""
+def layer_bytes(rootfs, extra_files):
+    """The rootfs as an uncompressed tar with fixed timestamps and ownership kept as on disk, plus `extra_files`
+    ({path: text}, directories made as needed)."""
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path, text in extra_files.items():
+            parts = path.strip("/").split("/")
+            for depth in range(1, len(parts)):
+                directory = "/".join(parts[:depth])
+                if not os.path.exists(os.path.join(rootfs, directory)):
+                    info = tarfile.TarInfo(directory)
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+            add_file(tar, "/".join(parts), text.encode())
         for top, dirs, files in os.walk(rootfs):
             dirs.sort()
             for name in sorted(dirs) + sorted(files):
@@ -55,9 +65,10 @@ def main():
     parser.add_argument("out")
     parser.add_argument("--cmd", action="append", default=[])
     parser.add_argument("--entrypoint", action="append", default=[])
+    parser.add_argument("--file", action="append", default=[], help="PATH=TEXT: a file only the image has")
     args = parser.parse_args()
 
-    layer = layer_bytes(args.rootfs)
+    layer = layer_bytes(args.rootfs, dict(f.split("=", 1) for f in args.file))
     config = {
         "architecture": "amd64",
         "os": "linux",

@@ -59,8 +59,8 @@ podman_scenarios() {
   seen=$(out "${run[@]}" --cidfile "$cids/user" --rm --user 65534 --cap-drop ALL "$busybox_image" sh -c 'id -u; grep CapEff /proc/self/status')
   expect user-and-cap-drop $'65534\nCapEff:\t0000000000000000\nrc=0' "$seen"
 
-  seen=$(out "${run[@]}" --cidfile "$cids/ro" --rm --read-only "$busybox_image" sh -c 'touch /tmp/a /var/tmp/b /run/c && echo scratch writable; ls /run; touch /file')
-  expect read-only-with-tmpcopyup $'scratch writable\nc\n*touch: /file: Read-only file system\nrc=1' "$seen"
+  seen=$(out "${run[@]}" --cidfile "$cids/ro" --rm --read-only "$busybox_image" sh -c 'touch /tmp/a /var/tmp/b /run/c && echo scratch writable; cat /run/lock/from-image; echo; touch /file')
+  expect read-only-with-tmpcopyup $'scratch writable\ncopied-up\ntouch: /file: Read-only file system\nrc=1' "$seen"
 
   seen=$(out "${run[@]}" --cidfile "$cids/d" -d --name "$id-d" --memory 64m --pids-limit 50 "$busybox_image" \
     sh -c 'trap "echo got TERM; exit 42" TERM; echo started; while :; do sleep 0.1; done')
