@@ -99,7 +99,8 @@ podman_scenarios() {
   expect rm '*rc=0' "$seen"
 
   seen=$(out "${run[@]}" --cidfile "$cids/bad" --rm --name "$id-bad" "$busybox_image" /nonexistent)
-  expect bad-entrypoint '*exec: "/nonexistent": stat /nonexistent: no such file or directory*rc=127' "$seen"
+  # One error line: podman read the runtime's --log-format json error (not raw JSON, not two messages).
+  expect bad-entrypoint 'Error: *: unable to start container process: *exec: "/nonexistent": stat /nonexistent: no such file or directory: OCI runtime attempted to invoke a command that was not found'$'\nrc=127' "$seen"
 
   # Podman calls the runtime without --root: the state is in its default root, /run/hull or /run/runc.
   # shellcheck disable=SC2046
