@@ -11,7 +11,7 @@ APT_PACKAGES := busybox-static runc jq procps uidmap
 CLIENT_PACKAGES := containerd podman conmon docker.io python3-grpcio python3-protobuf protobuf-compiler
 export HULL_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
-.PHONY: all deps client-deps build checker rootfs run test test-unit test-kernel test-v2 test-clients conformance \
+.PHONY: all deps client-deps build checker rootfs run test test-unit test-kernel test-v2 test-clients speed-guard conformance \
 	conformance-runc bench fuzz lint clean
 
 all: build
@@ -42,7 +42,7 @@ run: deps build rootfs
 	@mkdir -p $(BUILD)/demo && cp bundles/demo/config.json $(BUILD)/demo/config.json
 	$(HULL) --root $(BUILD)/state run --bundle $(BUILD)/demo demo-$$$$
 
-test: deps build rootfs test-unit test-kernel conformance conformance-runc test-clients test-v2
+test: deps build rootfs test-unit test-kernel conformance conformance-runc test-clients speed-guard test-v2
 
 # Unit tests, including the config.json property tests (src/fuzz.rs) at 2000 cases each.
 test-unit:
@@ -73,6 +73,10 @@ test-v2: build rootfs
 test-clients: deps client-deps build checker
 	bundles/mkrootfs.sh $(BUILD)/clients-rootfs $(CHECKER)
 	tools/test-clients.sh $(HULL) $(BUILD)/clients-rootfs
+
+# Speed cannot silently rot: `run /bin/true` must stay within half of runc's time, measured interleaved in one run.
+speed-guard: deps build rootfs
+	BENCH_GUARD=0.5 tools/bench.sh $(HULL) $(ROOTFS) 21
 
 bench: deps build rootfs
 	tools/bench.sh $(HULL) $(ROOTFS)
