@@ -81,6 +81,18 @@ fn open_namespaces(init: i32) -> Result<Vec<Join>> {
     Ok(joins)
 }
 
+/// As runc, a rootless exec that may not join the container's cgroup runs outside it: an unprivileged user may move
+/// processes only within a subtree delegated to it, and hull may have been started outside that subtree.
+fn may_run_outside_cgroup(err: &anyhow::Error) -> bool {
+    let outside = rootless::enabled() && spawn::permission_denied(err);
+    if outside {
+        logger::debug(format!(
+            "rootless exec outside the container's cgroup: {err:#}"
+        ));
+    }
+    outside
+}
+
 /// Run `req.process` in the container; returns hull's exit code (the process's, when in the foreground).
 pub fn exec(req: &Request) -> Result<i32> {
     let terminal = req.process.terminal().unwrap_or(false);
@@ -92,15 +104,8 @@ pub fn exec(req: &Request) -> Result<i32> {
     if req.container.status() == Status::Stopped {
         bail!("cannot exec in a stopped container");
     }
-    // As runc, a rootless exec that may not join the container's cgroup runs outside it (an unprivileged user may
-    // move processes only within a subtree delegated to it, and hull may have been started outside it).
     let mut entry = match req.container.state.cgroup.entry_at(req.sub_cgroups) {
-        Err(err) if rootless::enabled() && spawn::permission_denied(&err) => {
-            logger::debug(format!(
-                "rootless exec outside the container's cgroup: {err:#}"
-            ));
-            Entry::outside()
-        }
+        Err(err) if may_run_outside_cgroup(&err) => Entry::outside(),
         entry => entry?,
     };
     let signals = if req.detach {
@@ -121,10 +126,7 @@ pub fn exec(req: &Request) -> Result<i32> {
     sys::set_dumpable(false).context("set hull non-dumpable")?;
     let first = match spawn::with_oom_score_adj(req.process.oom_score_adj(), || {
         match spawn::clone_init(0, &mut entry) {
-            Err(err) if rootless::enabled() && spawn::permission_denied(&err) => {
-                logger::debug(format!(
-                    "rootless exec outside the container's cgroup: {err:#}"
-                ));
+            Err(err) if may_run_outside_cgroup(&err) => {
                 entry = Entry::outside();
                 spawn::clone_init(0, &mut entry)
             }

@@ -247,20 +247,6 @@ impl Rootfs<'_> {
             flags,
             (!data.is_empty()).then_some(data.as_str()),
         );
-        if copy_up && result.is_ok() {
-            let mounted = open_dest(root, dest, extra)?;
-            copyup::copy_tree(target.as_fd(), mounted.as_fd(), &dest.display().to_string())?;
-            if opts.flags.contains(MsFlags::MS_RDONLY) {
-                mount(
-                    None::<&str>,
-                    fd_path(&mounted).as_str(),
-                    None::<&str>,
-                    opts.flags | MsFlags::MS_REMOUNT,
-                    (!data.is_empty()).then_some(data.as_str()),
-                )
-                .context("remount the copied-up tmpfs read-only")?;
-            }
-        }
         match result {
             Ok(()) => {}
             // Without a network namespace of its own (or in a user namespace) sysfs cannot be mounted: bind the host's.
@@ -279,6 +265,19 @@ impl Rootfs<'_> {
             Err(e) => return Err(e.into()),
         }
         let mounted = open_dest(root, dest, extra)?;
+        if copy_up {
+            copyup::copy_tree(target.as_fd(), mounted.as_fd(), &dest.display().to_string())?;
+            if opts.flags.contains(MsFlags::MS_RDONLY) {
+                mount(
+                    None::<&str>,
+                    fd_path(&mounted).as_str(),
+                    None::<&str>,
+                    opts.flags | MsFlags::MS_REMOUNT,
+                    (!data.is_empty()).then_some(data.as_str()),
+                )
+                .context("remount the copied-up tmpfs read-only")?;
+            }
+        }
         apply_after_mount(&mounted, &opts)
     }
 

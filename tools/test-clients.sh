@@ -55,17 +55,7 @@ for engine in "${engines[@]}"; do
   for runtime in "${runtimes[@]}"; do
     name=${runtime%%:*} binary=${runtime#*:}
     case $engine in
-      cri) label=cri/$name
-        /usr/bin/python3 "$here/cri/cri.py" --socket "$ctd_sock" --handler "$name" --image "$busybox_image" \
-          --work "$work/cri-$name" --label "$label" --root "$ctd_dir/cri-$name"
-        rc=$?
-        count=$(cat "$work/cri-$name/report" 2>/dev/null | grep -c '^ok ')
-        passed=$((passed + count))
-        count=$(cat "$work/cri-$name/report" 2>/dev/null | grep -c '^FAIL ')
-        failed=$((failed + count))
-        while read -r line; do failures+=("${line#FAIL }"); done < <(grep '^FAIL ' "$work/cri-$name/report" 2>/dev/null | cut -d: -f1)
-        [[ $rc -eq 0 || $count -gt 0 ]] || expect cri-client 'rc=0' "rc=$rc"
-        ;;
+      cri) cri_scenarios "$name" ;;
       *) "${engine}_scenarios" "$name" "$binary" ;;
     esac
   done

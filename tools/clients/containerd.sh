@@ -118,3 +118,18 @@ containerd_scenarios() {
 
   expect no-leftovers '' "$(leftovers "$root" "$id")"
 }
+
+# cri_scenarios NAME: the CRI client's scenarios with the runtime handler NAME, then nothing left of its pod.
+cri_scenarios() {
+  local name=$1 label="cri/$1" dir=$work/cri-$1 lines line failed_before=$failed
+  mapfile -t lines < <(/usr/bin/python3 "$here/cri/cri.py" --socket "$ctd_sock" --handler "$name" \
+    --image "$busybox_image" --work "$dir" --label "$label" 2>&1; echo "rc=$?")
+  for line in "${lines[@]:0:${#lines[@]}-1}"; do
+    tally "$line"
+  done
+  # A client that failed without saying which scenario (a traceback above) still fails the run.
+  [[ ${lines[-1]} == rc=0 || $failed -gt $failed_before ]] || expect cri-client rc=0 "${lines[-1]}"
+  # shellcheck disable=SC2046
+  expect no-leftovers '' "$(leftovers "$ctd_dir/cri-$name" $(cat "$dir/ids" 2>/dev/null))"
+}
+

@@ -7,21 +7,26 @@ failures=()
 
 # expect NAME PATTERN SEEN: SEEN must match the bash glob PATTERN (plain text matches itself).
 expect() {
-  local name=$1 pattern=$2 seen=$3
+  local name=$1 pattern=$2 seen=$3 line
   # shellcheck disable=SC2053
   if [[ $seen == $pattern ]]; then
-    printf 'ok   %s %s\n' "$label" "$name"
-    passed=$((passed + 1))
+    line=$(printf 'ok   %s %s' "$label" "$name")
   else
-    printf 'FAIL %s %s: expected %q, saw %q\n' "$label" "$name" "$pattern" "$seen"
-    failed=$((failed + 1))
-    failures+=("$label $name")
+    line=$(printf 'FAIL %s %s: expected %q, saw %q' "$label" "$name" "$pattern" "$seen")
   fi
+  tally "$line"
 }
 
-# skip NAME WHY: a scenario this machine cannot run, said once with the reason.
-skip() {
-  printf 'skip %s %s: %s\n' "$label" "$1" "$2"
+# tally LINE: print a scenario line (ours or the CRI client's) and count it.
+tally() {
+  printf '%s\n' "$1"
+  case $1 in
+    'ok   '*) passed=$((passed + 1)) ;;
+    'FAIL '*)
+      failed=$((failed + 1))
+      failures+=("$(cut -d: -f1 <<<"${1#FAIL }")")
+      ;;
+  esac
 }
 
 # out CMD...: the command's stdout and stderr, then "rc=N"; killed after $step_timeout seconds.
