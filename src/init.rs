@@ -24,7 +24,7 @@ use crate::namespaces::{self, Plan};
 use crate::rootfs::Rootfs;
 use crate::spawn::ConsoleLink;
 use crate::state::SpecState;
-use crate::{console, credentials, default_spec, lsm, program, seccomp, sys};
+use crate::{console, credentials, default_spec, logger, lsm, program, seccomp, sys};
 
 /// Everything the child needs, borrowed from the parent's memory (the clone copied it).
 pub struct Init<'a> {
@@ -79,6 +79,7 @@ impl Init<'_> {
         sys::set_parent_death_signal(libc::SIGKILL).context("set parent death signal")?;
         self.cgroup_entry.enter()?;
         self.channel.recv_expect(&["Go"])?;
+        logger::phase("init: in its cgroups");
         if self.plan.fork_init {
             self.join_cgroup_namespace()?;
         }
@@ -105,6 +106,7 @@ impl Init<'_> {
             idmapped: self.idmapped,
         };
         rootfs.prepare_and_pivot()?;
+        logger::phase("init: mounts done, root pivoted");
         if let Some(link) = self.console {
             console::set_up(link.socket.as_fd(), link.size, true, process.user().uid())?;
         }
@@ -127,6 +129,7 @@ impl Init<'_> {
         }
         rootfs.apply_readonly_paths()?;
         rootfs.apply_masked_paths()?;
+        logger::phase("init: rootfs finished");
 
         let cwd = process.cwd();
         chdir(cwd).with_context(|| format!("chdir to cwd {}", cwd.display()))?;
@@ -134,8 +137,10 @@ impl Init<'_> {
         reset_signals()?;
         sys::set_parent_death_signal(0).context("clear parent death signal")?;
         let program = become_process(process, self.labels, self.seccomp, self.channel)?;
+        logger::phase("init: parked");
         self.channel.send(&Msg::Ready)?;
         self.wait_for_start();
+        logger::phase("init: released");
         let hooks = self.spec.hooks().as_ref();
         if let Err(err) = hooks::run(Kind::StartContainer, hooks, self.hook_state(), None) {
             self.fail_start(&err);

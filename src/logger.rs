@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::OnceLock;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result};
 
@@ -38,6 +38,8 @@ struct Logger {
     file: Option<File>,
     format: Format,
     debug: bool,
+    /// When this process image started logging: the origin of the `--debug` timing trace.
+    started: Instant,
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
@@ -60,6 +62,7 @@ pub fn init(log_path: Option<&str>, format: Format, debug: bool) -> Result<()> {
         file,
         format,
         debug,
+        started: Instant::now(),
     });
     Ok(())
 }
@@ -120,6 +123,15 @@ pub fn log(level: Level, msg: &str) {
 pub fn debug(msg: impl AsRef<str>) {
     if debug_enabled() {
         log(Level::Debug, msg.as_ref());
+    }
+}
+
+/// The `--debug` timing trace: one record per setup step, with the milliseconds since hull's argument parsing
+/// (a forked init shares the origin, so its steps line up with the parent's). Free when `--debug` is off.
+pub fn phase(step: &str) {
+    if let Some(logger) = LOGGER.get().filter(|l| l.debug) {
+        let ms = logger.started.elapsed().as_secs_f64() * 1000.0;
+        log(Level::Debug, &format!("phase {step}: {ms:.3} ms"));
     }
 }
 

@@ -96,6 +96,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Create(_) | Command::Run(_) | Command::Exec(_) => exeseal::ensure_sealed()?,
         _ => {}
     }
+    logger::phase("started");
     match command {
         Command::Create(args) => commands::create::run(&root, &args),
         Command::Start(args) => commands::start::run(&root, &args),

@@ -198,6 +198,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         }
     });
     let bundle = spec::load_bundle(&bundle_dir)?;
+    logger::phase("create: config loaded");
     let terminal = bundle
         .spec
         .process()
@@ -249,6 +250,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         annotations: &annotations,
     };
 
+    logger::phase("create: checked");
     let lock = root.create_container_dir(id)?;
     let dir = root.container_dir(id);
     let mut undo = Undo {
@@ -293,6 +295,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         }
         Err(err) => return Err(err),
     }
+    logger::phase("create: cgroup made");
     let mut cgroup_entry = cgroup.entry()?;
     let console = ConsoleLink::open(process, opts.console_socket.as_deref())?;
     let (parent_end, child_end) = channel::pair()?;
@@ -355,6 +358,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         sys::Forked::Parent(pid) => pid,
     };
     drop(child_end);
+    logger::phase("create: init cloned");
     undo.pids.push(first);
 
     // From here a failed create continues the lifecycle at delete, as runc's does: poststop hooks run.
@@ -395,6 +399,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         hooks: hooks.cloned(),
     };
     state.save(&dir)?;
+    logger::phase("create: state saved");
     if let Some(path) = &pid_file {
         state::write_atomic(path, init_pid.as_raw().to_string().as_bytes(), 0o644)
             .with_context(|| format!("write pid file {}", path.display()))?;

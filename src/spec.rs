@@ -251,6 +251,22 @@ mod tests {
         check(base()).unwrap();
     }
 
+    /// oci-spec checks execCPUAffinity with a regex while parsing; hull serves it from regex-lite (vendor/).
+    #[test]
+    fn exec_cpu_affinity_format_is_checked_while_parsing() {
+        for good in ["0", "0-3", "0,2-3,7"] {
+            let mut v = base();
+            v["process"]["execCPUAffinity"] = serde_json::json!({"initial": good});
+            serde_json::from_str::<Spec>(&v.to_string()).expect(good);
+        }
+        for bad in ["", "a", "0-", "1,,2", "٣"] {
+            let mut v = base();
+            v["process"]["execCPUAffinity"] = serde_json::json!({"initial": bad});
+            let err = serde_json::from_str::<Spec>(&v.to_string()).unwrap_err();
+            assert!(err.to_string().contains("Invalid execCPUAffinity format"), "{bad:?}: {err}");
+        }
+    }
+
     #[test]
     fn rejects_unknown_major_version() {
         let mut v = base();

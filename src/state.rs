@@ -231,7 +231,8 @@ impl State {
     }
 }
 
-/// Write `path` by writing `.<name>` beside it then renaming (runc's pid-file and state-file discipline).
+/// Write `path` by writing `.<name>` beside it then renaming (runc's pid-file and state-file discipline). No sync:
+/// the state is meaningless after a reboot, and runc does not sync it either.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let name = path
         .file_name()
@@ -243,7 +244,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         .write(true)
         .create_new(true)
         .mode(mode)
-        .custom_flags(libc::O_SYNC | libc::O_CLOEXEC)
+        .custom_flags(libc::O_CLOEXEC)
         .open(&tmp)
         .with_context(|| format!("create {}", tmp.display()))?;
     file.write_all(bytes)

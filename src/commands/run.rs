@@ -4,7 +4,7 @@ use nix::unistd::Pid;
 use crate::cli::{check_args, Arity, RunArgs};
 use crate::state::Root;
 use crate::sys;
-use crate::{foreground, notify, spawn};
+use crate::{foreground, logger, notify, spawn};
 
 /// `run`: create + start; in the foreground, forward signals to the init, reap, exit with its status (128+signal
 /// when killed) and delete the container unless `--keep`.
@@ -30,13 +30,16 @@ pub fn run(root: &Root, args: &RunArgs) -> Result<i32> {
     let outcome = spawn::release_notifying(&container)
         .inspect(|_| container.run_poststart_hooks())
         .and_then(|pending| pending.map_or(Ok(()), notify::Pending::forward))
+        .inspect(|()| logger::phase("run: started"))
         .and_then(|()| foreground::wait(&signals, init, master));
+    logger::phase("run: process exited");
     // A failed startContainer hook has destroyed the container already.
     if !args.keep && container.dir.exists() {
         if outcome.is_err() {
             let _ = container.kill_all();
         }
         container.destroy()?;
+        logger::phase("run: deleted");
     }
     outcome
 }
