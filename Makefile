@@ -6,13 +6,17 @@ HULL := target/release/hull
 CHECKER := integration/target/release/checker
 CONFORMANCE := integration/target/release/conformance
 ROOTFS := $(BUILD)/rootfs
-APT_PACKAGES := busybox-static runc jq procps uidmap
+BENCH := integration/target/release/bench
+FLOOR := $(BUILD)/floor
+# The runtimes every benchmark compares (crun refuses hybrid cgroup hosts: the bench reports it skipped there).
+BENCH_RUNTIMES = --rootfs $(ROOTFS) --runtime hull=$(HULL) --runtime runc=$$(command -v runc)
+APT_PACKAGES := busybox-static runc crun jq procps uidmap gcc libc6-dev
 # The engines test-clients drives, and what its CRI client needs (cri-tools is not in Debian 12).
 CLIENT_PACKAGES := containerd podman conmon docker.io python3-grpcio python3-protobuf protobuf-compiler
 export HULL_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 .PHONY: all deps client-deps build checker rootfs run test test-unit test-kernel test-v2 test-clients speed-guard conformance \
-	conformance-runc bench fuzz lint clean
+	conformance-runc bench bench-v2 fuzz lint clean
 
 all: build
 
@@ -30,7 +34,7 @@ client-deps:
 build:
 	$(CARGO) build --release
 
-# The conformance checker is a separate, statically linked workspace (see integration/README.md).
+# The conformance checker and the benchmark are a separate, statically linked workspace (see integration/README.md).
 checker:
 	cd integration && $(CARGO) build --release
 
@@ -76,10 +80,24 @@ test-clients: deps client-deps build checker
 
 # Speed cannot silently rot: `run /bin/true` must stay within half of runc's time, measured interleaved in one run.
 speed-guard: deps build rootfs
-	BENCH_GUARD=0.5 tools/bench.sh $(HULL) $(ROOTFS) 21
+	$(BENCH) $(BENCH_RUNTIMES) --only run --quick --guard-run 0.5
 
-bench: deps build rootfs
-	tools/bench.sh $(HULL) $(ROOTFS)
+# The floor: the bundle's kernel work in a small static C program, no runtime (bench/README.md).
+$(FLOOR): bench/floor.c
+	@mkdir -p $(BUILD)
+	gcc -O2 -Wall -static -o $@ bench/floor.c
+
+# Every workload of issue 8 against runc (and crun where it runs) and the floor: a table on stdout and in
+# $(BUILD)/bench/results.md, the raw samples in $(BUILD)/bench/results.json. A few minutes.
+bench: deps build rootfs $(FLOOR)
+	@mkdir -p $(BUILD)/bench
+	$(BENCH) $(BENCH_RUNTIMES) --runtime crun=$$(command -v crun) --floor $(FLOOR) --scale 1000 --targets \
+	  --out $(BUILD)/bench/results.json --markdown $(BUILD)/bench/results.md
+
+# The same inside a pure cgroup v2 guest, where crun runs too (tools/bench-v2.sh).
+bench-v2: deps build rootfs $(FLOOR)
+	@mkdir -p $(BUILD)/bench
+	tools/bench-v2.sh $(BUILD)/bench/results-v2
 
 lint:
 	$(CARGO) fmt --all -- --check

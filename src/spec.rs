@@ -263,7 +263,10 @@ mod tests {
             let mut v = base();
             v["process"]["execCPUAffinity"] = serde_json::json!({"initial": bad});
             let err = serde_json::from_str::<Spec>(&v.to_string()).unwrap_err();
-            assert!(err.to_string().contains("Invalid execCPUAffinity format"), "{bad:?}: {err}");
+            assert!(
+                err.to_string().contains("Invalid execCPUAffinity format"),
+                "{bad:?}: {err}"
+            );
         }
     }
 
