@@ -30,5 +30,6 @@ script+=" ./bench --rootfs $rootfs ${runtimes[*]} --floor ./floor --config confi
 script+=' echo "== results.json"; cat results.json'
 "$v2vm" run "${copies[@]}" -m 2048 -t 1200 "$payload" sh -c "$script" > "$payload/guest.log" || { cat "$payload/guest.log"; exit 1; }
 sed -n '/^== results.json$/,$p' "$payload/guest.log" | tail -n +2 > "$out.json"
-sed '/^== results.json$/,$d' "$payload/guest.log" | tee "$out.md"
+# The guest log also holds the bench's progress lines; the table starts at its header.
+sed '/^== results.json$/,$d' "$payload/guest.log" | sed -n '/^| workload/,$p' | tee "$out.md"
 jq -e .workloads "$out.json" >/dev/null || { echo "bench-v2: no results came back from the guest" >&2; exit 1; }
