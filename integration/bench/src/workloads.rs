@@ -244,6 +244,11 @@ fn collect<T>(
 }
 
 impl<'a> Bench<'a> {
+    /// One empty, still-Ok result per measured runtime, for `interleaved`.
+    fn fresh_slots<T: Default>(&self) -> Vec<Result<T, String>> {
+        self.runtimes.iter().map(|_| Ok(T::default())).collect()
+    }
+
     fn names(&self) -> Vec<String> {
         self.runtimes.iter().map(|rt| rt.name.clone()).collect()
     }
@@ -330,11 +335,7 @@ impl<'a> Bench<'a> {
     /// 2. create → start → wait for the init to exit → delete, each step timed.
     pub fn lifecycle(&self) -> PerRuntime<Lifecycle> {
         let guard = Guard::new();
-        let mut slots: Vec<Result<Lifecycle, String>> = self
-            .runtimes
-            .iter()
-            .map(|_| Ok(Lifecycle::default()))
-            .collect();
+        let mut slots: Vec<Result<Lifecycle, String>> = self.fresh_slots();
         interleaved(
             "lifecycle",
             self.rounds.lifecycle,
@@ -438,8 +439,7 @@ impl<'a> Bench<'a> {
                 .map(|k| format!("bc-{}-state-{k}", self.runtimes[index].name))
                 .collect()
         };
-        let mut slots: Vec<Result<Vec<u64>, String>> =
-            self.runtimes.iter().map(|_| Ok(Vec::new())).collect();
+        let mut slots: Vec<Result<Vec<u64>, String>> = self.fresh_slots();
         interleaved("state setup", count, &mut slots, |k, index, _| {
             self.start_sleeper(&guard, self.runtimes[index], &ids(index)[k])
         });
@@ -585,11 +585,7 @@ impl<'a> Bench<'a> {
     /// 6. Peak RSS of `create`, and PSS of parked (created, not started) containers.
     pub fn memory(&self) -> PerRuntime<Memory> {
         let guard = Guard::new();
-        let mut slots: Vec<Result<Memory, String>> = self
-            .runtimes
-            .iter()
-            .map(|_| Ok(Memory::default()))
-            .collect();
+        let mut slots: Vec<Result<Memory, String>> = self.fresh_slots();
         interleaved(
             "memory rss",
             self.rounds.rss,
