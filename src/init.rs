@@ -136,7 +136,7 @@ impl Init<'_> {
         sys::cloexec_from(self.first_closed_fd).context("mark inherited fds close-on-exec")?;
         reset_signals()?;
         sys::set_parent_death_signal(0).context("clear parent death signal")?;
-        // A parked init may wait for a long time: hand back the heap pages the setup freed (the clap tree, JSON
+        // A parked init may wait for a long time: hand back the heap pages the setup freed (the argument tables, JSON
         // buffers, mountinfo text), which would otherwise stay private dirty memory of every created container.
         // Done before the seccomp filter is loaded, which might not allow madvise/brk.
         // SAFETY: malloc_trim only releases free memory of this single-threaded process's allocator.

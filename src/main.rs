@@ -41,9 +41,7 @@ mod units;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
-
-use cli::{Cli, Command};
+use cli::{Cli, Command, Invocation};
 
 fn version_text() -> String {
     format!(
@@ -87,11 +85,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
     }
     rootless::init(cli.rootless.as_deref())?;
     let root = state::Root::new(root_dir(&cli)?);
-    let Some(command) = cli.command else {
-        use clap::CommandFactory;
-        Cli::command().print_help().context("print help")?;
-        return Ok(0);
-    };
+    let command = cli.command;
     match &command {
         Command::Create(_) | Command::Run(_) | Command::Exec(_) => exeseal::ensure_sealed()?,
         _ => {}
@@ -120,24 +114,29 @@ fn main() {
     let argv: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let cli = match Cli::try_parse_from(cli::normalize(&argv)) {
-        Ok(cli) => cli,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            let code = match e.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
-                _ => 1,
+    let cli = match cli::parse(&argv) {
+        Ok(Invocation::Run(cli)) => *cli,
+        Ok(Invocation::Help(text)) => {
+            print!("{text}");
+            return;
+        }
+        Ok(Invocation::Version) => {
+            print!("{}", version_text());
+            return;
+        }
+        Err(usage) => {
+            print!("{}", usage.usage);
+            let format = match usage.log_format.as_str() {
+                "json" => logger::Format::Json,
+                _ => logger::Format::Text,
             };
-            let _ = e.print();
-            std::process::exit(code);
+            let _ = logger::init(usage.log.as_deref(), format, false);
+            logger::report_failure(&anyhow::anyhow!(usage.message));
+            std::process::exit(usage.code);
         }
     };
-    if cli.version {
-        print!("{}", version_text());
-        return;
-    }
     // runc exits 255 when exec fails, 1 for every other command.
-    let failure_code = if matches!(cli.command, Some(Command::Exec(_))) {
+    let failure_code = if matches!(cli.command, Command::Exec(_)) {
         255
     } else {
         1

@@ -6,7 +6,7 @@
 use std::fs;
 
 use anyhow::{bail, Result};
-use nix::unistd::{getegid, geteuid, User};
+use nix::unistd::{getegid, geteuid};
 use oci_spec::runtime::LinuxIdMapping;
 
 /// A range of host ids, `start..start+count`.
@@ -46,6 +46,17 @@ fn granted(text: &str, name: &str, id: u32) -> Vec<Range> {
         }
     }
     joined
+}
+
+/// The name `text` (the content of /etc/passwd) gives the user numbered `uid`. Read directly, as runc's user
+/// package does, rather than through NSS: a static glibc would otherwise carry NSS, dlopen and DNS for this lookup.
+fn user_name(text: &str, uid: u32) -> Option<String> {
+    text.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_string())
+    })
 }
 
 /// Fails naming the first mapping whose host ids are neither `own` alone nor inside the `granted` ranges.
@@ -96,11 +107,8 @@ pub fn check_unprivileged(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> R
     if uid.is_root() {
         return Ok(());
     }
-    let name = User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string());
+    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let name = user_name(&passwd, uid.as_raw()).unwrap_or_else(|| uid.to_string());
     for (what, file, own, maps) in [
         ("linux.uidMappings", "/etc/subuid", uid.as_raw(), uids),
         ("linux.gidMappings", "/etc/subgid", getegid().as_raw(), gids),
@@ -137,6 +145,15 @@ mod tests {
 
     const SUBUID: &str =
         "alice:100000:65536\n1001:300000:1000\nbob:165536:65536\nalice:165536:10\n";
+
+    #[test]
+    fn user_names_come_from_the_passwd_line_with_the_uid() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n# comment\n:x:7:7::/:\nalice:x:1000:1000::/home/alice:/bin/sh\n";
+        assert_eq!(user_name(passwd, 1000).as_deref(), Some("alice"));
+        assert_eq!(user_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(user_name(passwd, 7), None, "an empty name is no name");
+        assert_eq!(user_name(passwd, 1001), None);
+    }
 
     #[test]
     fn ranges_are_found_by_name_or_uid_and_joined() {

@@ -179,15 +179,9 @@ mod tests {
     }
 
     fn exec_args(line: &str) -> ExecArgs {
-        let mut argv = vec!["hull".to_owned(), "exec".to_owned()];
-        argv.extend(line.split(' ').map(str::to_owned));
-        use clap::Parser;
-        match crate::cli::Cli::try_parse_from(crate::cli::normalize(&argv))
-            .unwrap()
-            .command
-        {
-            Some(crate::cli::Command::Exec(e)) => *e,
-            _ => panic!("not exec"),
+        match crate::cli::tests::command(&format!("hull exec {line}")) {
+            crate::cli::Command::Exec(e) => *e,
+            other => panic!("not exec: {other:?}"),
         }
     }
 

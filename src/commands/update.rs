@@ -173,13 +173,10 @@ fn complete_cpu_bandwidth(container: &Container, resources: &mut LinuxResources)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
     use serde_json::Value;
 
     fn from_flags(line: &str) -> Result<Value> {
-        let argv: Vec<String> = line.split(' ').map(str::to_owned).collect();
-        let cli = crate::cli::Cli::try_parse_from(crate::cli::normalize(&argv)).unwrap();
-        let Some(crate::cli::Command::Update(args)) = cli.command else {
+        let crate::cli::Command::Update(args) = crate::cli::tests::command(line) else {
             panic!("not an update: {line}");
         };
         resources_from_flags(&args).map(|r| serde_json::to_value(r).unwrap())
