@@ -2,7 +2,15 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 BUILD := build
-HULL := target/release/hull
+# hull is linked statically and without PIE (README, "Performance"): no dynamic loader, no libc.so to map and
+# relocate on each of the two execs a create makes, and a parked init without relocated pages. The flags reach the
+# target only (an explicit target), so the proc-macro crates still build for the host. Every cargo command that builds
+# or tests hull goes through $(HULL_CARGO) (scripts that call cargo get $(HULL_ENV)) so that tests run the same binary.
+TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+HULL_ENV = CARGO_BUILD_TARGET=$(TRIPLE) \
+	CARGO_TARGET_$(shell echo '$(TRIPLE)' | tr a-z- A-Z_)_RUSTFLAGS='-C target-feature=+crt-static -C relocation-model=static'
+HULL_CARGO = $(HULL_ENV) $(CARGO)
+HULL := target/$(TRIPLE)/release/hull
 CHECKER := integration/target/release/checker
 CONFORMANCE := integration/target/release/conformance
 ROOTFS := $(BUILD)/rootfs
@@ -32,7 +40,7 @@ client-deps:
 	@$(call apt_install,$(CLIENT_PACKAGES))
 
 build:
-	$(CARGO) build --release
+	$(HULL_CARGO) build --release
 
 # The conformance checker and the benchmark are a separate, statically linked workspace (see integration/README.md).
 checker:
@@ -50,15 +58,15 @@ test: deps build rootfs test-unit test-kernel conformance conformance-runc test-
 
 # Unit tests, including the config.json property tests (src/fuzz.rs) at 2000 cases each.
 test-unit:
-	$(CARGO) test --release --bins
+	$(HULL_CARGO) test --release --bins
 
 # The config.json property tests for longer: FUZZ_CASES cases per generator (about 4 minutes at the default).
 FUZZ_CASES ?= 2000000
 fuzz:
-	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release --bins fuzz
+	PROPTEST_CASES=$(FUZZ_CASES) $(HULL_CARGO) test --release --bins fuzz
 
 test-kernel:
-	HULL_TEST_ROOTFS=$(CURDIR)/$(ROOTFS) $(CARGO) test --release --test '*' -- --test-threads=2
+	HULL_TEST_ROOTFS=$(CURDIR)/$(ROOTFS) $(HULL_CARGO) test --release --test '*' -- --test-threads=2
 
 conformance: build rootfs
 	$(CONFORMANCE) --runtime $(CURDIR)/$(HULL) --rootfs $(ROOTFS)
@@ -70,7 +78,7 @@ conformance-runc: deps rootfs
 
 # The kernel tests again inside a pure cgroup v2 guest (this host is hybrid); see ../shared/tools/v2vm.sh.
 test-v2: build rootfs
-	tools/test-v2.sh
+	HULL=$(HULL) $(HULL_ENV) tools/test-v2.sh
 
 # containerd (ctr and CRI), podman and docker run containers through hull and through runc: private daemons, images
 # built here from a clean busybox rootfs (tools/test-clients.sh).
@@ -97,11 +105,11 @@ bench: deps build rootfs $(FLOOR)
 # The same inside a pure cgroup v2 guest, where crun runs too (tools/bench-v2.sh).
 bench-v2: deps build rootfs $(FLOOR)
 	@mkdir -p $(BUILD)/bench
-	tools/bench-v2.sh $(BUILD)/bench/results-v2
+	HULL=$(HULL) tools/bench-v2.sh $(BUILD)/bench/results-v2
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(HULL_CARGO) clippy --all-targets -- -D warnings
 
 clean:
 	$(CARGO) clean

@@ -403,12 +403,7 @@ const COMMANDS: &[Spec] = &[
         "<container-id>",
         &[CREATE_FLAGS, RUN_FLAGS],
     ),
-    command(
-        "spec",
-        "create a new specification file",
-        "",
-        &[SPEC_FLAGS],
-    ),
+    command("spec", "create a new specification file", "", &[SPEC_FLAGS]),
     command(
         "start",
         "executes the user defined process in a created container",
@@ -427,12 +422,7 @@ const COMMANDS: &[Spec] = &[
         "<container-id>",
         &[UPDATE_FLAGS],
     ),
-    command(
-        "features",
-        "show the enabled features",
-        "",
-        &[],
-    ),
+    command("features", "show the enabled features", "", &[]),
 ];
 
 /// The global options and the command they precede.
@@ -723,7 +713,9 @@ fn read_flags<'a>(
                     Some(true) => "true",
                     Some(false) => "false",
                     None => {
-                        return Err(format!("invalid boolean value {v:?} for -{name}: parse error"))
+                        return Err(format!(
+                            "invalid boolean value {v:?} for -{name}: parse error"
+                        ))
                     }
                 },
             }
@@ -768,7 +760,11 @@ pub fn parse(argv: &[String]) -> Result<Invocation, UsageError> {
     if globals.switch("version") {
         return Ok(Invocation::Version);
     }
-    let mut rest = globals.positionals.drain(..).collect::<Vec<_>>().into_iter();
+    let mut rest = globals
+        .positionals
+        .drain(..)
+        .collect::<Vec<_>>()
+        .into_iter();
     let Some(name) = rest.next() else {
         return Ok(Invocation::Help(app_help()));
     };
@@ -963,7 +959,12 @@ fn options_text(flags: &mut dyn Iterator<Item = &'static Flag>) -> String {
 }
 
 fn app_help() -> String {
-    let width = COMMANDS.iter().map(|c| c.name.len()).max().unwrap_or(0).max(7);
+    let width = COMMANDS
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
     let mut commands: String = COMMANDS
         .iter()
         .map(|c| format!("   {:width$}  {}\n", c.name, c.about))
@@ -1210,7 +1211,10 @@ pub mod tests {
         assert_eq!(e.code, 1);
         let e = refused("hull --log-format json --log /l create --bundle");
         assert_eq!(e.message, "flag needs an argument: -bundle");
-        assert_eq!((e.log.as_deref(), e.log_format.as_str()), (Some("/l"), "json"));
+        assert_eq!(
+            (e.log.as_deref(), e.log_format.as_str()),
+            (Some("/l"), "json")
+        );
         let e = refused("hull delete --force=maybe c1");
         assert_eq!(
             e.message,
@@ -1223,8 +1227,9 @@ pub mod tests {
         );
         let e = refused("hull --bogus state c1");
         assert!(
-            e.usage
-                .starts_with("Incorrect Usage. flag provided but not defined: -bogus\n\nNAME:\n   hull - "),
+            e.usage.starts_with(
+                "Incorrect Usage. flag provided but not defined: -bogus\n\nNAME:\n   hull - "
+            ),
             "{}",
             e.usage
         );

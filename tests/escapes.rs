@@ -46,9 +46,11 @@ fn all_caps(config: &mut Value) {
 /// A malicious image ships the dynamic loader and libraries hull needs (the original CVE-2019-5736 exploit relied
 /// on the image's libseccomp): copy the host's, at the paths the loader looks at, so that hull can run inside the
 /// container. They are found from hull's ELF headers (its `PT_INTERP` and `DT_NEEDED` entries) rather than with
-/// `ldd`, which the v2 VM lacks.
+/// `ldd`, which the v2 VM lacks. A static hull (as `make build` links it) needs none: it runs in any rootfs.
 fn install_hull_libraries(rootfs: &Path) {
-    let (interpreter, needed) = elf_dependencies(&fs::read(HULL).expect("read hull"));
+    let Some((interpreter, needed)) = elf_dependencies(&fs::read(HULL).expect("read hull")) else {
+        return;
+    };
     let mut files = vec![PathBuf::from(interpreter)];
     for name in needed {
         let found = [
@@ -73,8 +75,9 @@ fn install_hull_libraries(rootfs: &Path) {
     }
 }
 
-/// The interpreter and the needed libraries of a little-endian ELF64 executable.
-fn elf_dependencies(elf: &[u8]) -> (String, Vec<String>) {
+/// The interpreter and the needed libraries of a little-endian ELF64 executable; `None` when it is static (has no
+/// interpreter).
+fn elf_dependencies(elf: &[u8]) -> Option<(String, Vec<String>)> {
     let u16_at = |o: usize| u16::from_le_bytes(elf[o..o + 2].try_into().unwrap()) as usize;
     let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap()) as usize;
     let c_str = |o: usize| {
@@ -90,7 +93,7 @@ fn elf_dependencies(elf: &[u8]) -> (String, Vec<String>) {
             .copied()
             .filter(move |&h| u32::from_le_bytes(elf[h..h + 4].try_into().unwrap()) == t)
     };
-    let interpreter = c_str(u64_at(of_type(3).next().expect("PT_INTERP") + 8));
+    let interpreter = c_str(u64_at(of_type(3).next()? + 8));
     // Virtual addresses in the dynamic section become file offsets through the PT_LOAD segments.
     let to_offset = |vaddr: usize| {
         of_type(1)
@@ -109,7 +112,7 @@ fn elf_dependencies(elf: &[u8]) -> (String, Vec<String>) {
         .filter(|e| e.0 == 1)
         .map(|&(_, name)| c_str(strtab + name))
         .collect();
-    (interpreter, needed)
+    Some((interpreter, needed))
 }
 
 fn sh(script: &str) -> Value {

@@ -3,13 +3,13 @@
 # where crun runs too (it refuses this hybrid host). hull, runc and crun are copied in with their shared libraries;
 # the bench and the floor are static. Compare ratios, not absolute times, with the host's table. The guest runs under
 # TCG emulation when the host offers no nested virtualisation (as here), so it runs the quick rounds (a fifth).
-#   tools/bench-v2.sh OUT_PREFIX      writes OUT_PREFIX.md (the table) and OUT_PREFIX.json (raw samples)
+#   HULL=BINARY tools/bench-v2.sh OUT_PREFIX      (make bench-v2) writes OUT_PREFIX.md (the table) and OUT_PREFIX.json (raw samples)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: bench-v2.sh OUT_PREFIX}
 v2vm=${V2VM:-../shared/tools/v2vm.sh}
 [ -x "$v2vm" ] || { echo "bench-v2: $v2vm not found (the shared tools sit beside the checkout)" >&2; exit 1; }
-hull=$PWD/target/release/hull
+hull=$(realpath "${HULL:?set HULL to the hull binary (make sets it)}")
 rootfs=$PWD/build/rootfs
 runtimes=(--runtime "hull=$hull")
 copies=(-b "$hull")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run hull's kernel integration tests inside a throw-away QEMU guest whose only cgroup hierarchy is pure cgroup v2
 # (this development host is hybrid, and its cgroup mounts must not be changed). Uses ../shared/tools/v2vm.sh.
-#   tools/test-v2.sh [TEST_BINARY_NAME...]     default: every kernel integration test
+#   make test-v2, or HULL=BINARY tools/test-v2.sh [TEST_BINARY_NAME...] (default: every kernel integration test)
+# with the cargo environment the Makefile gives its hull builds (HULL_ENV: static, non-PIE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 v2vm=${V2VM:-../shared/tools/v2vm.sh}
@@ -15,7 +16,7 @@ mapfile -t bins < <(cargo test --release --no-run --message-format=json "${tests
   | jq -r 'select(.reason == "compiler-artifact" and .executable != null and .target.kind == ["test"]) | .executable')
 [ ${#bins[@]} -eq ${#tests[@]} ] || { echo "test-v2: expected ${#tests[@]} test binaries, found: ${bins[*]}" >&2; exit 1; }
 
-hull=$PWD/target/release/hull
+hull=$(realpath "${HULL:?set HULL to the hull binary (make sets it)}")
 rootfs=$PWD/build/rootfs
 payload=$(mktemp -d)
 trap 'rm -rf "$payload"' EXIT
