@@ -13,8 +13,6 @@ use nix::sys::socket::{
 };
 use serde::{Deserialize, Serialize};
 
-const MAX_MESSAGE: usize = 64 * 1024;
-
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub enum Msg {
     /// parent → child: go on with setup (id maps are written when cloned into a new user ns).
@@ -102,9 +100,31 @@ impl Channel {
         Ok(())
     }
 
+    /// The length of the next datagram, waiting for it unless `flags` says not to; 0 when the peer has closed its
+    /// end. Buffers are then sized to the message: a fixed 64 KiB one, zeroed on every receive, was most of hull's
+    /// heap during a create.
+    fn next_len(&self, flags: MsgFlags) -> nix::Result<usize> {
+        loop {
+            match recv(
+                self.fd.as_raw_fd(),
+                &mut [],
+                flags | MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC,
+            ) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => return other,
+            }
+        }
+    }
+
     /// The next message, or None when the peer has closed its end (it exited).
     pub fn recv(&self) -> Result<Option<Msg>> {
-        let mut buf = vec![0u8; MAX_MESSAGE];
+        let len = self
+            .next_len(MsgFlags::empty())
+            .context("receive sync message")?;
+        if len == 0 {
+            return Ok(None);
+        }
+        let mut buf = vec![0u8; len];
         let mut space = nix::cmsg_space!([RawFd; 1]);
         let n = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
@@ -152,7 +172,8 @@ impl Channel {
     /// A setup error the child already sent, if any, without waiting. When the parent's own step fails because the
     /// child has died (its pid is gone, its socket closed), the child's message is the real cause.
     pub fn pending_error(&self) -> Option<anyhow::Error> {
-        let mut buf = vec![0u8; MAX_MESSAGE];
+        let len = self.next_len(MsgFlags::MSG_DONTWAIT).ok()?;
+        let mut buf = vec![0u8; len];
         let n = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT).ok()?;
         match serde_json::from_slice(&buf[..n]).ok()? {
             Msg::Error { chain } => Some(anyhow!(chain.join(": "))),
@@ -203,6 +224,20 @@ mod tests {
         assert_eq!(b.recv().unwrap(), Some(Msg::Forked { pid: 42 }));
         b.send(&Msg::Ready).unwrap();
         assert_eq!(a.recv_expect(&["Ready"]).unwrap(), Msg::Ready);
+    }
+
+    #[test]
+    fn messages_of_any_size_arrive_whole_and_a_closed_peer_reads_as_none() {
+        let (a, b) = pair().unwrap();
+        let long = Msg::Error {
+            chain: vec!["x".repeat(100 * 1024)],
+        };
+        b.send(&long).unwrap();
+        b.send(&Msg::Ready).unwrap();
+        assert_eq!(a.recv().unwrap(), Some(long));
+        assert_eq!(a.recv().unwrap(), Some(Msg::Ready));
+        drop(b);
+        assert_eq!(a.recv().unwrap(), None);
     }
 
     #[test]
