@@ -100,23 +100,36 @@ const GLOBAL_FLAGS: &[Flag] = &[
     switch("version", Some("v"), "print the version"),
 ];
 
+/// Flags `create`, `run` and `exec` share.
+const CONSOLE_SOCKET: Flag = value(
+    "console-socket",
+    None,
+    "path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal",
+);
+const PID_FILE: Flag = value(
+    "pid-file",
+    None,
+    "specify the file to write the process id to",
+);
+const PRESERVE_FDS: Flag = value(
+    "preserve-fds",
+    None,
+    "pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total) (default: 0)",
+);
+
 const CREATE_FLAGS: &[Flag] = &[
     value(
         "bundle",
         Some("b"),
         "path to the root of the bundle directory, defaults to the current directory",
     ),
-    value(
-        "console-socket",
-        None,
-        "path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal",
-    ),
+    CONSOLE_SOCKET,
     value(
         "pidfd-socket",
         None,
         "path to an AF_UNIX socket which will receive a file descriptor referencing the init process",
     ),
-    value("pid-file", None, "specify the file to write the process id to"),
+    PID_FILE,
     switch(
         "no-pivot",
         None,
@@ -127,11 +140,7 @@ const CREATE_FLAGS: &[Flag] = &[
         None,
         "do not create a new session keyring for the container",
     ),
-    value(
-        "preserve-fds",
-        None,
-        "pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total) (default: 0)",
-    ),
+    PRESERVE_FDS,
 ];
 
 const RUN_FLAGS: &[Flag] = &[
@@ -145,11 +154,7 @@ const RUN_FLAGS: &[Flag] = &[
 ];
 
 const EXEC_FLAGS: &[Flag] = &[
-    value(
-        "console-socket",
-        None,
-        "path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal",
-    ),
+    CONSOLE_SOCKET,
     value(
         "pidfd-socket",
         None,
@@ -162,7 +167,7 @@ const EXEC_FLAGS: &[Flag] = &[
     list("additional-gids", Some("g"), "additional gids"),
     value("process", Some("p"), "path to the process.json"),
     switch("detach", Some("d"), "detach from the container's process"),
-    value("pid-file", None, "specify the file to write the process id to"),
+    PID_FILE,
     value(
         "process-label",
         None,
@@ -179,11 +184,7 @@ const EXEC_FLAGS: &[Flag] = &[
         Some("c"),
         "add a capability to the bounding set for the process",
     ),
-    value(
-        "preserve-fds",
-        None,
-        "pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total) (default: 0)",
-    ),
+    PRESERVE_FDS,
     list(
         "cgroup",
         None,
@@ -840,6 +841,9 @@ fn build(name: &str, g: Given) -> Result<Command, String> {
             preserve_fds: g.count("preserve-fds")?,
         })
     };
+    let ids = |g: Given| IdArgs {
+        args: g.positionals,
+    };
     Ok(match name {
         "create" => Command::Create(CreateArgs {
             opts: create_opts(&g)?,
@@ -852,18 +856,10 @@ fn build(name: &str, g: Given) -> Result<Command, String> {
             no_subreaper: g.switch("no-subreaper"),
             args: g.positionals,
         }),
-        "start" => Command::Start(IdArgs {
-            args: g.positionals,
-        }),
-        "state" => Command::State(IdArgs {
-            args: g.positionals,
-        }),
-        "pause" => Command::Pause(IdArgs {
-            args: g.positionals,
-        }),
-        "resume" => Command::Resume(IdArgs {
-            args: g.positionals,
-        }),
+        "start" => Command::Start(ids(g)),
+        "state" => Command::State(ids(g)),
+        "pause" => Command::Pause(ids(g)),
+        "resume" => Command::Resume(ids(g)),
         "features" => Command::Features(NoArgs {
             args: g.positionals,
         }),
