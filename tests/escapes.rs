@@ -1009,6 +1009,17 @@ fn file_bind_destination_symlink_creates_nothing_on_the_host() {
     }
 }
 
+/// Field 22 of /proc/<pid>/stat: the process's start time in clock ticks since boot.
+fn start_time(pid: u32) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/<pid>/stat");
+    let after_name = &stat[stat.rfind(')').expect("comm in stat") + 2..];
+    after_name
+        .split(' ')
+        .nth(19)
+        .and_then(|t| t.parse().ok())
+        .expect("starttime in /proc/<pid>/stat")
+}
+
 /// PID reuse: a stopped container's recorded init pid now names an unrelated host process (a `sleep` started by
 /// the test, written into state.json's `init_pid`). `hull kill <id> KILL`, `hull kill --all`, `hull exec` and
 /// `hull delete --force` must not signal it (nor enter its namespaces), because its start time is not the
@@ -1026,12 +1037,26 @@ fn recycled_pid_is_never_signalled() {
     assert_eq!(r.code, 0, "{}", r.describe());
     env.wait_for_status("stopped", Duration::from_secs(10));
 
-    let mut sleeper = Command::new("sleep")
-        .arg("100")
-        .spawn()
-        .expect("spawn host sleep");
     let state_file = env.root().join(&env.id).join("state.json");
     let mut state: Value = serde_json::from_slice(&fs::read(&state_file).unwrap()).unwrap();
+    // Start times are in clock ticks (10 ms): a sleep started in the init's tick would be indistinguishable from it,
+    // for hull as for runc, and is not the recycled pid this test is about. Start one in a later tick.
+    let init_start = state["init_start_time"]
+        .as_u64()
+        .expect("init_start_time in state.json");
+    let mut sleeper = loop {
+        let sleeper = Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .expect("spawn host sleep");
+        if start_time(sleeper.id()) != init_start {
+            break sleeper;
+        }
+        let mut same_tick = sleeper;
+        let _ = same_tick.kill();
+        let _ = same_tick.wait();
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert!(
         state.get("init_pid").is_some(),
         "state.json records the init as init_pid: {state}"
