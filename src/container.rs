@@ -91,8 +91,11 @@ impl Container {
         if self.status() == Status::Stopped {
             bail!("container not running");
         }
-        sys::pidfd_send_signal(pidfd.as_fd(), sig)
-            .with_context(|| format!("unable to signal init {pid}"))
+        match sys::pidfd_send_signal(pidfd.as_fd(), sig) {
+            // It exited (and was reaped) since the check above.
+            Err(Errno::ESRCH) => bail!("container not running"),
+            other => other.with_context(|| format!("unable to signal init {pid}")),
+        }
     }
 
     /// Signal every process in the container's cgroup.
