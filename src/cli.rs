@@ -736,23 +736,18 @@ fn read_flags<'a>(
 
 /// Parses `argv` (program name first) as runc would.
 pub fn parse(argv: &[String]) -> Result<Invocation, UsageError> {
-    let mut tokens = argv.iter().skip(1);
     let mut globals = Given::default();
-    let usage_error = |message: String, usage: String, globals: Option<&Given>| UsageError {
-        usage,
-        log: globals.and_then(|g| g.value("log")),
-        log_format: globals
-            .and_then(|g| g.value("log-format"))
-            .unwrap_or_else(|| "text".to_owned()),
-        code: 1,
-        message,
-    };
-    match read_flags(&mut tokens, &mut GLOBAL_FLAGS.iter(), true, &mut globals) {
+    match read_flags(
+        &mut argv.iter().skip(1),
+        &mut GLOBAL_FLAGS.iter(),
+        true,
+        &mut globals,
+    ) {
         Ok(Stop::End) => {}
         Ok(Stop::Help) => return Ok(Invocation::Help(app_help())),
         Err(message) => {
             let usage = format!("Incorrect Usage. {message}\n\n{}", app_help());
-            return Err(usage_error(message, usage, None));
+            return Err(usage_error(message, usage, 1, None));
         }
     }
     if globals.switch("help") {
@@ -761,49 +756,40 @@ pub fn parse(argv: &[String]) -> Result<Invocation, UsageError> {
     if globals.switch("version") {
         return Ok(Invocation::Version);
     }
-    let mut rest = globals
-        .positionals
-        .drain(..)
-        .collect::<Vec<_>>()
-        .into_iter();
-    let Some(name) = rest.next() else {
+    let positionals = std::mem::take(&mut globals.positionals);
+    let Some((name, rest)) = positionals.split_first() else {
         return Ok(Invocation::Help(app_help()));
     };
     if name == "help" || name == "h" {
-        return match rest.next() {
+        return match rest.first() {
             None => Ok(Invocation::Help(app_help())),
-            Some(topic) => match find(&topic) {
-                Some(spec) => Ok(Invocation::Help(command_help(spec))),
-                None => Err(unknown_command(&topic, &globals)),
-            },
+            Some(topic) => find(topic)
+                .map(|spec| Invocation::Help(command_help(spec)))
+                .ok_or_else(|| unknown_command(topic, &globals)),
         };
     }
-    let Some(spec) = find(&name) else {
-        return Err(unknown_command(&name, &globals));
+    let Some(spec) = find(name) else {
+        return Err(unknown_command(name, &globals));
     };
-    let rest: Vec<String> = rest.collect();
     let mut given = Given::default();
-    let stop = read_flags(
+    let command = match read_flags(
         &mut rest.iter(),
         &mut spec.flags(),
         spec.flags_end_at_first_positional,
         &mut given,
-    );
-    let command = match stop {
+    ) {
         Ok(Stop::Help) => return Ok(Invocation::Help(command_help(spec))),
         Ok(Stop::End) => build(spec.name, given),
         Err(message) => Err(message),
     };
     let command = command.map_err(|message| {
         let usage = format!("Incorrect Usage: {message}\n\n{}", command_help(spec));
-        usage_error(message, usage, Some(&globals))
+        usage_error(message, usage, 1, Some(&globals))
     })?;
     Ok(Invocation::Run(Box::new(Cli {
         root: globals.path("root"),
         log: globals.value("log"),
-        log_format: globals
-            .value("log-format")
-            .unwrap_or_else(|| "text".to_owned()),
+        log_format: log_format(Some(&globals)),
         debug: globals.switch("debug"),
         systemd_cgroup: globals.switch("systemd-cgroup"),
         rootless: globals.value("rootless"),
@@ -815,17 +801,32 @@ fn find(name: &str) -> Option<&'static Spec> {
     COMMANDS.iter().find(|c| c.name == name)
 }
 
+/// `--log-format`, `text` unless given (or when the global flags could not be read).
+fn log_format(globals: Option<&Given>) -> String {
+    globals
+        .and_then(|g| g.value("log-format"))
+        .unwrap_or_else(|| "text".to_owned())
+}
+
+/// A usage error, logged with the global log options when they were read (`globals`).
+fn usage_error(message: String, usage: String, code: i32, globals: Option<&Given>) -> UsageError {
+    UsageError {
+        message,
+        usage,
+        log: globals.and_then(|g| g.value("log")),
+        log_format: log_format(globals),
+        code,
+    }
+}
+
 /// runc 1.1.5: `No help topic for 'nosuchcmd'`, exit 3.
 fn unknown_command(name: &str, globals: &Given) -> UsageError {
-    UsageError {
-        message: format!("No help topic for '{name}'"),
-        usage: String::new(),
-        log: globals.value("log"),
-        log_format: globals
-            .value("log-format")
-            .unwrap_or_else(|| "text".to_owned()),
-        code: 3,
-    }
+    usage_error(
+        format!("No help topic for '{name}'"),
+        String::new(),
+        3,
+        Some(globals),
+    )
 }
 
 /// The command's arguments from what was given to it.
