@@ -18,7 +18,7 @@ BENCH := integration/target/release/bench
 FLOOR := $(BUILD)/floor
 # The runtimes every benchmark compares (crun refuses hybrid cgroup hosts: the bench reports it skipped there).
 BENCH_RUNTIMES = --rootfs $(ROOTFS) --runtime hull=$(HULL) --runtime runc=$$(command -v runc)
-APT_PACKAGES := busybox-static runc crun jq procps uidmap gcc libc6-dev
+APT_PACKAGES := busybox-static runc crun jq procps uidmap gcc libc6-dev strace
 # The engines test-clients drives, and what its CRI client needs (cri-tools is not in Debian 12).
 CLIENT_PACKAGES := containerd podman conmon docker.io python3-grpcio python3-protobuf protobuf-compiler
 export HULL_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)

@@ -5,7 +5,9 @@
 //!   overlayfs whose lower layers are hull's directory and an empty tmpfs; every write through it fails with EROFS;
 //! - fallback (kernels or setups without overlayfs): a sealed memfd copy (`F_SEAL_WRITE` and friends).
 //!
-//! A process already running from either view is left alone, so the re-exec happens once.
+//! A process already running from either view is left alone, so the re-exec happens once. On x86_64 the overlay
+//! re-exec is normally done already, before the C library starts (`preseal`); this is the complete path, with the
+//! memfd fallback and the error messages.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -20,9 +22,9 @@ use nix::sys::statvfs::{fstatvfs, FsFlags};
 
 use crate::sys;
 
-const REQUIRED_SEALS: libc::c_int =
+pub const REQUIRED_SEALS: libc::c_int =
     libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
+pub const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
 
 /// Whether `exe` is already an unwritable view: a sealed memfd, or a file on a read-only overlayfs mount.
 fn is_sealed(exe: &File) -> bool {

@@ -25,6 +25,8 @@ mod lsm;
 mod mountopts;
 mod namespaces;
 mod notify;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod preseal;
 mod program;
 mod rootfs;
 mod rootless;

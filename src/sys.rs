@@ -314,10 +314,10 @@ pub fn has_mount_setattr() -> bool {
 }
 
 /// New mount API constants (linux/mount.h) that the libc crate does not export.
-const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
-const FSCONFIG_SET_STRING: libc::c_uint = 1;
-const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
-const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
+pub const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
+pub const FSCONFIG_SET_STRING: libc::c_uint = 1;
+pub const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+pub const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
 
 fn owned_fd_result(ret: libc::c_long) -> nix::Result<OwnedFd> {
     let fd = Errno::result(ret)? as RawFd;

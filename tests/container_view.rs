@@ -605,6 +605,55 @@ fn create_runs_from_a_sealed_view_of_hull() {
     );
 }
 
+/// The syscalls hull's first process makes among execve, execveat and arch_prctl (the C library's first call
+/// sets up TLS with arch_prctl), as strace reports them, names only.
+fn startup_syscalls(env: &Env, args: &[&str]) -> Vec<String> {
+    let trace = env.bundle().join("startup.strace");
+    let mut cmd = Command::new("strace");
+    cmd.arg("-o")
+        .arg(&trace)
+        .args(["-e", "trace=execve,execveat,arch_prctl", common::HULL])
+        .arg("--root")
+        .arg(env.root())
+        .args(args)
+        .current_dir(env.bundle());
+    let r = common::run_with_timeout(cmd, Duration::from_secs(30));
+    assert_eq!(r.code, 0, "strace hull {args:?}: {}", r.describe());
+    fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split('(').next())
+        .filter(|name| ["execve", "execveat", "arch_prctl"].contains(name))
+        .take(3)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The CVE-2019-5736 re-exec happens before the C library starts (src/preseal.rs), so only the sealed image pays for
+/// libc's and Rust's start-up; commands that do not enter a container never re-exec.
+#[test]
+fn sealing_reexec_comes_before_the_c_library_and_only_for_commands_that_enter() {
+    require_root!("sealing_reexec_comes_before_the_c_library_and_only_for_commands_that_enter");
+    let env = Env::new("preseal");
+    env.write_config(&base_config(&["sleep", "30"]));
+    assert_eq!(
+        startup_syscalls(&env, &["create", &env.id]),
+        ["execve", "execveat", "arch_prctl"],
+        "create: exec of hull, re-exec of its sealed view, then the C library's start"
+    );
+    assert_eq!(
+        startup_syscalls(&env, &["exec", &env.id, "true"]),
+        ["execve", "execveat", "arch_prctl"],
+        "exec: as create"
+    );
+    assert_eq!(
+        startup_syscalls(&env, &["state", &env.id]),
+        ["execve", "arch_prctl"],
+        "state: no re-exec"
+    );
+    assert_eq!(env.hull(&["delete", "--force", &env.id]).code, 0);
+}
+
 /// `tmpcopyup` (podman's `--read-only` asks for it on /tmp, /var/tmp and /run): the tmpfs starts with the covered
 /// directory's contents — modes regardless of umask, owners, symlinks as links — and the image is left untouched.
 #[test]
