@@ -1,4 +1,5 @@
 //! hull: an OCI container runtime with runc's command line.
+#![cfg_attr(not(test), no_main)]
 
 mod cgroups;
 mod channel;
@@ -112,7 +113,44 @@ fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-fn main() {
+/// hull's entry from the C library's start-up. Rust's own runtime start-up is skipped (`no_main`): it reads
+/// /proc/self/maps with scanf to find the main thread's stack guard and sets up a signal stack for its stack
+/// overflow message, which every short-lived hull command would pay for in time and mapped pages. What of it matters
+/// is done here (see `prepare_process`). glibc still hands the arguments to std::env::args, and leaving through
+/// std::process::exit flushes stdout.
+#[cfg_attr(not(test), no_mangle)]
+pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    prepare_process();
+    std::process::exit(run())
+}
+
+/// SIGPIPE ignored, so a write to a closed pipe (a hook's stdin, a socket) fails with EPIPE instead of killing
+/// hull; fds 0-2 open, on /dev/null if the caller closed them, so that nothing hull opens takes their place and
+/// reaches a container as its stdio. Both as Rust's runtime start-up does.
+fn prepare_process() {
+    // SAFETY: installing SIG_IGN runs no handler code.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let mut stdio = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: poll reads and writes the three pollfd structs we own; a zero timeout never blocks.
+    if unsafe { libc::poll(stdio.as_mut_ptr(), 3, 0) } < 0 {
+        return;
+    }
+    for fd in stdio {
+        // SAFETY: a NUL-terminated path; the lowest free fd, the closed one, is what open returns.
+        if fd.revents & libc::POLLNVAL != 0
+            && unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) } != fd.fd
+        {
+            std::process::abort();
+        }
+    }
+}
+
+/// The whole command: its exit code.
+fn run() -> i32 {
     let argv: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
@@ -120,11 +158,11 @@ fn main() {
         Ok(Invocation::Run(cli)) => *cli,
         Ok(Invocation::Help(text)) => {
             print!("{text}");
-            return;
+            return 0;
         }
         Ok(Invocation::Version) => {
             print!("{}", version_text());
-            return;
+            return 0;
         }
         Err(usage) => {
             print!("{}", usage.usage);
@@ -134,7 +172,7 @@ fn main() {
             };
             let _ = logger::init(usage.log.as_deref(), format, false);
             logger::report_failure(&anyhow::anyhow!(usage.message));
-            std::process::exit(usage.code);
+            return usage.code;
         }
     };
     // runc exits 255 when exec fails, 1 for every other command.
@@ -143,12 +181,11 @@ fn main() {
     } else {
         1
     };
-    let code = match dispatch(cli) {
+    match dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
             logger::report_failure(&err);
             failure_code
         }
-    };
-    std::process::exit(code);
+    }
 }

@@ -32,5 +32,6 @@ for bin in "${bins[@]}"; do
   script+=" echo \"== $(basename "$bin")\"; $bin --test-threads=1;"
 done
 args=(-b "$hull" -e "HULL_TEST_ROOTFS=$rootfs" -m 2048 -t 1200)
-for bin in "${bins[@]}" "${mapping_tools[@]}"; do args+=(-b "$bin"); done
+# strace for the test of when hull re-execs (container_view).
+for bin in "${bins[@]}" "${mapping_tools[@]}" "$(command -v strace)"; do args+=(-b "$bin"); done
 "$v2vm" run "${args[@]}" "$payload" sh -c "$script"
