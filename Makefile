@@ -3,9 +3,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 BUILD := build
 # hull is linked statically and without PIE (README, "Performance"): no dynamic loader, no libc.so to map and
-# relocate on each of the two execs a create makes, and a parked init without relocated pages. The flags reach the
-# target only (an explicit target), so the proc-macro crates still build for the host. Every cargo command that builds
-# or tests hull goes through $(HULL_CARGO) (scripts that call cargo get $(HULL_ENV)) so that tests run the same binary.
+# relocate on each exec, and a parked init without relocated pages. The flags reach the target only (an explicit
+# target), so the proc-macro crates still build for the host. Every cargo command that builds or tests hull goes
+# through $(HULL_CARGO) (scripts that call cargo get $(HULL_ENV)) so that tests run the same binary.
 TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 HULL_ENV = CARGO_BUILD_TARGET=$(TRIPLE) \
 	CARGO_TARGET_$(shell echo '$(TRIPLE)' | tr a-z- A-Z_)_RUSTFLAGS='-C target-feature=+crt-static -C relocation-model=static'
