@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub enum Msg {
-    /// parent → child: go on with setup (id maps are written when cloned into a new user ns).
+    /// parent → child: the id maps of the new user namespace the child was cloned into are written; go on.
     Go,
     /// child → parent: it has unshared a user namespace after joining others; write its id maps.
     MapIds,
@@ -27,7 +27,8 @@ pub enum Msg {
     /// could overtake `Forked`, which the intermediate process sends as it exits.
     ForkSeen,
     /// child → parent: about to switch user; set the rlimits now (prlimit(2) on a process that still has our uid,
-    /// as runc does at `procReady`: a child in a user namespace could not raise them itself).
+    /// as runc does at `procReady`). Only for a child in a user namespace, which could not raise them itself
+    /// (`init::RlimitsBy`).
     SetRlimits,
     /// parent → child: rlimits set.
     RlimitsSet,

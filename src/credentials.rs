@@ -34,8 +34,7 @@ fn resource(t: PosixRlimitType) -> Resource {
     }
 }
 
-/// Set the container init's rlimits from the parent with prlimit(2), as runc does: a process inside a new user
-/// namespace could not raise its own hard limits.
+/// Set a process's rlimits with prlimit(2); pid 0 is the calling process. See `init::RlimitsBy` for who calls it.
 pub fn apply_rlimits(pid: Pid, rlimits: &[PosixRlimit]) -> Result<()> {
     for r in rlimits {
         let limit = libc::rlimit {

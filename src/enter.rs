@@ -182,11 +182,6 @@ pub fn exec(req: &Request) -> Result<i32> {
 /// Drive the child to its execve; returns the pid of the process that runs the program.
 fn sync_with_child(chan: &Channel, first: Pid, req: &Request, pids: &mut Vec<Pid>) -> Result<Pid> {
     let process = req.process;
-    chan.send(&Msg::Go)
-        .map_err(|e| match chan.pending_error() {
-            Some(child) => child,
-            None => e,
-        })?;
     let mut pid = first;
     loop {
         let msg = match chan.recv()? {
@@ -253,7 +248,6 @@ impl Child<'_> {
         // If hull dies before the program runs, the half-made process must not outlive it.
         sys::set_parent_death_signal(libc::SIGKILL).context("set parent death signal")?;
         self.entry.enter()?;
-        self.channel.recv_expect(&["Go"])?;
         self.join_namespaces()?;
         let process = self.process;
         let cwd = process.cwd();
@@ -264,7 +258,17 @@ impl Child<'_> {
         sys::cloexec_from(self.first_closed_fd).context("mark inherited fds close-on-exec")?;
         init::reset_signals()?;
         sys::set_parent_death_signal(0).context("clear parent death signal")?;
-        let program = init::become_process(process, self.labels, self.seccomp, self.channel)?;
+        let rlimits_by = if self
+            .joins
+            .iter()
+            .any(|j| j.flag == CloneFlags::CLONE_NEWUSER)
+        {
+            init::RlimitsBy::Parent
+        } else {
+            init::RlimitsBy::Itself
+        };
+        let program =
+            init::become_process(process, self.labels, self.seccomp, self.channel, rlimits_by)?;
         self.channel.send(&Msg::Exec)?;
         let errno = sys::execve(&program.path, &program.argv, &program.envp);
         Err(anyhow!(errno.desc())).with_context(|| format!("exec {}", program.name))

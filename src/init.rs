@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use nix::sched::CloneFlags;
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
-use nix::unistd::{chdir, fork, sethostname, ForkResult};
+use nix::unistd::{chdir, fork, sethostname, ForkResult, Pid};
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::cgroups::Cgroup;
@@ -78,7 +78,9 @@ impl Init<'_> {
         // If hull dies before the container is parked, the half-made init must not outlive it.
         sys::set_parent_death_signal(libc::SIGKILL).context("set parent death signal")?;
         self.cgroup_entry.enter()?;
-        self.channel.recv_expect(&["Go"])?;
+        if self.plan.child_awaits_id_maps() {
+            self.channel.recv_expect(&["Go"])?;
+        }
         logger::phase("init: in its cgroups");
         if self.plan.fork_init {
             self.join_cgroup_namespace()?;
@@ -141,7 +143,12 @@ impl Init<'_> {
         // Done before the seccomp filter is loaded, which might not allow madvise/brk.
         // SAFETY: malloc_trim only releases free memory of this single-threaded process's allocator.
         unsafe { libc::malloc_trim(0) };
-        let program = become_process(process, self.labels, self.seccomp, self.channel)?;
+        let rlimits_by = if self.plan.user_ns {
+            RlimitsBy::Parent
+        } else {
+            RlimitsBy::Itself
+        };
+        let program = become_process(process, self.labels, self.seccomp, self.channel, rlimits_by)?;
         logger::phase("init: parked");
         self.channel.send(&Msg::Ready)?;
         self.wait_for_start();
@@ -278,8 +285,18 @@ pub struct Program {
     pub envp: Vec<CString>,
 }
 
+/// Who sets a new process's rlimits, which may raise hard limits (CAP_SYS_RESOURCE in the initial user namespace).
+#[derive(Clone, Copy)]
+pub enum RlimitsBy {
+    /// The process itself, still privileged in hull's user namespace.
+    Itself,
+    /// hull, with prlimit(2) (`Msg::SetRlimits`, as runc does at `procReady`): a process in another user namespace
+    /// could not raise them.
+    Parent,
+}
+
 /// In the new process, inside the container with its cwd set: label what it will execve (AppArmor, SELinux), take
-/// the process's identity (the parent sets the rlimits first, see `Msg::SetRlimits`), check the cwd, resolve the
+/// the process's identity (rlimits first, see [`RlimitsBy`]), check the cwd, resolve the
 /// program with the process's environment, and load the seccomp filters. Everything that needs a syscall the profile might deny happens before the filters;
 /// after them only the capability sets (without `no_new_privs`), the parent messages, the wait for `start` and
 /// execve remain. Without `no_new_privs` loading needs CAP_SYS_ADMIN, so it comes before the capabilities are
@@ -289,14 +306,21 @@ pub fn become_process(
     labels: &lsm::Labels,
     seccomp: Option<&seccomp::Compiled>,
     channel: &Channel,
+    rlimits_by: RlimitsBy,
 ) -> Result<Program> {
     let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
     let group = fs::read_to_string("/etc/group").unwrap_or_default();
     let user = credentials::lookup_user(process.user().uid(), &passwd, &group);
     let env = program::environment(process.env().as_deref().unwrap_or(&[]), &user.home)?;
-    if process.rlimits().as_ref().is_some_and(|r| !r.is_empty()) {
-        channel.send(&Msg::SetRlimits)?;
-        channel.recv_expect(&["RlimitsSet"])?;
+    let rlimits = process.rlimits().as_deref().unwrap_or(&[]);
+    if !rlimits.is_empty() {
+        match rlimits_by {
+            RlimitsBy::Itself => credentials::apply_rlimits(Pid::from_raw(0), rlimits)?,
+            RlimitsBy::Parent => {
+                channel.send(&Msg::SetRlimits)?;
+                channel.recv_expect(&["RlimitsSet"])?;
+            }
+        }
     }
     labels.apply()?;
     let supported = caps::runtime::thread_all_supported();

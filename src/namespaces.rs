@@ -66,6 +66,12 @@ impl Plan {
     pub fn new_user_ns(&self) -> bool {
         self.unshare_user || self.clone_flags.contains(CloneFlags::CLONE_NEWUSER)
     }
+
+    /// Whether the child, cloned into a new user namespace, waits for the parent to write its id maps (`Msg::Go`)
+    /// before it goes on. Otherwise nothing of the parent's is needed first, and the round trip is skipped.
+    pub fn child_awaits_id_maps(&self) -> bool {
+        self.clone_flags.contains(CloneFlags::CLONE_NEWUSER)
+    }
 }
 
 /// Join order: user first (it decides what the rest may do), mount last (it changes path resolution).

@@ -510,17 +510,14 @@ fn sync_with_init<'a>(
     container_state: &dyn Fn(Pid) -> SpecState<'a>,
     pids: &mut Vec<Pid>,
 ) -> Result<Pid> {
-    if plan
-        .clone_flags
-        .contains(nix::sched::CloneFlags::CLONE_NEWUSER)
-    {
+    if plan.child_awaits_id_maps() {
         namespaces::write_id_maps(first, &bundle.spec)?;
+        chan.send(&Msg::Go)
+            .map_err(|e| match chan.pending_error() {
+                Some(child) => child.context("error during container init"),
+                None => e,
+            })?;
     }
-    chan.send(&Msg::Go)
-        .map_err(|e| match chan.pending_error() {
-            Some(child) => child.context("error during container init"),
-            None => e,
-        })?;
     let mut init = first;
     loop {
         let msg = chan
