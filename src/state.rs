@@ -281,7 +281,7 @@ pub fn proc_stat(pid: i32) -> Option<ProcStat> {
     if pid <= 0 {
         return None;
     }
-    parse_proc_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    parse_proc_stat(&crate::sys::read_proc_file(format!("/proc/{pid}/stat")).ok()?)
 }
 
 /// The owner of a state directory as `list` prints it: a user name from the host's /etc/passwd, else `#<uid>`.

@@ -425,3 +425,12 @@ pub fn eventfd_nonblocking() -> nix::Result<OwnedFd> {
     // SAFETY: integer arguments only; on success the kernel returns a new fd that we take ownership of.
     owned_fd_result(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) }.into())
 }
+
+/// A /proc or cgroupfs file's text. They report a size of 0, so `fs::read_to_string` starts with 32-byte probe reads
+/// and grows from there (nine reads for a 2 KiB mountinfo); a page-sized buffer takes one read and one for the end.
+pub fn read_proc_file(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::with_capacity(4096);
+    std::fs::File::open(path)?.read_to_string(&mut text)?;
+    Ok(text)
+}

@@ -741,8 +741,14 @@ fn remove_with_retry(dir: &Path, deadline: Instant) -> Result<()> {
     }
 }
 
-/// rmdir(2) of a cgroup and its sub-cgroups, deepest first (control files do not block rmdir).
+/// rmdir(2) of a cgroup and its sub-cgroups, deepest first (control files do not block rmdir). The usual cgroup has
+/// none, so the rmdir is tried before the directory is read.
 fn remove_tree(dir: &Path) -> io::Result<()> {
+    match fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -819,7 +825,7 @@ fn write_file(path: &Path, value: &str) -> Result<()> {
 
 fn read_to_string(path: impl AsRef<Path>) -> Result<String> {
     let path = path.as_ref();
-    fs::read_to_string(path).with_context(|| format!("read {}", path.display()))
+    crate::sys::read_proc_file(path).with_context(|| format!("read {}", path.display()))
 }
 
 #[cfg(test)]
