@@ -111,41 +111,43 @@ enum Created {
 
 fn mkdir_all_once(root: BorrowedFd<'_>, target: &Path, mode: u32) -> Result<Created> {
     let dir_flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
-    let mut current = open(root, Path::new(""), dir_flags, 0).context("open root directory")?;
-    let mut prefix = PathBuf::new();
-    for part in target.components() {
-        prefix.push(part);
+    let parts: Vec<_> = target.components().collect();
+    // The deepest ancestor that opens as a directory, searched from the target up: most targets exist already or
+    // miss only their last component, so this takes one or two lookups where a walk from the root takes one per
+    // component. Below it, each component is made and opened in turn, which reports whatever stopped the lookup
+    // (a file in the way, a symlink loop) at the component where it is.
+    let mut have = parts.len();
+    let mut current = loop {
+        let prefix: PathBuf = parts[..have].iter().collect();
         match open(root, &prefix, dir_flags, 0) {
-            Ok(fd) => current = fd,
+            Ok(fd) => break fd,
+            Err(_) if have > 0 => have -= 1,
+            Err(e) => return Err(e).context("open root directory"),
+        }
+    };
+    let mut prefix: PathBuf = parts[..have].iter().collect();
+    for part in &parts[have..] {
+        prefix.push(part);
+        let name = c_path(Path::new(part.as_os_str()))?;
+        match nix::sys::stat::mkdirat(
+            current.as_fd(),
+            name.as_c_str(),
+            Mode::from_bits_truncate(mode),
+        ) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("mkdir {}", Path::new("/").join(&prefix).display()))
+            }
+        }
+        current = match open(root, &prefix, dir_flags, 0) {
+            Ok(fd) => fd,
             Err(Errno::ENOENT) => {
-                let name = c_path(Path::new(part.as_os_str()))?;
-                match nix::sys::stat::mkdirat(
-                    current.as_fd(),
-                    name.as_c_str(),
-                    Mode::from_bits_truncate(mode),
-                ) {
-                    Ok(()) | Err(Errno::EEXIST) => {}
-                    Err(e) => {
-                        return Err(e).with_context(|| {
-                            format!("mkdir {}", Path::new("/").join(&prefix).display())
-                        })
-                    }
-                }
-                current = match open(root, &prefix, dir_flags, 0) {
-                    Ok(fd) => fd,
-                    Err(Errno::ENOENT) => {
-                        return Ok(Created::Dangling {
-                            dir: current,
-                            name,
-                            at: prefix,
-                        })
-                    }
-                    Err(e) => {
-                        return Err(e).with_context(|| {
-                            format!("open {}", Path::new("/").join(&prefix).display())
-                        })
-                    }
-                };
+                return Ok(Created::Dangling {
+                    dir: current,
+                    name,
+                    at: prefix,
+                })
             }
             Err(Errno::ENOTDIR) => bail!(
                 "{} is not a directory",
@@ -155,7 +157,7 @@ fn mkdir_all_once(root: BorrowedFd<'_>, target: &Path, mode: u32) -> Result<Crea
                 return Err(e)
                     .with_context(|| format!("open {}", Path::new("/").join(&prefix).display()))
             }
-        }
+        };
     }
     Ok(Created::Dir(current))
 }
@@ -295,7 +297,11 @@ mod tests {
         std::os::unix::fs::symlink("/a", dir.path().join("b")).unwrap();
         let root_fd = fs::File::open(dir.path()).unwrap();
         let err = mkdir_all(root_fd.as_fd(), Path::new("/a/x"), 0o755).unwrap_err();
-        assert!(format!("{err:#}").contains("symbolic links"), "{err:#}");
+        assert!(
+            format!("{err:#}").starts_with("open /a: ")
+                && format!("{err:#}").contains("symbolic links"),
+            "expected the loop reported at /a, got: {err:#}"
+        );
     }
 
     #[test]
