@@ -397,6 +397,9 @@ impl Rootfs<'_> {
             Some("mode=755"),
         )
         .context("mount tmpfs for cgroup hierarchies")?;
+        // The fresh tmpfs holds nothing but what is made here, so its directories are made and opened relative to
+        // it, without resolving the destination again for each hierarchy.
+        let tmpfs = open_dest(root, dest, 0)?;
         for hierarchy in self.cgroup.hierarchies() {
             let name = hierarchy
                 .mountpoint
@@ -404,8 +407,19 @@ impl Rootfs<'_> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "unified".to_owned());
             let sub = dest.join(&name);
-            inroot::mkdir_all(root, &sub, 0o755)?;
-            let sub_fd = open_dest(root, &sub, 0)?;
+            nix::sys::stat::mkdirat(
+                tmpfs.as_fd(),
+                name.as_str(),
+                Mode::from_bits_truncate(0o755),
+            )
+            .with_context(|| format!("mkdir {}", sub.display()))?;
+            let sub_fd = nix::fcntl::openat(
+                tmpfs.as_fd(),
+                name.as_str(),
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .with_context(|| format!("open {}", sub.display()))?;
             let result: Result<()> = if self.cgroup_ns {
                 let (fstype, data) = if hierarchy.v2 {
                     ("cgroup2", String::new())
@@ -435,10 +449,9 @@ impl Rootfs<'_> {
                 .with_context(|| format!("mount cgroup hierarchy {name} on {}", sub.display()))?;
         }
         if flags.contains(MsFlags::MS_RDONLY) {
-            let mounted = open_dest(root, dest, 0)?;
             mount(
                 None::<&str>,
-                fd_path(&mounted).as_str(),
+                fd_path(&tmpfs).as_str(),
                 None::<&str>,
                 MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | tmpfs_flags,
                 Some("mode=755"),
