@@ -646,6 +646,18 @@ fn create_in(h: &Hierarchy, created: &mut Vec<PathBuf>) -> Result<()> {
     } else if h.controllers.iter().any(|c| c == "cpuset") {
         v1::create_cpuset(h, created)
     } else {
+        // The parents usually exist (hull/ under the caller's cgroup): the leaf alone first.
+        match fs::create_dir(&h.path) {
+            Ok(()) => {
+                created.push(h.path.clone());
+                return Ok(());
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(err) => {
+                return Err(err).with_context(|| format!("create cgroup {}", h.path.display()))
+            }
+        }
         for dir in dirs_below(&h.mountpoint, &h.path)? {
             mkdir(&dir, created)?;
         }
