@@ -23,7 +23,7 @@ APT_PACKAGES := busybox-static runc crun jq procps uidmap gcc libc6-dev strace
 CLIENT_PACKAGES := containerd podman conmon docker.io python3-grpcio python3-protobuf protobuf-compiler
 export HULL_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
-.PHONY: all deps client-deps build checker rootfs run test test-unit test-kernel test-v2 test-clients speed-guard conformance \
+.PHONY: all deps client-deps build checker rootfs run test test-unit check-preseal test-kernel test-v2 test-clients speed-guard conformance \
 	conformance-runc bench bench-v2 fuzz lint clean
 
 all: build
@@ -54,11 +54,15 @@ run: deps build rootfs
 	@mkdir -p $(BUILD)/demo && cp bundles/demo/config.json $(BUILD)/demo/config.json
 	$(HULL) --root $(BUILD)/state run --bundle $(BUILD)/demo demo-$$$$
 
-test: deps build rootfs test-unit test-kernel conformance conformance-runc test-clients speed-guard test-v2
+test: deps build rootfs test-unit check-preseal test-kernel conformance conformance-runc test-clients speed-guard test-v2
 
 # Unit tests, including the config.json property tests (src/fuzz.rs) at 2000 cases each.
 test-unit:
 	$(HULL_CARGO) test --release --bins
+
+# The code hull runs before the C library starts must not call into it (tools/check-preseal.sh).
+check-preseal:
+	$(HULL_ENV) tools/check-preseal.sh
 
 # The config.json property tests for longer: FUZZ_CASES cases per generator (about 4 minutes at the default).
 FUZZ_CASES ?= 2000000

@@ -10,7 +10,7 @@
 //! Nothing is set up yet when `preseal` runs: no TLS, so no errno; no IFUNC resolution, so no `memcpy` or
 //! `memset` (compiler-inserted ones included); no allocator; no panic handling. It uses raw syscalls, stack
 //! buffers written and read with volatile accesses (which the compiler never turns into library calls), and
-//! explicit bounds checks instead of indexing. It is only a fast path: when anything fails, or the command is not
+//! explicit bounds checks instead of indexing; `make test` disassembles it to hold that (tools/check-preseal.sh). It is only a fast path: when anything fails, or the command is not
 //! one that enters a container, it returns, and `ensure_sealed` decides, re-execs (or falls back to a sealed
 //! copy) and reports errors as before.
 
@@ -172,7 +172,6 @@ unsafe extern "C" fn preseal(stack: *const usize) {
         return;
     }
     if let Some(view) = overlay_view() {
-        let argv_ptr = argv;
         // SAFETY: argv and envp are the NULL-terminated arrays the kernel gave this process; "" with AT_EMPTY_PATH
         // execs the file `view` refers to. On success this never returns.
         unsafe {
@@ -180,7 +179,7 @@ unsafe extern "C" fn preseal(stack: *const usize) {
                 Sysno::execveat,
                 view,
                 c"".as_ptr(),
-                argv_ptr,
+                argv,
                 envp,
                 libc::AT_EMPTY_PATH
             )
