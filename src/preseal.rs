@@ -10,9 +10,9 @@
 //! Nothing is set up yet when `preseal` runs: no TLS, so no errno; no IFUNC resolution, so no `memcpy` or
 //! `memset` (compiler-inserted ones included); no allocator; no panic handling. It uses raw syscalls, stack
 //! buffers written and read with volatile accesses (which the compiler never turns into library calls), and
-//! explicit bounds checks instead of indexing; `make test` disassembles it to hold that (tools/check-preseal.sh). It is only a fast path: when anything fails, or the command is not
-//! one that enters a container, it returns, and `ensure_sealed` decides, re-execs (or falls back to a sealed
-//! copy) and reports errors as before.
+//! explicit bounds checks instead of indexing; `make test` disassembles it to hold that (tools/check-preseal.sh).
+//! It is only a fast path: when anything fails, or the command is not one that enters a container, it returns,
+//! and `ensure_sealed` decides, re-execs (or falls back to a sealed copy) and reports errors as before.
 
 use core::arch::global_asm;
 use core::mem::MaybeUninit;
