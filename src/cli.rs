@@ -205,20 +205,19 @@ const DELETE_FLAGS: &[Flag] = &[switch(
     "forcibly deletes the container if it is still running (uses SIGKILL)",
 )];
 
-const LIST_FLAGS: &[Flag] = &[
-    value(
-        "format",
-        Some("f"),
-        "select one of: table or json (default: \"table\")",
-    ),
-    switch("quiet", Some("q"), "display only container IDs"),
-];
-
-const PS_FLAGS: &[Flag] = &[value(
+/// `list` and `ps` share runc's `--format` flag.
+const TABLE_OR_JSON: Flag = value(
     "format",
     Some("f"),
     "select one of: table or json (default: \"table\")",
-)];
+);
+
+const LIST_FLAGS: &[Flag] = &[
+    TABLE_OR_JSON,
+    switch("quiet", Some("q"), "display only container IDs"),
+];
+
+const PS_FLAGS: &[Flag] = &[TABLE_OR_JSON];
 
 const EVENTS_FLAGS: &[Flag] = &[
     value(

@@ -207,6 +207,17 @@ pub struct UserInfo {
     pub groups: Vec<u32>,
 }
 
+/// The name field of the first line of `passwd` (an /etc/passwd text) whose uid is `uid`, as written (possibly
+/// empty). Read directly, as runc's user package does, rather than through NSS: a static glibc would otherwise carry
+/// NSS, dlopen and DNS for this lookup.
+pub fn passwd_name(passwd: &str, uid: u32) -> Option<&str> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)?.parse::<u32>().ok()? == uid).then_some(name)
+    })
+}
+
 pub fn lookup_user(uid: u32, passwd: &str, group: &str) -> UserInfo {
     let entry = passwd.lines().find_map(|line| {
         let f: Vec<&str> = line.split(':').collect();

@@ -286,16 +286,8 @@ pub fn proc_stat(pid: i32) -> Option<ProcStat> {
 
 /// The owner of a state directory as `list` prints it: a user name from the host's /etc/passwd, else `#<uid>`.
 pub fn owner_name(uid: u32) -> String {
-    fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|text| {
-            text.lines().find_map(|line| {
-                let mut fields = line.split(':');
-                let name = fields.next()?;
-                (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
-            })
-        })
-        .unwrap_or_else(|| format!("#{uid}"))
+    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    crate::credentials::passwd_name(&passwd, uid).map_or_else(|| format!("#{uid}"), str::to_owned)
 }
 
 #[cfg(test)]

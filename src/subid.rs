@@ -48,15 +48,11 @@ fn granted(text: &str, name: &str, id: u32) -> Vec<Range> {
     joined
 }
 
-/// The name `text` (the content of /etc/passwd) gives the user numbered `uid`. Read directly, as runc's user
-/// package does, rather than through NSS: a static glibc would otherwise carry NSS, dlopen and DNS for this lookup.
+/// The name `text` (the content of /etc/passwd) gives the user numbered `uid`; an empty name is none.
 fn user_name(text: &str, uid: u32) -> Option<String> {
-    text.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        let name = fields.next()?;
-        let id: u32 = fields.nth(1)?.parse().ok()?;
-        (id == uid && !name.is_empty()).then(|| name.to_string())
-    })
+    crate::credentials::passwd_name(text, uid)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
 }
 
 /// Fails naming the first mapping whose host ids are neither `own` alone nor inside the `granted` ranges.

@@ -177,3 +177,19 @@ fn joining_a_user_namespace_by_path_with_other_namespaces() {
         "root of the joined user namespace, in the joined network namespace"
     );
 }
+
+/// In a user namespace the init cannot raise its own hard limits, so hull sets `process.rlimits` from outside with
+/// prlimit (the `SetRlimits` round trip, `init::RlimitsBy::Parent`); without one the init sets them itself.
+#[test]
+fn rlimits_apply_in_a_user_namespace() {
+    require_root!("rlimits_apply_in_a_user_namespace");
+    let env = Env::new("usernsrlimit");
+    let mut config = in_user_namespace("ulimit -n; ulimit -Hn");
+    config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 300, "hard": 600}]);
+    let r = env.run(&config);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert_eq!(
+        r.stdout, "300\n600\n",
+        "the soft and hard RLIMIT_NOFILE the config asks for"
+    );
+}
