@@ -89,6 +89,11 @@ impl Channel {
         Ok(())
     }
 
+    /// This end's fd, for the child's list of fds to keep (`sys::close_all_except`).
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
     /// The fd attached to the message last received, if it had one.
     pub fn take_fd(&self) -> Option<OwnedFd> {
         self.received_fd.borrow_mut().take()

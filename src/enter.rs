@@ -8,7 +8,7 @@
 
 use std::convert::Infallible;
 use std::fs::{self, File};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -248,12 +248,19 @@ impl Child<'_> {
         // If hull dies before the program runs, the half-made process must not outlive it.
         sys::set_parent_death_signal(libc::SIGKILL).context("set parent death signal")?;
         self.entry.enter()?;
+        // Nothing but what the setup uses may come along into the container (see `Init::close_unneeded_fds`).
+        let mut keep = vec![self.channel.raw_fd()];
+        keep.extend(self.console.map(|link| link.socket.as_raw_fd()));
+        keep.extend(self.joins.iter().map(|join| join.fd.as_raw_fd()));
+        keep.extend(logger::keep_or_close_file_in_child());
+        sys::close_all_except(self.first_closed_fd, &keep).context("close inherited fds")?;
         self.join_namespaces()?;
         let process = self.process;
         let cwd = process.cwd();
         chdir(cwd).with_context(|| format!("chdir to cwd {}", cwd.display()))?;
         if let Some(link) = self.console {
             console::set_up(link.socket.as_fd(), link.size, false, process.user().uid())?;
+            sys::close_in_child(link.socket.as_raw_fd());
         }
         sys::cloexec_from(self.first_closed_fd).context("mark inherited fds close-on-exec")?;
         init::reset_signals()?;
@@ -284,6 +291,9 @@ impl Child<'_> {
                 namespaces::become_root()?;
             }
             fork |= join.flag == CloneFlags::CLONE_NEWPID || join.flag == CLONE_NEWTIME;
+        }
+        for join in self.joins {
+            sys::close_in_child(join.fd.as_raw_fd());
         }
         if !fork {
             return Ok(());

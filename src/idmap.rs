@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -37,6 +37,11 @@ pub struct Trees {
 }
 
 impl Trees {
+    /// The fds of the prepared trees.
+    pub fn raw_fds(&self) -> impl Iterator<Item = RawFd> + '_ {
+        self.by_mount.iter().map(|(_, fd)| fd.as_raw_fd())
+    }
+
     /// The prepared tree of mount number `index`, if it is id-mapped.
     pub fn get(&self, index: usize) -> Option<BorrowedFd<'_>> {
         self.by_mount

@@ -51,8 +51,6 @@ pub struct Init<'a> {
     pub fifo: &'a OwnedFd,
     /// Where to send the pty master when `process.terminal` is set.
     pub console: Option<&'a ConsoleLink>,
-    /// hull's lock on the state directory: the child's inherited copy must not keep it held while parked.
-    pub lock: &'a crate::state::Lock,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     /// The first fd that is not passed to the container (3 + LISTEN_FDS + --preserve-fds).
@@ -72,12 +70,10 @@ impl Init<'_> {
 
     fn setup(&self) -> Result<Infallible> {
         let _ = sys::set_process_name(c"hull:[init]");
-        // SAFETY: closes only this process's copy of the lock fd; the parent's copy keeps the lock until it is done,
-        // and the child never touches the Lock value again (it ends in execve or _exit, running no destructors).
-        unsafe { libc::close(self.lock.as_raw_fd()) };
         // If hull dies before the container is parked, the half-made init must not outlive it.
         sys::set_parent_death_signal(libc::SIGKILL).context("set parent death signal")?;
         self.cgroup_entry.enter()?;
+        self.close_unneeded_fds()?;
         if self.plan.child_awaits_id_maps() {
             self.channel.recv_expect(&["Go"])?;
         }
@@ -108,9 +104,11 @@ impl Init<'_> {
             idmapped: self.idmapped,
         };
         rootfs.prepare_and_pivot()?;
+        self.idmapped.raw_fds().for_each(sys::close_in_child);
         logger::phase("init: mounts done, root pivoted");
         if let Some(link) = self.console {
             console::set_up(link.socket.as_fd(), link.size, true, process.user().uid())?;
+            sys::close_in_child(link.socket.as_raw_fd());
         }
         self.join_cgroup_namespace()?;
         rootfs.make_root_readonly()?;
@@ -167,6 +165,18 @@ impl Init<'_> {
         sys::exit_now(127)
     }
 
+    /// Before entering anything: close every fd from `first_closed_fd` up except those the setup still uses (each
+    /// closed in turn once used). Among those closed: this process's copy of the state directory lock (the parent's
+    /// copy keeps it held), hull's end of a relayed terminal, and whatever the caller left open.
+    fn close_unneeded_fds(&self) -> Result<()> {
+        let mut keep = vec![self.channel.raw_fd(), self.fifo.as_raw_fd()];
+        keep.extend(self.console.map(|link| link.socket.as_raw_fd()));
+        keep.extend(self.joins.iter().map(|(_, fd)| fd.as_raw_fd()));
+        keep.extend(self.idmapped.raw_fds());
+        keep.extend(logger::keep_or_close_file_in_child());
+        sys::close_all_except(self.first_closed_fd, &keep).context("close inherited fds")
+    }
+
     /// Unshare the cgroup namespace (once, and only now that this process is in its cgroups) so that the
     /// container's cgroup is its root: before a forked init inherits it, or before /sys/fs/cgroup is mounted, or
     /// after the rootfs is done, whichever comes first.
@@ -182,6 +192,9 @@ impl Init<'_> {
     /// Join, unshare, and fork when a pid namespace requires it (see `namespaces`).
     fn enter_namespaces(&self) -> Result<()> {
         namespaces::join(self.joins)?;
+        for (_, fd) in self.joins {
+            sys::close_in_child(fd.as_raw_fd());
+        }
         if self.plan.unshare_user {
             namespaces::unshare_flags(CloneFlags::CLONE_NEWUSER)?;
             self.channel.send(&Msg::MapIds)?;

@@ -3,7 +3,9 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime};
 
@@ -67,6 +69,22 @@ pub fn init(log_path: Option<&str>, format: Format, debug: bool) -> Result<()> {
     Ok(())
 }
 
+/// In a cloned child about to enter the container: the `--log` file's fd, kept open only for the `--debug` trace
+/// (a diagnostic mode); otherwise closed, and later records of this process go nowhere. The child reports its
+/// errors through the sync channel, so nothing a user needs is lost.
+pub fn keep_or_close_file_in_child() -> Option<RawFd> {
+    let file = LOGGER.get()?.file.as_ref()?;
+    if debug_enabled() {
+        return Some(file.as_raw_fd());
+    }
+    FILE_CLOSED.store(true, Ordering::Relaxed);
+    crate::sys::close_in_child(file.as_raw_fd());
+    None
+}
+
+/// Set once a child closed its copy of the log file (see [`keep_or_close_file_in_child`]).
+static FILE_CLOSED: AtomicBool = AtomicBool::new(false);
+
 /// Whether `--log` sends records somewhere other than stderr.
 pub fn logs_to_file() -> bool {
     LOGGER.get().is_some_and(|l| l.file.is_some())
@@ -110,6 +128,7 @@ pub fn log(level: Level, msg: &str) {
         Format::Text => text_record(level, msg, &time),
     };
     match &logger.file {
+        Some(_) if FILE_CLOSED.load(Ordering::Relaxed) => {}
         Some(file) => {
             let mut file: &File = file;
             let _ = file.write_all(record.as_bytes());

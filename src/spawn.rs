@@ -251,7 +251,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     };
 
     logger::phase("create: checked");
-    let lock = root.create_container_dir(id)?;
+    let _lock = root.create_container_dir(id)?;
     let dir = root.container_dir(id);
     let mut undo = Undo {
         dir: &dir,
@@ -346,7 +346,6 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
                 seccomp: filters.as_ref(),
                 fifo: &fifo,
                 console: console.as_ref(),
-                lock: &lock,
                 no_pivot: opts.no_pivot,
                 no_new_keyring: opts.no_new_keyring,
                 first_closed_fd: (3 + listen + opts.preserve_fds) as i32,

@@ -109,6 +109,45 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: libc::c_int) -> nix::Result
     Errno::result(ret).map(drop)
 }
 
+/// `close_range(first, last, 0)`: close every fd in `first..=last`.
+fn close_range(first: RawFd, last: RawFd) -> nix::Result<()> {
+    // SAFETY: closing descriptors touches no memory; callers own the numbers they close (see `close_all_except`).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            last as libc::c_uint,
+            0 as libc::c_uint,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// In a cloned child about to enter the container: close every fd from `first` upwards except those in `keep`, so
+/// that nothing the caller or hull left open (a cgroup directory, an engine's pipe) is reachable through
+/// `/proc/<pid>/fd` from inside. The values owning the closed fds are never dropped: the child ends in execve or
+/// `_exit` without running destructors.
+pub fn close_all_except(first: RawFd, keep: &[RawFd]) -> nix::Result<()> {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&fd| fd >= first).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut next = first;
+    for fd in keep {
+        if fd > next {
+            close_range(next, fd - 1)?;
+        }
+        next = fd + 1;
+    }
+    close_range(next, RawFd::MAX)
+}
+
+/// In a cloned child: close one fd that a value copied from the parent owns, once it has served its purpose. That
+/// value is never used or dropped again (see [`close_all_except`]).
+pub fn close_in_child(fd: RawFd) {
+    // SAFETY: closing a descriptor touches no memory; its owner in this process is never used again.
+    unsafe { libc::close(fd) };
+}
+
 /// Mark every fd from `first` upwards close-on-exec (`close_range(first, ~0, CLOSE_RANGE_CLOEXEC)`).
 pub fn cloexec_from(first: RawFd) -> nix::Result<()> {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on descriptors; it touches no memory.

@@ -1105,3 +1105,171 @@ fn recycled_pid_is_never_signalled() {
         delete.describe()
     );
 }
+
+/// The fds of a live process as `fd -> link target`, read from the host.
+fn fds_of(pid: i64) -> Vec<(String, String)> {
+    let mut fds: Vec<(String, String)> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap_or_else(|e| panic!("list /proc/{pid}/fd: {e}"))
+        .flatten()
+        .map(|entry| {
+            let target = fs::read_link(entry.path())
+                .map(|t| t.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (entry.file_name().to_string_lossy().into_owned(), target)
+        })
+        .collect();
+    fds.sort();
+    fds
+}
+
+/// The attacker reached nothing: the canary lives and the result lists no path that opened.
+fn assert_canary_unreached(what: &str, canary: &mut common::Canary, result: &Value) {
+    assert!(
+        result["reached"].as_array().is_some_and(|r| r.is_empty()),
+        "{what}: expected no host cgroup to be reachable through the process's fds, cwd or root, but the attacker \
+         opened {}: {result}",
+        result["reached"]
+    );
+    assert!(
+        canary.alive(),
+        "{what}: expected the host process in cgroup {} to live; it was killed: {result}",
+        canary.dir.display()
+    );
+}
+
+/// The cgroup-fd escape against a created container: hull's parked init sits in the container's pid namespace as
+/// pid 1 until `start`. A process exec'd into the created container with CAP_SYS_PTRACE (no user namespace, so the
+/// init's non-dumpable flag does not stop it) opens `/proc/1/fd/N/../../<host cgroup>/cgroup.kill` and writes
+/// it, for every fd the init holds. Also checked from the host: the parked init holds only stdio, the exec fifo and
+/// the sync socket, and no fd the caller leaked to hull (a host directory at fd 7).
+///
+/// A naive runtime keeps the cgroup2 directory fd it cloned the init into (or any inherited directory): the attacker
+/// walks `..` from it to the host's cgroup2 root and kills the canary, a host process in another cgroup.
+#[test]
+fn parked_init_holds_no_fd_into_the_host() {
+    let checker = attack_prelude!("parked_init_holds_no_fd_into_the_host");
+    let Some(mut canary) = common::Canary::new("canary") else {
+        skip!("parked_init_holds_no_fd_into_the_host: no cgroup2 hierarchy to put a canary in");
+    };
+    let env = Env::new("parkedfds");
+    let mut config = base_config(&["/bin/true"]);
+    attack_rootfs(&env, &mut config, &checker);
+    env.write_config(&config);
+    let leak = LeakedHostDir::new();
+    let bundle = env.bundle();
+    let create = leak.hull(
+        &env,
+        &["create", "--bundle", bundle.to_str().unwrap(), &env.id],
+    );
+    assert_eq!(
+        create.code,
+        0,
+        "expected create to work: {}",
+        create.describe()
+    );
+    let init = env.state()["pid"].as_i64().unwrap();
+    let fifo = env.root().join(&env.id).join("exec.fifo");
+    for (fd, target) in fds_of(init) {
+        let expected = ["0", "1", "2"].contains(&fd.as_str())
+            || target == fifo.to_string_lossy()
+            || target.starts_with("socket:[");
+        assert!(
+            expected,
+            "expected the parked init to hold only fds 0-2, the exec fifo and the sync socket; it holds fd {fd} -> \
+             {target} (all: {:?})",
+            fds_of(init)
+        );
+    }
+    let attack = env.hull(&[
+        "exec",
+        "--cap",
+        "CAP_SYS_PTRACE",
+        &env.id,
+        "/checker",
+        "cgroup-escape",
+        "1",
+        "-",
+        "-",
+        &canary.name,
+    ]);
+    assert_eq!(
+        attack.code,
+        0,
+        "expected the attacker to run: {}",
+        attack.describe()
+    );
+    let result: Value = serde_json::from_str(attack.stdout.trim())
+        .unwrap_or_else(|e| panic!("attacker printed no JSON ({e}): {}", attack.describe()));
+    assert!(
+        result["fds"]
+            .as_object()
+            .is_some_and(|fds| fds.contains_key("0")),
+        "the attacker could not list the parked init's fds, so it tested nothing: {result}"
+    );
+    assert_canary_unreached("created container", &mut canary, &result);
+}
+
+/// The same escape during `exec` into a running container: the container's init (every capability, no user
+/// namespace) waits for hull's exec helper to appear in its pid namespace, where the helper is held reading a fifo
+/// planted at /etc/passwd, and tries every fd the helper holds. hull is started with a host directory leaked to it
+/// as fd 7, as an engine's stray fd would be.
+///
+/// A naive runtime's helper still holds the cgroup2 directory it was cloned into and the caller's fds while it is
+/// inside the container: the canary dies on the first exec.
+#[test]
+fn exec_helper_holds_no_fd_into_the_host() {
+    let checker = attack_prelude!("exec_helper_holds_no_fd_into_the_host");
+    let Some(mut canary) = common::Canary::new("canary") else {
+        skip!("exec_helper_holds_no_fd_into_the_host: no cgroup2 hierarchy to put a canary in");
+    };
+    let env = Env::new("execfds");
+    let mut config = base_config(&[
+        "/checker",
+        "cgroup-escape",
+        "new",
+        "/etc/passwd",
+        "/result.json",
+        &canary.name,
+    ]);
+    all_caps(&mut config);
+    let rootfs = attack_rootfs(&env, &mut config, &checker);
+    env.write_config(&config);
+    let r = env.hull(&[
+        "run",
+        "-d",
+        "--bundle",
+        env.bundle().to_str().unwrap(),
+        &env.id,
+    ]);
+    assert_eq!(
+        r.code,
+        0,
+        "expected `run -d` to start the container: {}",
+        r.describe()
+    );
+    wait_for_comm(env.state()["pid"].as_i64().unwrap(), "checker");
+    mkfifo(&rootfs.join("etc/passwd"));
+    let leak = LeakedHostDir::new();
+    let exec = leak.hull(&env, &["exec", &env.id, "/bin/true"]);
+    let result = wait_for_result(&rootfs.join("result.json"), Duration::from_secs(30));
+    assert_canary_unreached("exec helper", &mut canary, &result);
+    let held = result["fds"].as_object().cloned().unwrap_or_default();
+    assert!(
+        !held.is_empty(),
+        "the attacker could not list the helper's fds, so it tested nothing: {result}"
+    );
+    for (fd, target) in &held {
+        let target = target.as_str().unwrap_or_default();
+        assert!(
+            ["0", "1", "2"].contains(&fd.as_str()) || target.starts_with("socket:["),
+            "expected the exec helper inside the container to hold only fds 0-2 and its sync socket; it holds fd {fd} \
+             -> {target}: {result}"
+        );
+    }
+    assert_eq!(
+        exec.code,
+        0,
+        "expected the exec itself to work: {}",
+        exec.describe()
+    );
+}

@@ -20,7 +20,7 @@ use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Write as _};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
@@ -112,7 +112,10 @@ impl Entry {
         Ok(())
     }
 
-    /// In the new (single-threaded) process: move itself into the cgroups not entered by the clone.
+    /// In the new (single-threaded) process: move itself into the cgroups not entered by the clone, then close every
+    /// fd of this entry. A cgroup directory fd (or a `tasks` file) held by a process that becomes visible inside the
+    /// container would let a process there with CAP_SYS_PTRACE open `/proc/<pid>/fd/N/..` and walk the host's
+    /// cgroup tree; none may outlive this step.
     pub fn enter(&self) -> Result<()> {
         for (path, fd) in &self.files {
             let written = nix::unistd::write(fd, b"0")
@@ -121,7 +124,17 @@ impl Entry {
                 bail!("join cgroup: short write to {}", path.display());
             }
         }
+        for fd in self.raw_fds() {
+            crate::sys::close_in_child(fd);
+        }
         Ok(())
+    }
+
+    /// The fds this entry holds.
+    fn raw_fds(&self) -> impl Iterator<Item = RawFd> + '_ {
+        let dir = self.clone_into.as_ref().map(|(_, fd)| fd.as_raw_fd());
+        dir.into_iter()
+            .chain(self.files.iter().map(|(_, fd)| fd.as_raw_fd()))
     }
 }
 

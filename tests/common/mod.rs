@@ -440,3 +440,54 @@ pub fn host_has_apparmor() -> bool {
         && fs::read_to_string("/sys/module/apparmor/parameters/enabled")
             .is_ok_and(|v| v.starts_with('Y'))
 }
+
+/// Where this host mounts its cgroup2 hierarchy, read from the mount table (not guessed from directory names).
+pub fn cgroup2_mount() -> Option<PathBuf> {
+    fs::read_to_string("/proc/self/mountinfo")
+        .ok()?
+        .lines()
+        .find_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let mountpoint = left.split_whitespace().nth(4)?;
+            (right.split_whitespace().next() == Some("cgroup2")).then(|| PathBuf::from(mountpoint))
+        })
+}
+
+/// A host cgroup at the root of the cgroup2 hierarchy holding one sleeping host process: what an escape from the
+/// container must not reach (writing its `cgroup.kill` kills the process). Removed on drop.
+pub struct Canary {
+    pub name: String,
+    pub dir: PathBuf,
+    child: std::process::Child,
+}
+
+impl Canary {
+    pub fn new(prefix: &str) -> Option<Canary> {
+        let name = unique_id(prefix);
+        let dir = cgroup2_mount()?.join(&name);
+        fs::create_dir(&dir).ok()?;
+        let child = Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .expect("spawn sleep");
+        fs::write(dir.join("cgroup.procs"), child.id().to_string())
+            .unwrap_or_else(|e| panic!("move the canary into {}: {e}", dir.display()));
+        Some(Canary { name, dir, child })
+    }
+
+    /// Whether the canary process is still alive (not killed through the cgroup).
+    pub fn alive(&mut self) -> bool {
+        self.child
+            .try_wait()
+            .expect("wait for the canary")
+            .is_none()
+    }
+}
+
+impl Drop for Canary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = fs::remove_dir(&self.dir);
+    }
+}

