@@ -39,8 +39,11 @@ pub enum Msg {
     RunCreateHooks,
     /// parent → child: those hooks succeeded; `pid` is the init's pid on the host, for the container's own hooks.
     CreateHooksRan { pid: i32 },
-    /// child → parent: set up and parked; only the `start` signal and `execve` remain.
+    /// child → parent (`create`): set up in the container, the pid final; record it now.
     Ready,
+    /// parent → child: state.json records the init, which from now on may outlive hull. The child takes the
+    /// process's identity, closes its end of the channel (the parent reads that as "parked") and waits for `start`.
+    StateSaved,
     /// child → parent (`exec`): calling execve now. The channel is close-on-exec, so its closing next means the
     /// program runs; a failed execve sends `Error` instead.
     Exec,
@@ -212,6 +215,7 @@ impl Msg {
             Msg::RunCreateHooks => "RunCreateHooks",
             Msg::CreateHooksRan { .. } => "CreateHooksRan",
             Msg::Ready => "Ready",
+            Msg::StateSaved => "StateSaved",
             Msg::Exec => "Exec",
             Msg::Error { .. } => "Error",
         }

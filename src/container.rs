@@ -122,8 +122,11 @@ impl Container {
         Ok(())
     }
 
-    /// SIGKILL everything in the container and wait for the init to go. A paused container is thawed after the
-    /// signals, since a process frozen by the v1 freezer cannot die (runc thaws for SIGKILL too).
+    /// SIGKILL the container and wait for the init to go: with a pid namespace of its own, its init (the kernel
+    /// kills the rest of the namespace), else every process in its cgroup (runc's `Signal(SIGKILL)`). A process that
+    /// was put into the cgroup from outside the container's pid namespace is not the container's and lives on. A
+    /// paused container is thawed after the signals, since a process frozen by the v1 freezer cannot die (runc thaws
+    /// for SIGKILL too).
     pub fn kill_all(&self) -> Result<()> {
         let status = self.status();
         if status != Status::Stopped {
@@ -133,7 +136,9 @@ impl Container {
                 Err(e) => return Err(e),
             }
         }
-        self.signal_all(libc::SIGKILL)?;
+        if !self.state.private_pid_ns {
+            self.signal_all(libc::SIGKILL)?;
+        }
         if status == Status::Paused {
             self.state.cgroup.set_frozen(false)?;
         }
@@ -147,8 +152,7 @@ impl Container {
             self.signal_all(libc::SIGKILL)?;
         }
         self.state.cgroup.destroy()?;
-        fs::remove_dir_all(&self.dir)
-            .with_context(|| format!("remove state directory {}", self.dir.display()))?;
+        state::remove_dir(&self.dir)?;
         let state = SpecState {
             pid: 0,
             ..self.state.spec_state("stopped")

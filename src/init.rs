@@ -135,7 +135,6 @@ impl Init<'_> {
         chdir(cwd).with_context(|| format!("chdir to cwd {}", cwd.display()))?;
         sys::cloexec_from(self.first_closed_fd).context("mark inherited fds close-on-exec")?;
         reset_signals()?;
-        sys::set_parent_death_signal(0).context("clear parent death signal")?;
         // A parked init may wait for a long time: hand back the heap pages the setup freed (the argument tables, JSON
         // buffers, mountinfo text), which would otherwise stay private dirty memory of every created container.
         // Done before the seccomp filter is loaded, which might not allow madvise/brk.
@@ -146,9 +145,15 @@ impl Init<'_> {
         } else {
             RlimitsBy::Itself
         };
+        // Until hull has recorded this process, it dies with hull: by the parent death signal, or, if hull died
+        // before that was set (or this process was forked since), at this receive, which then finds the channel
+        // closed.
+        self.channel.send(&Msg::Ready)?;
+        self.channel.recv_expect(&["StateSaved"])?;
+        sys::set_parent_death_signal(0).context("clear parent death signal")?;
         let program = become_process(process, self.labels, self.seccomp, self.channel, rlimits_by)?;
         logger::phase("init: parked");
-        self.channel.send(&Msg::Ready)?;
+        sys::close_in_child(self.channel.raw_fd());
         self.wait_for_start();
         logger::phase("init: released");
         let hooks = self.spec.hooks().as_ref();

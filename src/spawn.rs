@@ -273,8 +273,18 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         .open(&fifo_path)
         .with_context(|| format!("open {}", fifo_path.display()))?
         .into();
+    // Recorded before it is made: if hull is killed from here on, `delete` finds what to remove (see
+    // `State::save_intent`).
+    cgroup.expect_created();
+    State::save_intent(&dir, id, &bundle.dir, &cgroup)?;
     match cgroup.create() {
         Ok(()) => {
+            if let Err(err) = cgroup.check_reusable() {
+                if let Err(e) = cgroup.remove_made() {
+                    logger::log(Level::Warning, &format!("cleanup: {e:#}"));
+                }
+                return Err(err);
+            }
             undo.cgroup = Some(cgroup.clone());
             // Limits first, so the init is confined from its first instruction. Device rules need privileges no
             // unprivileged user has: a rootless hull applies the limits only (as `update` does).
@@ -362,15 +372,39 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
 
     // From here a failed create continues the lifecycle at delete, as runc's does: poststop hooks run.
     undo.poststop = Some(container_state(0));
-    let init_pid = sync_with_init(
+    let record = |init_pid: Pid| -> Result<State> {
+        let start_time = state::proc_stat(init_pid.as_raw())
+            .context("container init exited during create")?
+            .start_time;
+        let state = State {
+            oci_version: default_spec::OCI_VERSION.to_owned(),
+            id: id.to_owned(),
+            init_pid: init_pid.as_raw(),
+            init_start_time: start_time,
+            bundle: bundle.dir.clone(),
+            rootfs: bundle.rootfs.clone(),
+            created: timefmt::rfc3339_nano(SystemTime::now()),
+            annotations: annotations.clone(),
+            cgroup: cgroup.clone(),
+            private_pid_ns: plan.private_pid,
+            seccomp: linux.seccomp().clone(),
+            hooks: hooks.cloned(),
+        };
+        state.save(&dir)?;
+        logger::phase("create: state saved");
+        Ok(state)
+    };
+    let state = sync_with_init(
         &parent_end,
         first,
         &bundle,
         &plan,
         &|pid| container_state(pid.as_raw()),
+        &record,
         &mut undo.pids,
     )
     .context("unable to start container process")?;
+    let init_pid = Pid::from_raw(state.init_pid);
     drop(fifo);
     let master = match &console {
         Some(link) => link.master()?,
@@ -379,26 +413,6 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     if let Some(path) = &opts.pidfd_socket {
         send_pidfd(path, init_pid, "standard")?;
     }
-
-    let start_time = state::proc_stat(init_pid.as_raw())
-        .context("container init exited during create")?
-        .start_time;
-    let state = State {
-        oci_version: default_spec::OCI_VERSION.to_owned(),
-        id: id.to_owned(),
-        init_pid: init_pid.as_raw(),
-        init_start_time: start_time,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: timefmt::rfc3339_nano(SystemTime::now()),
-        annotations: annotations.clone(),
-        cgroup: cgroup.clone(),
-        private_pid_ns: plan.private_pid,
-        seccomp: linux.seccomp().clone(),
-        hooks: hooks.cloned(),
-    };
-    state.save(&dir)?;
-    logger::phase("create: state saved");
     if let Some(path) = &pid_file {
         state::write_atomic(path, init_pid.as_raw().to_string().as_bytes(), 0o644)
             .with_context(|| format!("write pid file {}", path.display()))?;
@@ -500,15 +514,17 @@ pub fn with_oom_score_adj(
     result
 }
 
-/// Drive the child through the protocol (see `channel::Msg`); returns the container init's pid.
+/// Drive the child through the protocol (see `channel::Msg`): at `Ready`, `record` saves the state of the init
+/// (whose pid is final then), which is returned once the init has closed its end of the channel, parked.
 fn sync_with_init<'a>(
     chan: &channel::Channel,
     first: Pid,
     bundle: &Bundle,
     plan: &namespaces::Plan,
     container_state: &dyn Fn(Pid) -> SpecState<'a>,
+    record: &dyn Fn(Pid) -> Result<State>,
     pids: &mut Vec<Pid>,
-) -> Result<Pid> {
+) -> Result<State> {
     if plan.child_awaits_id_maps() {
         namespaces::write_id_maps(first, &bundle.spec)?;
         chan.send(&Msg::Go)
@@ -518,17 +534,18 @@ fn sync_with_init<'a>(
             })?;
     }
     let mut init = first;
+    let mut saved = None;
     loop {
-        let msg = chan
-            .recv_expect(&[
-                "MapIds",
-                "Forked",
-                "SetRlimits",
-                "SeccompListener",
-                "RunCreateHooks",
-                "Ready",
-            ])
-            .map_err(|e| e.context("error during container init"))?;
+        let msg = match chan.recv()? {
+            None => match saved {
+                Some(state) => return Ok(state),
+                None => bail!("error during container init: container init exited unexpectedly"),
+            },
+            Some(Msg::Error { chain }) => {
+                return Err(anyhow::anyhow!(chain.join(": ")).context("error during container init"))
+            }
+            Some(msg) => msg,
+        };
         match msg {
             Msg::MapIds => {
                 namespaces::write_id_maps(first, &bundle.spec)?;
@@ -565,7 +582,10 @@ fn sync_with_init<'a>(
                 hooks::run(Kind::CreateRuntime, hooks, container_state(init), cwd)?;
                 chan.send(&Msg::CreateHooksRan { pid: init.as_raw() })?;
             }
-            Msg::Ready => return Ok(init),
+            Msg::Ready => {
+                saved = Some(record(init)?);
+                chan.send(&Msg::StateSaved)?;
+            }
             other => bail!("sync protocol error: unexpected {other:?}"),
         }
     }

@@ -166,9 +166,15 @@ impl AsRawFd for Lock {
 }
 
 impl Lock {
+    /// Lock `dir`; a directory that is gone (removed by a concurrent `delete`) is runc's "container does not exist".
     pub fn acquire(dir: &Path) -> Result<Lock> {
-        let file =
-            File::open(dir).with_context(|| format!("open state directory {}", dir.display()))?;
+        let file = match File::open(dir) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(ERR_NOT_EXIST),
+            Err(e) => {
+                return Err(e).with_context(|| format!("open state directory {}", dir.display()))
+            }
+        };
         loop {
             // SAFETY: flock on a descriptor we own; no memory is passed.
             let ret = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
@@ -193,7 +199,43 @@ impl State {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(ERR_NOT_EXIST),
             Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
         };
+        // Empty: a `create` killed between making the file and writing it, before it made anything else.
+        if bytes.is_empty() {
+            bail!(ERR_NOT_EXIST);
+        }
         serde_json::from_slice(&bytes).with_context(|| format!("parse {}", path.display()))
+    }
+
+    /// What `create` is about to make, written to `<dir>/state.json` before it makes it (the file must not exist;
+    /// one create and one write, so a killed `create` leaves the record whole or empty). `delete` of a container
+    /// whose `create` never finished finds its cgroup there; the init's pid 0 makes its status stopped.
+    pub fn save_intent(dir: &Path, id: &str, bundle: &Path, cgroup: &Cgroup) -> Result<()> {
+        let intent = State {
+            oci_version: String::new(),
+            id: id.to_owned(),
+            init_pid: 0,
+            init_start_time: 0,
+            bundle: bundle.to_owned(),
+            rootfs: PathBuf::new(),
+            created: String::new(),
+            annotations: BTreeMap::new(),
+            cgroup: cgroup.clone(),
+            // Whatever is in the cgroup is killed by `delete`: the init's pid is not known yet.
+            private_pid_ns: false,
+            seccomp: None,
+            hooks: None,
+        };
+        let bytes = serde_json::to_vec(&intent).context("encode state")?;
+        let path = dir.join(STATE_FILE);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)
+            .with_context(|| format!("create {}", path.display()))?;
+        file.write_all(&bytes)
+            .with_context(|| format!("write {}", path.display()))
     }
 
     /// Write `<dir>/state.json` atomically (temporary file + rename).
@@ -228,6 +270,16 @@ impl State {
             }
             _ => Status::Stopped,
         }
+    }
+}
+
+/// Remove a container's state directory; one that a concurrent `delete` removed first is gone all the same.
+pub fn remove_dir(dir: &Path) -> Result<()> {
+    match fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("remove state directory {}", dir.display()))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -212,6 +212,49 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Before [`Cgroup::create`]: record as made the topmost directory missing in each hierarchy, so that a record
+    /// of this cgroup saved now lets `delete` remove what a `create` killed half-way through had made.
+    pub fn expect_created(&mut self) {
+        self.created = self
+            .hierarchies
+            .iter()
+            .map(|h| {
+                // From the leaf up to the first directory that exists: usually one stat, of the leaf's parent.
+                let mut top = h.path.clone();
+                for dir in h.path.ancestors().skip(1) {
+                    if dir == h.mountpoint || dir.exists() {
+                        break;
+                    }
+                    top = dir.to_path_buf();
+                }
+                top
+            })
+            .collect();
+    }
+
+    /// After [`Cgroup::create`]: runc 1.5's refusal of a cgroup that existed before and is in use (checked in the
+    /// first hierarchy, as runc does): it holds processes, or it is frozen.
+    pub fn check_reusable(&self) -> Result<()> {
+        let Some(h) = self.hierarchies.first() else {
+            return Ok(());
+        };
+        if self.created.iter().any(|top| h.path.starts_with(top)) {
+            return Ok(());
+        }
+        let mut pids = Vec::new();
+        collect_pids(&h.path, &mut pids)?;
+        if !pids.is_empty() {
+            bail!(
+                "container's cgroup is not empty: {} process(es) found",
+                pids.len()
+            );
+        }
+        if self.is_frozen()? {
+            bail!("container's cgroup unexpectedly frozen");
+        }
+        Ok(())
+    }
+
     /// Opens what a new process needs to enter the container's cgroups by itself (see [`Entry`]).
     pub fn entry(&self) -> Result<Entry> {
         self.entry_at(&SubPaths::default())
@@ -408,16 +451,31 @@ impl Cgroup {
     }
 
     /// Removes the container's directory, deepest sub-cgroups first, in every hierarchy. Missing
-    /// directories are fine; busy ones are retried for about a second in all. Ancestors are left in place.
+    /// directories are fine; busy ones are retried for about a second in all. Ancestors are left in place, except
+    /// those hull made.
     pub fn destroy(&self) -> Result<()> {
+        self.remove(false)
+    }
+
+    /// Undo [`Cgroup::create`] when the cgroup is refused (see [`Cgroup::check_reusable`]): remove only the
+    /// directories it made, leaving a cgroup that existed before as it was.
+    pub fn remove_made(&self) -> Result<()> {
+        self.remove(true)
+    }
+
+    fn remove(&self, only_made: bool) -> Result<()> {
         let deadline = Instant::now() + DESTROY_TIMEOUT;
         let mut first_error = None;
         for h in &self.hierarchies {
+            let top = self.created.iter().find(|t| h.path.starts_with(t));
+            if only_made && top.is_none() {
+                continue;
+            }
             if let Err(err) = remove_with_retry(&h.path, deadline) {
                 first_error.get_or_insert(err);
                 continue;
             }
-            let Some(top) = self.created.iter().find(|t| h.path.starts_with(t)) else {
+            let Some(top) = top else {
                 continue;
             };
             // Ancestors hull made, bottom up; one still holding another container's cgroup stays (EBUSY).

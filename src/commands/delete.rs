@@ -1,6 +1,4 @@
-use std::fs;
-
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use crate::cli::{check_args, Arity, DeleteArgs};
 use crate::container::Container;
@@ -13,18 +11,15 @@ pub fn run(root: &Root, args: &DeleteArgs) -> Result<i32> {
     let id = &args.args[0];
     state::validate_id(id)?;
     let dir = root.container_dir(id);
-    if !dir.exists() {
-        if args.force {
-            return Ok(0);
-        }
-        bail!(ERR_NOT_EXIST);
-    }
-    let _lock = Lock::acquire(&dir)?;
-    let container = match Container::load(root, id) {
-        Ok(c) => c,
+    // A concurrent delete may remove the directory at any point up to our lock: then it is gone all the same.
+    // A directory without a record is one whose create never got far (or an empty record, see
+    // `State::save_intent`): a new create of the id fails while it exists, so it is removed without the lock.
+    let loaded = Lock::acquire(&dir)
+        .and_then(|lock| Container::load(root, id).map(|container| (lock, container)));
+    let (_lock, container) = match loaded {
+        Ok(loaded) => loaded,
         Err(e) if e.to_string() == ERR_NOT_EXIST => {
-            fs::remove_dir_all(&dir)
-                .with_context(|| format!("remove state directory {}", dir.display()))?;
+            state::remove_dir(&dir)?;
             return if args.force { Ok(0) } else { Err(e) };
         }
         Err(e) => return Err(e),
