@@ -24,7 +24,7 @@ CLIENT_PACKAGES := containerd podman conmon docker.io python3-grpcio python3-pro
 export HULL_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 .PHONY: all deps client-deps build checker rootfs run test test-unit check-preseal test-kernel test-v2 test-clients speed-guard conformance \
-	conformance-runc bench bench-v2 fuzz lint clean
+	conformance-runc bench bench-v2 fuzz torture lint clean
 
 all: build
 
@@ -71,6 +71,11 @@ fuzz:
 
 test-kernel:
 	HULL_TEST_ROOTFS=$(CURDIR)/$(ROOTFS) $(HULL_CARGO) test --release --test '*' -- --test-threads=2
+
+# The fault sweep of tests/faults.rs at every kill point (make test samples 100 per command): hull SIGKILLed at each
+# syscall of create, run, start, exec and delete, then delete --force must leave nothing.
+torture: deps build rootfs
+	HULL_FAULT_POINTS=all HULL_TEST_ROOTFS=$(CURDIR)/$(ROOTFS) $(HULL_CARGO) test --release --test faults -- --test-threads=2
 
 conformance: build rootfs
 	$(CONFORMANCE) --runtime $(CURDIR)/$(HULL) --rootfs $(ROOTFS)

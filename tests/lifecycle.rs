@@ -619,3 +619,139 @@ fn notify_socket_ready_is_forwarded() {
         assert_eq!(env.hull(&["delete", "--force", &env.id]).code, 0);
     }
 }
+
+/// Racing deletes: four `delete --force` of the same id at once, for 50 containers: every one exits 0 (the
+/// directory a concurrent delete removed first is gone all the same) and nothing is left.
+///
+/// A delete that treats a vanished state directory as an error fails some of them with `remove state directory
+/// ...: No such file or directory`.
+#[test]
+fn racing_deletes_all_succeed() {
+    require_root!("racing_deletes_all_succeed");
+    let env = Env::new("race");
+    env.write_config(&base_config(&["sleep", "600"]));
+    let ids: Vec<String> = (0..50).map(|i| format!("{}-{i}", env.id)).collect();
+    for id in &ids {
+        let r = env.hull(&["run", "-d", id]);
+        assert_eq!(r.code, 0, "run -d {id}: {}", r.describe());
+    }
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ids
+            .iter()
+            .flat_map(|id| (0..4).map(move |_| id))
+            .map(|id| {
+                let env = &env;
+                scope.spawn(move || (id, env.hull(&["delete", "--force", id])))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|(_, r)| r.code != 0)
+            .map(|(id, r)| format!("{id}: {}", r.describe()))
+            .collect()
+    });
+    assert!(
+        failures.is_empty(),
+        "expected all 200 racing `delete --force` to exit 0; {} failed: {failures:#?}",
+        failures.len()
+    );
+    for id in &ids {
+        assert!(
+            !env.root().join(id).exists(),
+            "state directory of {id} remains"
+        );
+        assert_eq!(
+            cgroup_dirs_named(id),
+            Vec::<std::path::PathBuf>::new(),
+            "cgroup of {id} remains"
+        );
+    }
+}
+
+/// A cgroup in use by something else: with container A in cgroupsPath P and a host process put into P, a second
+/// container in P is refused with runc 1.5's error (P untouched, A and the host process alive); `delete --force` of
+/// A kills A (its init, and with it its pid namespace) but not the host process, which is not A's.
+///
+/// A runtime that joins a non-empty cgroup lets unrelated workloads share limits; one that kills "everything in the
+/// cgroup" on delete kills the host process too.
+#[test]
+fn a_cgroup_in_use_is_refused_and_its_other_processes_survive_delete() {
+    require_root!("a_cgroup_in_use_is_refused_and_its_other_processes_survive_delete");
+    let env = Env::new("shared");
+    let name = common::unique_id("hull-shared");
+    let mut config = base_config(&["sleep", "600"]);
+    config["linux"]["cgroupsPath"] = serde_json::json!(format!("/{name}"));
+    env.write_config(&config);
+    let a = format!("{}-a", env.id);
+    let r = env.hull(&["run", "-d", &a]);
+    assert_eq!(r.code, 0, "run -d {a}: {}", r.describe());
+    let mut host = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    let dirs = cgroup_dirs_named(&name);
+    assert!(!dirs.is_empty(), "no cgroup {name} was made");
+    for dir in &dirs {
+        fs::write(dir.join("cgroup.procs"), host.id().to_string())
+            .unwrap_or_else(|e| panic!("move the host process into {}: {e}", dir.display()));
+    }
+
+    let b = format!("{}-b", env.id);
+    let r = env.hull(&["run", "-d", &b]);
+    assert_eq!(
+        r.code,
+        1,
+        "expected a second container in {name} to be refused: {}",
+        r.describe()
+    );
+    assert!(
+        r.stderr
+            .contains("container's cgroup is not empty: 2 process(es) found"),
+        "expected runc's error naming the 2 processes in the cgroup, got {}",
+        r.describe()
+    );
+    assert!(
+        !env.root().join(&b).exists(),
+        "the refused container left its state directory"
+    );
+    assert_eq!(
+        cgroup_dirs_named(&name).len(),
+        dirs.len(),
+        "the refused create removed the cgroup in use"
+    );
+    assert!(
+        host.try_wait().unwrap().is_none(),
+        "the refused create killed the host process"
+    );
+
+    let init = {
+        let r = env.hull(&["state", &a]);
+        let state: Value = serde_json::from_str(&r.stdout).unwrap();
+        state["pid"].as_i64().unwrap()
+    };
+    let _ = env.hull(&["delete", "--force", &a]);
+    assert!(
+        host.try_wait().unwrap().is_none(),
+        "expected `delete --force` of {a} to leave the host process in its cgroup alive; it was killed"
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{init}")).exists()
+            || fs::read_to_string(format!("/proc/{init}/stat")).is_ok_and(|s| s.contains(") Z")),
+        "expected {a}'s init {init} to be killed"
+    );
+    host.kill().unwrap();
+    host.wait().unwrap();
+    let r = env.hull(&["delete", "--force", &a]);
+    assert_eq!(
+        r.code,
+        0,
+        "delete --force {a} once the cgroup is empty: {}",
+        r.describe()
+    );
+    assert_eq!(
+        cgroup_dirs_named(&name),
+        Vec::<std::path::PathBuf>::new(),
+        "cgroup {name} remains"
+    );
+}
