@@ -173,7 +173,11 @@ impl Channel {
             Ok(never) => match never {},
             Err(err) => err,
         };
-        let chain = err.chain().map(crate::logger::cause_text).collect();
+        let chain = err
+            .chain()
+            .take(MAX_CAUSES)
+            .map(|cause| shorten(crate::logger::cause_text(cause)))
+            .collect();
         let _ = self.send(&Msg::Error { chain });
         crate::sys::exit_now(1)
     }
@@ -199,6 +203,34 @@ impl Channel {
             Some(msg) => bail!("sync protocol error: expected one of {expected:?}, got {msg:?}"),
         }
     }
+}
+
+/// At most this many causes of a child's error are sent, each at most [`MAX_CAUSE_LEN`] bytes: the whole `Error`
+/// then fits in one datagram of any socket buffer Linux allows (a larger one fails with EMSGSIZE, and the parent
+/// would learn only that the child exited).
+const MAX_CAUSES: usize = 16;
+const MAX_CAUSE_LEN: usize = 1024;
+
+/// `text` cut to [`MAX_CAUSE_LEN`] bytes around a marker that says how much was left out: its start and its end
+/// (where an error's own cause usually is) stay.
+fn shorten(text: String) -> String {
+    if text.len() <= MAX_CAUSE_LEN {
+        return text;
+    }
+    let floor = |mut at: usize| {
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        at
+    };
+    let head = floor(MAX_CAUSE_LEN * 3 / 4);
+    let tail = floor(text.len() - MAX_CAUSE_LEN / 5);
+    format!(
+        "{} [... {} bytes ...] {}",
+        &text[..head],
+        tail - head,
+        &text[tail..]
+    )
 }
 
 impl Msg {

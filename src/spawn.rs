@@ -19,7 +19,9 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::{mkfifo, Pid};
 
-use oci_spec::runtime::{Hooks, LinuxDeviceCgroupBuilder, LinuxResources, Process};
+use oci_spec::runtime::{
+    Hooks, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxResources, Process,
+};
 
 use crate::cgroups::{self, Cgroup};
 use crate::channel::{self, Msg};
@@ -403,6 +405,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         &record,
         &mut undo.pids,
     )
+    .map_err(|err| oom_killed(&cgroup, err))
     .context("unable to start container process")?;
     let init_pid = Pid::from_raw(state.init_pid);
     drop(fifo);
@@ -422,6 +425,17 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         container: Container { dir, state },
         master,
     })
+}
+
+/// runc's report of an init the OOM killer took during its setup (the cgroup was empty before, so any kill counts):
+/// the memory limit is the cause, whatever the setup was doing; `--debug` keeps that too.
+fn oom_killed(cgroup: &Cgroup, err: anyhow::Error) -> anyhow::Error {
+    const OOM: &str = "container init was OOM-killed (memory limit too low?)";
+    match cgroup.oom_kills() {
+        Ok(0) | Err(_) => err,
+        Ok(_) if logger::debug_enabled() => err.context(OOM),
+        Ok(_) => anyhow::anyhow!(OOM),
+    }
 }
 
 /// Whether a cgroup error is the kernel saying no to this user.
@@ -460,15 +474,35 @@ fn cgroup_resources(spec: &oci_spec::runtime::Spec) -> Result<LinuxResources> {
         .and_then(|l| l.resources().clone())
         .unwrap_or_default();
     let mut rules = resources.devices().clone().unwrap_or_default();
-    for dev in linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]) {
+    for (i, dev) in linux
+        .and_then(|l| l.devices().as_deref())
+        .unwrap_or(&[])
+        .iter()
+        .enumerate()
+    {
+        // A FIFO is no device the cgroup governs; an unbuffered character device is a character device.
+        let typ = match dev.typ() {
+            LinuxDeviceType::P => continue,
+            LinuxDeviceType::U => LinuxDeviceType::C,
+            other => other,
+        };
+        for (name, number) in [("major", dev.major()), ("minor", dev.minor())] {
+            if u32::try_from(number).is_err() {
+                bail!(
+                    "linux.devices[{i}] ({}): {name} {number} is out of range: use 0 to {}",
+                    dev.path().display(),
+                    u32::MAX
+                );
+            }
+        }
         let rule = LinuxDeviceCgroupBuilder::default()
             .allow(true)
-            .typ(dev.typ())
+            .typ(typ)
             .major(dev.major())
             .minor(dev.minor())
             .access("rwm")
             .build()
-            .with_context(|| format!("device rule for {}", dev.path().display()))?;
+            .with_context(|| format!("linux.devices[{i}] ({})", dev.path().display()))?;
         rules.push(rule);
     }
     if !rules.is_empty() {
@@ -534,12 +568,15 @@ fn sync_with_init<'a>(
             })?;
     }
     let mut init = first;
-    let mut saved = None;
+    let mut saved: Option<State> = None;
     loop {
         let msg = match chan.recv()? {
+            // The init closes its end once parked; a crash closes it too, and leaves no live init.
             None => match saved {
-                Some(state) => return Ok(state),
-                None => bail!("error during container init: container init exited unexpectedly"),
+                Some(state) if state::proc_stat(state.init_pid).is_some_and(|s| !s.is_dead()) => {
+                    return Ok(state)
+                }
+                _ => bail!("error during container init: container init exited unexpectedly"),
             },
             Some(Msg::Error { chain }) => {
                 return Err(anyhow::anyhow!(chain.join(": ")).context("error during container init"))

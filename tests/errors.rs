@@ -411,3 +411,101 @@ fn text_log_format_and_stderr_default() {
     let r = env.hull(&["--log-format", "yaml", "list"]);
     assert_eq!(r.stderr, "error: invalid log-format: yaml\n");
 }
+
+/// An init error larger than one sync message (a 10 MB hostname, 70,000 additional gids) arrives shortened, with
+/// its cause (the kernel's answer) intact; each cause says how much of it was left out.
+///
+/// Sent whole, such an error does not fit in a datagram (EMSGSIZE) and the user learns only that the init "exited
+/// unexpectedly".
+#[test]
+fn an_init_error_too_large_for_one_message_arrives_shortened() {
+    require_root!("an_init_error_too_large_for_one_message_arrives_shortened");
+    let env = Env::new("bigerr");
+    let mut config = base_config(&["true"]);
+    config["hostname"] = json!("h".repeat(10_000_000));
+    env.write_config(&config);
+    let r = create_fails(&env, "set hostname \"hhhh");
+    assert!(
+        r.stderr.contains(" bytes ...] hhhh")
+            && r.stderr.trim_end().ends_with("\": Invalid argument"),
+        "expected the hostname shortened around a byte count, then the kernel's EINVAL: {}",
+        &r.stderr[..r.stderr.len().min(3000)]
+    );
+    assert_leaves_nothing(&env);
+
+    let mut config = base_config(&["true"]);
+    config["process"]["user"]["additionalGids"] = json!((1000..71000).collect::<Vec<u32>>());
+    env.write_config(&config);
+    let r = create_fails(&env, "setgroups");
+    assert!(
+        r.stderr.contains(" bytes ...] ") && r.stderr.trim_end().ends_with(": Invalid argument"),
+        "expected the gid list shortened, then the kernel's EINVAL: {}",
+        &r.stderr[..r.stderr.len().min(3000)]
+    );
+    assert_leaves_nothing(&env);
+}
+
+/// An init killed by the OOM killer during its setup (a 1-byte memory limit) is reported as runc reports it.
+///
+/// Without the check the user reads only that the init exited unexpectedly.
+#[test]
+fn an_init_oom_killed_during_setup_says_so() {
+    require_root!("an_init_oom_killed_during_setup_says_so");
+    let env = Env::new("oominit");
+    let mut config = base_config(&["true"]);
+    config["linux"]["resources"]["memory"] = json!({"limit": 1});
+    env.write_config(&config);
+    let r = create_fails(
+        &env,
+        "unable to start container process: container init was OOM-killed (memory limit too low?)",
+    );
+    assert!(
+        !r.stderr.contains("exited unexpectedly"),
+        "{}",
+        r.describe()
+    );
+    assert_leaves_nothing(&env);
+}
+
+/// A bad `linux.devices` entry is reported under its own name, and FIFO (`p`) and unbuffered (`u`) entries make
+/// their nodes.
+///
+/// hull used to turn each entry into a device cgroup rule and report the rule: `linux.resources.devices[1]`, an
+/// index the user's config does not have, and refused `p` as no type the devices cgroup knows.
+#[test]
+fn linux_devices_entries_are_named_and_fifos_are_made() {
+    require_root!("linux_devices_entries_are_named_and_fifos_are_made");
+    let env = Env::new("devname");
+    let mut config = base_config(&["true"]);
+    config["linux"]["devices"] =
+        json!([{"path": "/dev/bad", "type": "c", "major": -5, "minor": 1}]);
+    env.write_config(&config);
+    create_fails(
+        &env,
+        "linux.devices[0] (/dev/bad): major -5 is out of range",
+    );
+    assert_leaves_nothing(&env);
+
+    let mut config = base_config(&["ls", "-l", "/dev/fifo", "/dev/unbuffered"]);
+    config["linux"]["devices"] = json!([
+        {"path": "/dev/fifo", "type": "p", "major": 0, "minor": 0},
+        {"path": "/dev/unbuffered", "type": "u", "major": 1, "minor": 3}
+    ]);
+    let r = env.run(&config);
+    assert_eq!(
+        r.code,
+        0,
+        "expected p and u devices to be made: {}",
+        r.describe()
+    );
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with('p') && l.ends_with("/dev/fifo"))
+            && r.stdout
+                .lines()
+                .any(|l| l.starts_with('c') && l.ends_with("/dev/unbuffered")),
+        "expected /dev/fifo to be a FIFO and /dev/unbuffered a character device: {}",
+        r.stdout
+    );
+}

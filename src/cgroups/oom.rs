@@ -48,6 +48,22 @@ impl Cgroup {
     }
 }
 
+impl Cgroup {
+    /// How many processes of the cgroup the OOM killer has killed so far (`oom_kill` in `memory.events` on cgroup
+    /// v2, in `memory.oom_control` on v1); 0 without a memory controller.
+    pub fn oom_kills(&self) -> Result<u64> {
+        let file = if self.is_unified() {
+            self.hierarchies[0].path.join("memory.events")
+        } else {
+            match self.v1_hierarchy("memory") {
+                Some(h) => h.path.join("memory.oom_control"),
+                None => return Ok(0),
+            }
+        };
+        Ok(read_oom_kills(&file)?.unwrap_or_default())
+    }
+}
+
 impl OomWatch {
     /// How many OOM events happened since the last call (or since the watch began).
     pub fn poll(&mut self) -> Result<u64> {
@@ -94,7 +110,7 @@ fn register_v1(dir: &Path) -> Result<Source> {
     Ok(Source::V1 { eventfd, control })
 }
 
-/// The `oom_kill` count of a cgroup v2 `memory.events`; `None` when the file is missing.
+/// The `oom_kill` count of a cgroup v2 `memory.events` or v1 `memory.oom_control`; `None` when the file is missing.
 fn read_oom_kills(path: &Path) -> Result<Option<u64>> {
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
