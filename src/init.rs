@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::ffi::CString;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
@@ -387,31 +387,29 @@ fn join_session_keyring(id: &str) -> Result<()> {
     }
 }
 
-/// Write one sysctl through the container's procfs, refusing anything that is not really procfs.
+/// Write one sysctl through the container's procfs, refusing anything that is not really procfs. The file is
+/// looked up from the procfs root without crossing a mount (CVE-2025-52881): something mounted over a path
+/// component (another procfs file bind-mounted over `/proc/sys/kernel/domainname`) would otherwise receive the
+/// write, and being procfs too it would pass the filesystem check.
 fn write_sysctl(key: &str, value: &str) -> Result<()> {
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
-    let mut file = OpenOptions::new()
-        .write(true)
-        .custom_flags_nofollow()
-        .open(&path)
-        .with_context(|| format!("open sysctl {path}"))?;
-    let fs = nix::sys::statfs::fstatfs(&file).with_context(|| format!("statfs {path}"))?;
+    let proc_root = nix::fcntl::open(
+        "/proc",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .context("open /proc")?;
+    let fs = nix::sys::statfs::fstatfs(&proc_root).context("statfs /proc")?;
     if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
-        bail!("sysctl {path} is not on procfs");
+        bail!("sysctl {path}: /proc is not procfs");
     }
+    let relative = CString::new(&path["/proc/".len()..]).context("sysctl name")?;
+    let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_SYMLINKS;
+    let file = sys::openat2(proc_root.as_fd(), &relative, libc::O_WRONLY, resolve)
+        .with_context(|| format!("open sysctl {path}"))?;
+    let mut file = fs::File::from(file);
     file.write_all(value.as_bytes())
         .with_context(|| format!("write {value:?} to {path}"))
-}
-
-trait NoFollow {
-    fn custom_flags_nofollow(&mut self) -> &mut Self;
-}
-
-impl NoFollow for OpenOptions {
-    fn custom_flags_nofollow(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-    }
 }
 
 /// The working directory must be inside the container's root (CVE-2024-21626: a leaked host fd as cwd).

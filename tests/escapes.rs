@@ -1207,6 +1207,12 @@ fn parked_init_holds_no_fd_into_the_host() {
         "the attacker could not list the parked init's fds, so it tested nothing: {result}"
     );
     assert_canary_unreached("created container", &mut canary, &result);
+    // CVE-2024-21626's second line: a cwd through the parked init's fds finds nothing of the host either.
+    for n in 3..=15 {
+        let cwd = format!("/proc/1/fd/{n}");
+        let exec = env.hull(&["exec", "--cwd", &cwd, &env.id, "/checker", "cwd"]);
+        assert_cwd_not_on_host(&format!("exec --cwd {cwd} into a created container"), &exec);
+    }
 }
 
 /// The same escape during `exec` into a running container: the container's init (every capability, no user
@@ -1272,4 +1278,143 @@ fn exec_helper_holds_no_fd_into_the_host() {
         "expected the exec itself to work: {}",
         exec.describe()
     );
+}
+
+/// A createContainer hook: runs in the container's mount namespace just before `pivot_root`, where the rootfs
+/// is still at its host path. It stands in for the racing process of the 2025 advisories, which swapped paths under
+/// the runtime from a container sharing mounts with this one; here the swap is in place before the runtime looks.
+fn swap_hook(config: &mut Value, script: &str) {
+    config["hooks"] = json!({
+        "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]
+    });
+}
+
+/// CVE-2025-52565, the ptmx half: `/dev/pts` is replaced by a tmpfs whose `ptmx` and `0`..`63` are symlinks to a
+/// host file. hull must refuse the console (its ptmx is no devpts ptmx) and leave the host file alone.
+///
+/// A naive runtime opens `/dev/pts/ptmx` and `/dev/pts/N` by path, follows the symlinks, and bind-mounts the
+/// host file over `/dev/console` (writable, before masked and read-only paths apply).
+#[test]
+fn cve_2025_52565_swapped_dev_pts_gets_no_console() {
+    let checker = attack_prelude!("cve_2025_52565_swapped_dev_pts_gets_no_console");
+    let env = Env::new("ptmxswap");
+    let host = host_dir("hull-ptmx-");
+    let marker = host.path().join("target");
+    fs::write(&marker, "host file").unwrap();
+    let mut config = base_config(&["/bin/true"]);
+    config["process"]["terminal"] = json!(true);
+    let rootfs = attack_rootfs(&env, &mut config, &checker);
+    let pts = rootfs.join("dev/pts");
+    swap_hook(
+        &mut config,
+        &format!(
+            "mount -t tmpfs tmpfs {pts} && ln -s {m} {pts}/ptmx && i=0; while [ $i -lt 64 ]; do ln -s {m} {pts}/$i; \
+             i=$((i+1)); done",
+            pts = pts.display(),
+            m = marker.display()
+        ),
+    );
+    env.write_config(&config);
+    let socket = common::console::ConsoleSocket::bind(env.dir.path()).unwrap();
+    let r = env.hull(&[
+        "create",
+        "--console-socket",
+        socket.path.to_str().unwrap(),
+        "--bundle",
+        env.bundle().to_str().unwrap(),
+        &env.id,
+    ]);
+    assert_eq!(
+        r.code,
+        1,
+        "expected create to refuse a /dev/pts whose ptmx is a symlink: {}",
+        r.describe()
+    );
+    assert!(
+        r.stderr.contains("ptmx"),
+        "expected the error to name the ptmx: {}",
+        r.describe()
+    );
+    assert_eq!(fs::read_to_string(&marker).unwrap(), "host file");
+    common::assert_leaves_nothing(&env);
+}
+
+/// CVE-2025-52565, the console half: `/dev/console` is a symlink to the container's `/etc/passwd` when hull
+/// mounts the pty there. hull must not follow it: the create fails naming `/dev/console`, and `/etc/passwd` keeps
+/// its content.
+///
+/// A naive runtime creates `/dev/console` with O_CREAT|O_TRUNC through the symlink (emptying the target) and
+/// bind-mounts the pty over the target.
+#[test]
+fn cve_2025_52565_console_symlink_is_not_followed() {
+    let checker = attack_prelude!("cve_2025_52565_console_symlink_is_not_followed");
+    let env = Env::new("consoleswap");
+    let mut config = base_config(&["/bin/true"]);
+    config["process"]["terminal"] = json!(true);
+    let rootfs = attack_rootfs(&env, &mut config, &checker);
+    let passwd = fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
+    swap_hook(
+        &mut config,
+        &format!(
+            "ln -sf /etc/passwd {}",
+            rootfs.join("dev/console").display()
+        ),
+    );
+    env.write_config(&config);
+    let socket = common::console::ConsoleSocket::bind(env.dir.path()).unwrap();
+    let r = env.hull(&[
+        "create",
+        "--console-socket",
+        socket.path.to_str().unwrap(),
+        "--bundle",
+        env.bundle().to_str().unwrap(),
+        &env.id,
+    ]);
+    assert_eq!(
+        r.code,
+        1,
+        "expected create to refuse a /dev/console symlink: {}",
+        r.describe()
+    );
+    assert!(
+        r.stderr.contains("/dev/console"),
+        "expected the error to name /dev/console: {}",
+        r.describe()
+    );
+    assert_eq!(
+        fs::read_to_string(rootfs.join("etc/passwd")).unwrap(),
+        passwd,
+        "expected the container's /etc/passwd to keep its content"
+    );
+    common::assert_leaves_nothing(&env);
+}
+
+/// CVE-2025-52881: the sysctl file hull writes is replaced by another procfs file, `/proc/sys/kernel/hostname`
+/// bind-mounted over `/proc/sys/kernel/domainname`, and the config sets `kernel.domainname`. Being procfs, the
+/// decoy passes a filesystem-type check. hull must refuse to write across the mount: the create fails, or the
+/// container runs with hostname `hull` (the decoy untouched).
+///
+/// A naive runtime opens `/proc/sys/kernel/domainname` by path and writes the value into the hostname instead.
+#[test]
+fn cve_2025_52881_redirected_sysctl_write_is_refused() {
+    let checker = attack_prelude!("cve_2025_52881_redirected_sysctl_write_is_refused");
+    let env = Env::new("sysctlswap");
+    let mut config = base_config(&["/bin/hostname"]);
+    config["linux"]["sysctl"] = json!({"kernel.domainname": "pwn"});
+    let rootfs = attack_rootfs(&env, &mut config, &checker);
+    swap_hook(
+        &mut config,
+        &format!(
+            "mount --bind /proc/sys/kernel/hostname {}",
+            rootfs.join("proc/sys/kernel/domainname").display()
+        ),
+    );
+    let r = env.run(&config);
+    assert!(
+        (r.code == 1 && r.stderr.contains("domainname"))
+            || (r.code == 0 && r.stdout.trim() == "hull"),
+        "expected the redirected sysctl write to be refused (or to leave the hostname `hull`): {}",
+        r.describe()
+    );
+    common::assert_leaves_nothing(&env);
 }
