@@ -427,14 +427,22 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     })
 }
 
-/// runc's report of an init the OOM killer took during its setup (the cgroup was empty before, so any kill counts):
-/// the memory limit is the cause, whatever the setup was doing; `--debug` keeps that too.
+/// runc's report of an init the OOM killer took during its setup (the cgroup was empty before, so any kill counts),
+/// followed by the limit and the peak usage: the memory limit is the cause, whatever the setup was doing. `--debug`
+/// keeps the setup's error too, as in runc.
 fn oom_killed(cgroup: &Cgroup, err: anyhow::Error) -> anyhow::Error {
     const OOM: &str = "container init was OOM-killed (memory limit too low?)";
-    match cgroup.oom_kills() {
-        Ok(0) | Err(_) => err,
-        Ok(_) if logger::debug_enabled() => err.context(OOM),
-        Ok(_) => anyhow::anyhow!(OOM),
+    if !matches!(cgroup.oom_kills(), Ok(kills) if kills > 0) {
+        return err;
+    }
+    let text = match cgroup.memory_limit_and_peak() {
+        Some((limit, peak)) => format!("{OOM}: memory limit {limit}, peak usage {peak}"),
+        None => OOM.to_owned(),
+    };
+    if logger::debug_enabled() {
+        err.context(text)
+    } else {
+        anyhow::anyhow!(text)
     }
 }
 

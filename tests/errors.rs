@@ -445,7 +445,8 @@ fn an_init_error_too_large_for_one_message_arrives_shortened() {
     assert_leaves_nothing(&env);
 }
 
-/// An init killed by the OOM killer during its setup (a 1-byte memory limit) is reported as runc reports it.
+/// An init killed by the OOM killer during its setup (a 1-byte memory limit) is reported as runc reports it, with
+/// the limit and the peak usage named.
 ///
 /// Without the check the user reads only that the init exited unexpectedly.
 #[test]
@@ -458,6 +459,11 @@ fn an_init_oom_killed_during_setup_says_so() {
     let r = create_fails(
         &env,
         "unable to start container process: container init was OOM-killed (memory limit too low?)",
+    );
+    assert!(
+        r.stderr.contains(": memory limit ") && r.stderr.contains(", peak usage "),
+        "expected the limit and the peak usage to be named: {}",
+        r.describe()
     );
     assert!(
         !r.stderr.contains("exited unexpectedly"),

@@ -64,6 +64,29 @@ impl Cgroup {
     }
 }
 
+impl Cgroup {
+    /// The memory limit and the peak usage of the cgroup, as the kernel shows them (v1 `memory.limit_in_bytes` and
+    /// `memory.max_usage_in_bytes`, v2 `memory.max` and `memory.peak`); None where a file is missing.
+    pub fn memory_limit_and_peak(&self) -> Option<(String, String)> {
+        let (dir, limit, peak) = if self.is_unified() {
+            (&self.hierarchies[0].path, "memory.max", "memory.peak")
+        } else {
+            let h = self.v1_hierarchy("memory")?;
+            (
+                &h.path,
+                "memory.limit_in_bytes",
+                "memory.max_usage_in_bytes",
+            )
+        };
+        let read = |file: &str| {
+            fs::read_to_string(dir.join(file))
+                .ok()
+                .map(|t| t.trim().to_owned())
+        };
+        Some((read(limit)?, read(peak)?))
+    }
+}
+
 impl OomWatch {
     /// How many OOM events happened since the last call (or since the watch began).
     pub fn poll(&mut self) -> Result<u64> {
