@@ -21,9 +21,11 @@ BENCH_RUNTIMES = --rootfs $(ROOTFS) --runtime hull=$(HULL) --runtime runc=$$(com
 APT_PACKAGES := busybox-static runc crun jq procps uidmap gcc libc6-dev strace
 # The engines test-clients drives, and what its CRI client needs (cri-tools is not in Debian 12).
 CLIENT_PACKAGES := containerd podman conmon docker.io python3-grpcio python3-protobuf protobuf-compiler
+# Prefix of each lane of `make test`: prints how long the lane took.
+LANE = tools/lane.sh $@ env
 export HULL_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
-.PHONY: all deps client-deps build checker rootfs run test test-unit check-preseal test-kernel test-v2 test-clients speed-guard conformance \
+.PHONY: all deps client-deps build checker rootfs run test test-unit check-preseal test-kernel test-host test-clients speed-guard conformance \
 	conformance-runc bench bench-v2 fuzz torture lint clean
 
 all: build
@@ -54,15 +56,15 @@ run: deps build rootfs
 	@mkdir -p $(BUILD)/demo && cp bundles/demo/config.json $(BUILD)/demo/config.json
 	$(HULL) --root $(BUILD)/state run --bundle $(BUILD)/demo demo-$$$$
 
-test: deps build rootfs test-unit check-preseal test-kernel conformance conformance-runc test-clients speed-guard test-v2
+test: deps build rootfs test-unit check-preseal test-kernel conformance conformance-runc test-clients speed-guard test-host
 
 # Unit tests, including the config.json property tests (src/fuzz.rs) at 2000 cases each.
 test-unit:
-	$(HULL_CARGO) test --release --bins
+	$(LANE) $(HULL_CARGO) test --release --bins
 
 # The code hull runs before the C library starts must not call into it (tools/check-preseal.sh).
 check-preseal:
-	$(HULL_ENV) tools/check-preseal.sh
+	$(LANE) $(HULL_ENV) tools/check-preseal.sh
 
 # The config.json property tests for longer: FUZZ_CASES cases per generator (about 4 minutes at the default).
 FUZZ_CASES ?= 2000000
@@ -70,7 +72,7 @@ fuzz:
 	PROPTEST_CASES=$(FUZZ_CASES) $(HULL_CARGO) test --release --bins fuzz
 
 test-kernel:
-	HULL_TEST_ROOTFS=$(CURDIR)/$(ROOTFS) $(HULL_CARGO) test --release --test '*' -- --test-threads=2
+	$(LANE) HULL_TEST_ROOTFS=$(CURDIR)/$(ROOTFS) $(HULL_CARGO) test --release --test '*' -- --test-threads=2
 
 # The fault sweep of tests/faults.rs at every kill point (make test samples 100 per command): hull SIGKILLed at each
 # syscall of create, run, start, exec and delete, then delete --force must leave nothing.
@@ -78,26 +80,28 @@ torture: deps build rootfs
 	HULL_FAULT_POINTS=all HULL_TEST_ROOTFS=$(CURDIR)/$(ROOTFS) $(HULL_CARGO) test --release --test faults -- --test-threads=2
 
 conformance: build rootfs
-	$(CONFORMANCE) --runtime $(CURDIR)/$(HULL) --rootfs $(ROOTFS)
+	$(LANE) $(CONFORMANCE) --runtime $(CURDIR)/$(HULL) --rootfs $(ROOTFS)
 
 # The same suite against runc checks the tests themselves. runc 1.1.5 (Debian 12) ignores `domainname`
 # (added in runc 1.2) and overrides a tmpfs `mode=` on an existing directory (runc#3911, fixed in 1.1.8).
 conformance-runc: deps rootfs
-	$(CONFORMANCE) --runtime runc --rootfs $(ROOTFS) --known-failures domainname,tmpfs-mode-over-directory
+	$(LANE) $(CONFORMANCE) --runtime runc --rootfs $(ROOTFS) --known-failures domainname,tmpfs-mode-over-directory
 
-# The kernel tests again inside a pure cgroup v2 guest (this host is hybrid); see ../shared/tools/v2vm.sh.
-test-v2: build rootfs
-	HULL=$(HULL) $(HULL_ENV) tools/test-v2.sh
+# The kernel tests again inside the project's guest: Debian 12 booted with systemd and only cgroup v2 (this host is
+# hybrid and has no systemd). tools/vm.sh builds the guest from Debian's packages on first use (about 2 minutes) and
+# caches it in /var/cache/hull-vm.
+test-host: build rootfs
+	$(LANE) HULL=$(HULL) $(HULL_ENV) tools/test-host.sh
 
 # containerd (ctr and CRI), podman and docker run containers through hull and through runc: private daemons, images
 # built here from a clean busybox rootfs (tools/test-clients.sh).
 test-clients: deps client-deps build checker
 	bundles/mkrootfs.sh $(BUILD)/clients-rootfs $(CHECKER)
-	tools/test-clients.sh $(HULL) $(BUILD)/clients-rootfs
+	$(LANE) tools/test-clients.sh $(HULL) $(BUILD)/clients-rootfs
 
 # Speed cannot silently rot: `run /bin/true` must stay within half of runc's time, measured interleaved in one run.
 speed-guard: deps build rootfs
-	$(BENCH) $(BENCH_RUNTIMES) --only run --quick --guard-run 0.5
+	$(LANE) $(BENCH) $(BENCH_RUNTIMES) --only run --quick --guard-run 0.5
 
 # The floor: the bundle's kernel work in a small static C program, no runtime (bench/README.md).
 $(FLOOR): bench/floor.c

@@ -1,7 +1,7 @@
 //! cgroup limits observed in effect, and the commands that act on a container's cgroup (pause, resume, ps, update,
 //! kill on a paused container): seed experiments A17 (cpu quota), A18 (memory limit and OOM), A19 (shares 2:1), A20
 //! (pids limit), A21 (write throttle), A22 (pause/resume), and a device denied even to a process with CAP_MKNOD. Runs on v1, hybrid and pure
-//! v2 (`make test-v2`). Tests that measure CPU time take a lock so they never compete with each other for a CPU.
+//! v2 (`make test-host`). Tests that measure CPU time take a lock so they never compete with each other for a CPU.
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! cgroups on the real host: the init is in its final cgroup before `create` returns, the configured limits are in
 //! the kernel's files, `delete` removes the directories (seed A30). Runs on v1, hybrid (this host) and pure v2
-//! (`make test-v2` runs it in a VM).
+//! (`make test-host` runs it in a systemd + cgroup v2 guest).
 
 mod common;
 
@@ -185,7 +185,7 @@ fn limits_are_written_to_the_kernel() {
     env.write_config(&config);
     assert_eq!(env.hull(&["run", "-d", &env.id]).code, 0);
     if unified() {
-        let dir = dir_for(&env.id, "");
+        let dir = dir_for(&env.id, "memory");
         assert_eq!(read(&dir, "memory.max"), "209715200");
         assert_eq!(read(&dir, "cpu.max"), "20000 100000");
         assert_eq!(read(&dir, "pids.max"), "42");
@@ -315,8 +315,7 @@ fn hugepage_limits_land_in_the_hugetlb_files() {
     config["linux"]["resources"]["hugepageLimits"] = json!([{"pageSize": "2MB", "limit": 4194304}]);
     env.write_config(&config);
     let r = env.hull(&["create", &env.id]);
-    let v1_hugetlb = Path::new("/sys/fs/cgroup/hugetlb").exists();
-    if !unified() && !v1_hugetlb {
+    if !unified() && !common::v1_mounted("hugetlb") {
         assert!(
             r.code == 1
                 && r.stderr.contains(

@@ -441,7 +441,7 @@ fn rootless_delegated_cgroup_keeps_limits_and_pauses() {
     if !common::unified() {
         skip!(
             "rootless_delegated_cgroup_keeps_limits_and_pauses: delegation is tested on a pure cgroup v2 host \
-             (tools/test-v2.sh)"
+             (make test-host)"
         );
     }
     let env = UserEnv::new("rootlessdeleg");

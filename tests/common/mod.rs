@@ -409,21 +409,66 @@ pub fn processes_mentioning(needle: &str) -> Vec<String> {
     found
 }
 
-/// True on a pure cgroup v2 host.
-pub fn unified() -> bool {
-    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+/// This host's cgroup mounts from the mount table: `(mountpoint, v2, super options)`. Directory names prove nothing:
+/// `/sys/fs/cgroup/hugetlb` may be a plain directory some cgroupfs manager made in the cgroup2 root.
+fn cgroup_mounts() -> Vec<(PathBuf, bool, String)> {
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let mut fields = right.split_whitespace();
+            let fstype = fields.next()?;
+            let options = fields.nth(1).unwrap_or_default().to_owned();
+            let mountpoint = PathBuf::from(left.split_whitespace().nth(4)?);
+            match fstype {
+                "cgroup" => Some((mountpoint, false, options)),
+                "cgroup2" => Some((mountpoint, true, options)),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
-/// The container's directory in the hierarchy that has `controller` (v2: the one hierarchy).
+/// True on a pure cgroup v2 host: a cgroup2 mount and no v1 hierarchy.
+pub fn unified() -> bool {
+    let mounts = cgroup_mounts();
+    mounts.iter().any(|m| m.1) && mounts.iter().all(|m| m.1)
+}
+
+/// Whether a cgroup v1 hierarchy is mounted with `controller`.
+pub fn v1_mounted(controller: &str) -> bool {
+    cgroup_mounts()
+        .iter()
+        .any(|(_, v2, options)| !v2 && options.split(',').any(|o| o == controller))
+}
+
+/// Where the hierarchy that has `controller` is mounted: the v1 hierarchy mounted with it, else the cgroup2
+/// hierarchy when its root lists it.
+pub fn controller_mount(controller: &str) -> Option<PathBuf> {
+    let mounts = cgroup_mounts();
+    if let Some((path, _, _)) = mounts
+        .iter()
+        .find(|(_, v2, options)| !v2 && options.split(',').any(|o| o == controller))
+    {
+        return Some(path.clone());
+    }
+    let v2 = mounts.into_iter().find(|m| m.1)?.0;
+    fs::read_to_string(v2.join("cgroup.controllers"))
+        .ok()?
+        .split_whitespace()
+        .any(|c| c == controller)
+        .then_some(v2)
+}
+
+/// The container's directory in the hierarchy that has `controller`.
 pub fn dir_for(id: &str, controller: &str) -> PathBuf {
-    let dirs = cgroup_dirs_named(id);
-    let found = if unified() {
-        dirs.into_iter().next()
-    } else {
-        dirs.into_iter()
-            .find(|d| d.starts_with(format!("/sys/fs/cgroup/{controller}")))
-    };
-    found.unwrap_or_else(|| panic!("no {controller} cgroup for {id}"))
+    let mount = controller_mount(controller)
+        .unwrap_or_else(|| panic!("no cgroup hierarchy has the {controller} controller"));
+    cgroup_dirs_named(id)
+        .into_iter()
+        .find(|d| d.starts_with(&mount))
+        .unwrap_or_else(|| panic!("no {controller} cgroup for {id} under {}", mount.display()))
 }
 
 /// A cgroup file's content, trimmed.

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# make test-host: hull's kernel integration tests inside the project's own guest (tools/vm.sh), the host users run:
+# Debian 12 booted with systemd as PID 1 and only cgroup v2 (this development host is hybrid, without systemd, and
+# its cgroup mounts must not be changed). The tests run as root in a system.slice unit, as an admin's command would,
+# with the engines' daemons masked (they are not needed here).
+#   make test-host, or HULL=BINARY tools/test-host.sh [TEST_BINARY_NAME...] (default: every kernel integration test
+#   but the fault sweep) with the cargo environment the Makefile gives its hull builds (HULL_ENV: static, non-PIE).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tests=("$@")
+[ ${#tests[@]} -gt 0 ] || tests=(lifecycle cgroups cgroup_effects events errors container_view exec terminal seccomp escapes hooks userns features rootless)
+tools/vm.sh setup
+# Build the test binaries and find their paths (cargo prints them as JSON artifacts). They are static, like hull.
+mapfile -t bins < <(cargo test --release --no-run --message-format=json "${tests[@]/#/--test=}" 2>/dev/null \
+  | jq -r 'select(.reason == "compiler-artifact" and .executable != null and .target.kind == ["test"]) | .executable')
+[ ${#bins[@]} -eq ${#tests[@]} ] || { echo "test-host: expected ${#tests[@]} test binaries, found: ${bins[*]}" >&2; exit 1; }
+hull=$(realpath "${HULL:?set HULL to the hull binary (make sets it)}")
+rootfs=$PWD/build/rootfs
+payload=$(mktemp -d)
+trap 'rm -rf "$payload"' EXIT
+tar -C "$rootfs" -cf "$payload/rootfs.tar" .
+script="mkdir -p $rootfs && tar -xf rootfs.tar -C $rootfs || exit 125;"
+script+=' echo "guest: $(systemctl is-system-running), cgroup $(cut -d: -f3 /proc/self/cgroup), v2 controllers: $(cat /sys/fs/cgroup/cgroup.controllers)";'
+script+=' failed=0;'
+for bin in "${bins[@]}"; do
+  script+=" echo \"== $(basename "$bin")\"; $bin --test-threads=2 || failed=1;"
+done
+script+=' exit $failed'
+copies=(-b "$hull")
+for bin in "${bins[@]}"; do copies+=(-b "$bin"); done
+tools/vm.sh run -n "${copies[@]}" -e "HULL_TEST_ROOTFS=$rootfs" -t 2400 "$payload" sh -c "$script"
