@@ -55,6 +55,9 @@ pub struct Init<'a> {
     pub no_new_keyring: bool,
     /// The first fd that is not passed to the container (3 + LISTEN_FDS + --preserve-fds).
     pub first_closed_fd: i32,
+    /// Whether to wait for `Msg::Go` after entering the cgroups: hull writes the id maps of a new user namespace,
+    /// or has systemd move this process into the container's unit, first.
+    pub awaits_go: bool,
     /// Whether the cgroup namespace, if any, was unshared (after the cgroups were entered).
     pub cgroup_ns_entered: Cell<bool>,
     /// This process's pid on the host, once the parent has told it (only when the container has create-time or
@@ -74,7 +77,7 @@ impl Init<'_> {
         sys::set_parent_death_signal(libc::SIGKILL).context("set parent death signal")?;
         self.cgroup_entry.enter()?;
         self.close_unneeded_fds()?;
-        if self.plan.child_awaits_id_maps() {
+        if self.awaits_go {
             self.channel.recv_expect(&["Go"])?;
         }
         logger::phase("init: in its cgroups");

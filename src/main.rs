@@ -9,6 +9,7 @@ mod console;
 mod container;
 mod copyup;
 mod credentials;
+mod dbus;
 mod default_spec;
 mod enter;
 mod exeseal;
@@ -83,9 +84,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         other => bail!("invalid log-format: {other}"),
     };
     logger::init(cli.log.as_deref(), format, cli.debug)?;
-    if cli.systemd_cgroup {
-        bail!("--systemd-cgroup is not supported by this version of hull");
-    }
+    cgroups::systemd::init(cli.systemd_cgroup);
     rootless::init(cli.rootless.as_deref())?;
     let root = state::Root::new(root_dir(&cli)?);
     let command = cli.command;

@@ -1,5 +1,5 @@
 //! Whether hull runs rootless: `--rootless true|false|auto` as in runc, where `auto` (the default) means hull's
-//! effective uid is not 0. A rootless hull may not be able to make the container's cgroup: runc's rule applies
+//! effective uid is not 0, or hull runs in a user namespace that does not map every uid to itself. A rootless hull may not be able to make the container's cgroup: runc's rule applies
 //! (without a cgroup the container must ask for no limits and no `cgroupsPath`), and device rules, which need
 //! privileges no unprivileged user has, are left out.
 
@@ -14,11 +14,21 @@ pub fn init(flag: Option<&str>) -> Result<()> {
     let rootless = match flag.unwrap_or("auto") {
         "true" => true,
         "false" => false,
-        "auto" => !nix::unistd::geteuid().is_root(),
+        "auto" => !nix::unistd::geteuid().is_root() || !identity_mapped(),
         other => bail!("invalid value {other:?} for --rootless: use true, false or auto"),
     };
     let _ = ROOTLESS.set(rootless);
     Ok(())
+}
+
+/// Whether this process's user namespace maps every uid to itself (the initial namespace does). euid 0 in any
+/// other, as rootless podman and RootlessKit run the runtime, is still an unprivileged user on the host (runc's
+/// `userns.RunningInUserNS`).
+fn identity_mapped() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|map| {
+        let fields: Vec<&str> = map.split_whitespace().collect();
+        fields == ["0", "0", "4294967295"]
+    })
 }
 
 pub fn enabled() -> bool {

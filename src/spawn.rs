@@ -1,6 +1,8 @@
-//! The parent side of `create`: everything is checked before anything is made; then state directory, exec fifo,
-//! cgroup, one clone, the sync loop with the child, state.json and the pid file. Any failure after the first thing
-//! is made undoes all of it (process, cgroup, state directory), so a failed create leaves nothing behind.
+//! The parent side of `create`: everything is checked before anything is made; then state directory, exec fifo, a
+//! record of the cgroup about to be made (state.json with no init yet), the cgroup, one clone, the sync loop with the
+//! child (state.json saved when the init is ready, before it may outlive hull) and the pid file. Any failure after the
+//! first thing is made undoes all of it (process, cgroup, state directory), so a failed create leaves nothing behind;
+//! a create killed at any point leaves what `delete --force` needs to remove the rest.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -225,8 +227,16 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         .map(seccomp::compile)
         .transpose()
         .context("linux.seccomp")?;
-    let mut cgroup = Cgroup::resolve(linux.cgroups_path().as_deref(), id)?;
+    let mut cgroup = if cgroups::systemd::enabled() {
+        Cgroup::resolve_systemd(linux.cgroups_path().as_deref(), id, rootless::enabled())?
+    } else {
+        Cgroup::resolve(linux.cgroups_path().as_deref(), id)?
+    };
+    // systemd makes the cgroup only once the init exists (its pid goes into the unit): the init then waits.
+    let by_systemd = cgroup.systemd_unit().is_some();
     let plan = namespaces::plan(&bundle.spec);
+    // The child waits for `Go` while hull writes its id maps or has systemd put it into its unit.
+    let awaits_go = plan.child_awaits_id_maps() || by_systemd;
     if plan.new_user_ns() {
         subid::check_unprivileged(
             linux.uid_mappings().as_deref().unwrap_or(&[]),
@@ -279,7 +289,8 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     // `State::save_intent`).
     cgroup.expect_created();
     State::save_intent(&dir, id, &bundle.dir, &cgroup)?;
-    match cgroup.create() {
+    match if by_systemd { Ok(()) } else { cgroup.create() } {
+        Ok(()) if by_systemd => {}
         Ok(()) => {
             if let Err(err) = cgroup.check_reusable() {
                 if let Err(e) = cgroup.remove_made() {
@@ -288,13 +299,8 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
                 return Err(err);
             }
             undo.cgroup = Some(cgroup.clone());
-            // Limits first, so the init is confined from its first instruction. Device rules need privileges no
-            // unprivileged user has: a rootless hull applies the limits only (as `update` does).
-            if rootless::enabled() {
-                cgroup.update(&linux.resources().clone().unwrap_or_default())?;
-            } else {
-                cgroup.apply(&cgroup_resources(&bundle.spec)?)?;
-            }
+            // Limits first, so the init is confined from its first instruction.
+            apply_limits(&cgroup, &bundle.spec)?;
         }
         Err(err) if rootless::enabled() && permission_denied(&err) => {
             if asks_for_limits(linux.resources().as_ref()) || linux.cgroups_path().is_some() {
@@ -308,7 +314,11 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         Err(err) => return Err(err),
     }
     logger::phase("create: cgroup made");
-    let mut cgroup_entry = cgroup.entry()?;
+    let mut cgroup_entry = if by_systemd {
+        cgroups::Entry::outside()
+    } else {
+        cgroup.entry()?
+    };
     let console = ConsoleLink::open(process, opts.console_socket.as_deref())?;
     let (parent_end, child_end) = channel::pair()?;
 
@@ -361,6 +371,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
                 no_pivot: opts.no_pivot,
                 no_new_keyring: opts.no_new_keyring,
                 first_closed_fd: (3 + listen + opts.preserve_fds) as i32,
+                awaits_go,
                 cgroup_ns_entered: Cell::new(false),
                 host_pid: Cell::new(0),
             };
@@ -371,6 +382,16 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     drop(child_end);
     logger::phase("create: init cloned");
     undo.pids.push(first);
+    if by_systemd {
+        undo.cgroup = Some(cgroup.clone());
+        cgroup.start_unit(first.as_raw() as u32, id)?;
+        logger::phase("create: systemd unit started");
+        apply_limits(&cgroup, &bundle.spec)?;
+    }
+    if awaits_go {
+        release_child(&parent_end, first, &bundle, &plan)
+            .context("unable to start container process")?;
+    }
 
     // From here a failed create continues the lifecycle at delete, as runc's does: poststop hooks run.
     undo.poststop = Some(container_state(0));
@@ -400,7 +421,6 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         &parent_end,
         first,
         &bundle,
-        &plan,
         &|pid| container_state(pid.as_raw()),
         &record,
         &mut undo.pids,
@@ -443,6 +463,17 @@ fn oom_killed(cgroup: &Cgroup, err: anyhow::Error) -> anyhow::Error {
         err.context(text)
     } else {
         anyhow::anyhow!(text)
+    }
+}
+
+/// Write the config's limits into the container's cgroup. Device rules need privileges no unprivileged user has: a
+/// rootless hull applies the limits only (as `update` does).
+fn apply_limits(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    if rootless::enabled() {
+        let resources = spec.linux().as_ref().and_then(|l| l.resources().clone());
+        cgroup.update(&resources.unwrap_or_default())
+    } else {
+        cgroup.apply(&cgroup_resources(spec)?)
     }
 }
 
@@ -556,25 +587,33 @@ pub fn with_oom_score_adj(
     result
 }
 
+/// Let a child waiting for `Msg::Go` go on, once hull has written the id maps of its new user namespace (if it has
+/// one); a child that died meanwhile has sent its error, which is the cause to report.
+fn release_child(
+    chan: &channel::Channel,
+    child: Pid,
+    bundle: &Bundle,
+    plan: &namespaces::Plan,
+) -> Result<()> {
+    if plan.child_awaits_id_maps() {
+        namespaces::write_id_maps(child, &bundle.spec)?;
+    }
+    chan.send(&Msg::Go).map_err(|e| match chan.pending_error() {
+        Some(child) => child.context("error during container init"),
+        None => e,
+    })
+}
+
 /// Drive the child through the protocol (see `channel::Msg`): at `Ready`, `record` saves the state of the init
 /// (whose pid is final then), which is returned once the init has closed its end of the channel, parked.
 fn sync_with_init<'a>(
     chan: &channel::Channel,
     first: Pid,
     bundle: &Bundle,
-    plan: &namespaces::Plan,
     container_state: &dyn Fn(Pid) -> SpecState<'a>,
     record: &dyn Fn(Pid) -> Result<State>,
     pids: &mut Vec<Pid>,
 ) -> Result<State> {
-    if plan.child_awaits_id_maps() {
-        namespaces::write_id_maps(first, &bundle.spec)?;
-        chan.send(&Msg::Go)
-            .map_err(|e| match chan.pending_error() {
-                Some(child) => child.context("error during container init"),
-                None => e,
-            })?;
-    }
     let mut init = first;
     let mut saved: Option<State> = None;
     loop {

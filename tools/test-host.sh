@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(lifecycle cgroups cgroup_effects events errors container_view exec terminal seccomp escapes hooks userns features rootless)
+[ ${#tests[@]} -gt 0 ] || tests=(lifecycle cgroups cgroup_effects events errors container_view exec terminal seccomp escapes hooks userns features rootless systemd)
 tools/vm.sh setup
 # Build the test binaries and find their paths (cargo prints them as JSON artifacts). They are static, like hull.
 mapfile -t bins < <(cargo test --release --no-run --message-format=json "${tests[@]/#/--test=}" 2>/dev/null \

@@ -701,6 +701,7 @@ mod tests {
                     path: tc.path.clone(),
                 }],
                 created: Vec::new(),
+                systemd: None,
             };
             unified.apply(&resources(DENY_ALL)).unwrap();
             assert_eq!(tc.attached(), 1);

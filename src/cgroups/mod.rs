@@ -13,6 +13,7 @@ mod oom;
 pub(crate) mod plan;
 mod stats;
 mod sub;
+pub mod systemd;
 pub(crate) mod v1;
 pub(crate) mod v2;
 
@@ -58,6 +59,9 @@ pub struct Cgroup {
     /// `destroy` removes the ancestors hull created, and only those.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     created: Vec<PathBuf>,
+    /// The systemd unit that owns the cgroup (`--systemd-cgroup`): systemd makes and removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    systemd: Option<systemd::Unit>,
 }
 
 /// One mounted cgroup hierarchy and the container's directory in it.
@@ -161,12 +165,67 @@ impl Cgroup {
         resolve_layout(&mountinfo, &proc_cgroup, cgroups_path, id)
     }
 
+    /// The systemd driver's cgroup: the unit `linux.cgroupsPath` names (see `systemd::UnitName`) below its manager's
+    /// cgroup in the cgroup2 hierarchy. Only a pure cgroup v2 host has it: on a v1 or hybrid host runc's systemd
+    /// driver keeps v1 hierarchies in step too, which hull does not do.
+    pub fn resolve_systemd(
+        cgroups_path: Option<&Path>,
+        id: &str,
+        rootless: bool,
+    ) -> Result<Cgroup> {
+        let path = cgroups_path.map(|p| p.to_string_lossy().into_owned());
+        let name = systemd::UnitName::parse(path.as_deref(), id, rootless)?;
+        let mounts = parse_mountinfo(&read_to_string("/proc/self/mountinfo")?)?;
+        let mountpoint = match mounts.as_slice() {
+            [mount] if mount.v2 => mount.mountpoint.clone(),
+            _ => bail!(
+                "the systemd cgroup driver needs a pure cgroup v2 host; this one mounts cgroup v1 hierarchies \
+                 (use the cgroupfs driver: no --systemd-cgroup)"
+            ),
+        };
+        let bus = systemd::Bus::for_this_process(rootless)?;
+        let manager_cgroup = match bus {
+            systemd::Bus::System => String::new(),
+            systemd::Bus::User { .. } => systemd::Manager::connect(&bus)?.control_group()?,
+        };
+        let relative = format!("{manager_cgroup}{}", name.relative_cgroup()?);
+        Ok(Cgroup {
+            hierarchies: vec![Hierarchy {
+                path: mountpoint.join(relative.trim_start_matches('/')),
+                mountpoint,
+                controllers: Vec::new(),
+                v2: true,
+            }],
+            created: Vec::new(),
+            systemd: Some(systemd::Unit { name, bus }),
+        })
+    }
+
+    /// The systemd unit that owns the cgroup, if systemd manages it.
+    pub fn systemd_unit(&self) -> Option<&systemd::Unit> {
+        self.systemd.as_ref()
+    }
+
+    /// Have systemd make the cgroup as the transient unit with `pid` in it (see `systemd::Manager::start`).
+    pub fn start_unit(&self, pid: u32, id: &str) -> Result<()> {
+        let unit = self
+            .systemd
+            .as_ref()
+            .context("the cgroup has no systemd unit")?;
+        systemd::Manager::connect(&unit.bus)?.start(
+            &unit.name,
+            pid,
+            &format!("hull container {id}"),
+        )
+    }
+
     /// No cgroup at all: a rootless container that may not have one (see `rootless`). Every operation on it does
     /// nothing, finds no process, or (pause) fails.
     pub fn none() -> Cgroup {
         Cgroup {
             hierarchies: Vec::new(),
             created: Vec::new(),
+            systemd: None,
         }
     }
 
@@ -215,6 +274,10 @@ impl Cgroup {
     /// Before [`Cgroup::create`]: record as made the topmost directory missing in each hierarchy, so that a record
     /// of this cgroup saved now lets `delete` remove what a `create` killed half-way through had made.
     pub fn expect_created(&mut self) {
+        if self.systemd.is_some() {
+            // systemd makes (and removes) the unit's cgroup and its slices.
+            return;
+        }
         self.created = self
             .hierarchies
             .iter()
@@ -464,6 +527,9 @@ impl Cgroup {
     }
 
     fn remove(&self, only_made: bool) -> Result<()> {
+        if let Some(unit) = &self.systemd {
+            systemd::Manager::connect(&unit.bus)?.stop(&unit.name)?;
+        }
         let deadline = Instant::now() + DESTROY_TIMEOUT;
         let mut first_error = None;
         for h in &self.hierarchies {
@@ -667,6 +733,7 @@ fn resolve_layout(
     Ok(Cgroup {
         hierarchies,
         created: Vec::new(),
+        systemd: None,
     })
 }
 

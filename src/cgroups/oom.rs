@@ -159,6 +159,7 @@ mod tests {
                 path: path.to_path_buf(),
             }],
             created: Vec::new(),
+            systemd: None,
         }
     }
 

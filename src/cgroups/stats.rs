@@ -866,6 +866,7 @@ mod tests {
         Cgroup {
             hierarchies,
             created: Vec::new(),
+            systemd: None,
         }
     }
 
@@ -883,6 +884,7 @@ mod tests {
                 path,
             }],
             created: Vec::new(),
+            systemd: None,
         }
     }
 
@@ -1022,6 +1024,7 @@ mod tests {
                 path: tmp.path().join("gone/c1"),
             }],
             created: Vec::new(),
+            systemd: None,
         };
         assert_eq!(cg.stats().unwrap(), Stats::default());
     }

@@ -1,0 +1,163 @@
+//! The systemd cgroup driver (`--systemd-cgroup`): on a host booted with systemd and only cgroup v2 (`make
+//! test-host` runs these in such a guest), the container's cgroup is a transient scope systemd made, with the
+//! config's limits in its files, and `delete` makes systemd remove it. Elsewhere the driver is refused by name.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{assert_leaves_nothing, base_config, Env};
+use serde_json::json;
+
+/// Whether this host runs systemd as its init (sd_booted) on a pure cgroup v2 hierarchy.
+fn systemd_v2_host() -> bool {
+    Path::new("/run/systemd/system").is_dir() && common::unified()
+}
+
+/// `systemctl show -p NAME --value UNIT`.
+fn unit_property(unit: &str, name: &str) -> String {
+    let out = Command::new("systemctl")
+        .args(["show", "-p", name, "--value", unit])
+        .output()
+        .expect("run systemctl");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn systemd_hull(env: &Env, args: &[&str]) -> common::Run {
+    let mut all = vec!["--systemd-cgroup"];
+    all.extend_from_slice(args);
+    env.hull(&all)
+}
+
+/// The engines' form `slice:prefix:name` gives the scope `prefix-name.scope` in that slice, made by systemd with
+/// `Delegate=yes` and the init in it; the memory and pids limits are in its cgroup files; `delete --force` makes
+/// systemd remove the unit and its cgroup.
+#[test]
+fn the_container_is_a_transient_scope_systemd_made() {
+    require_root!("the_container_is_a_transient_scope_systemd_made");
+    if !systemd_v2_host() {
+        skip!("the_container_is_a_transient_scope_systemd_made: this host is not booted with systemd on pure cgroup v2 (make test-host runs it)");
+    }
+    let env = Env::new("sdscope");
+    let mut config = base_config(&["sleep", "600"]);
+    config["linux"]["cgroupsPath"] = json!(format!("machine.slice:hull-test:{}", env.id));
+    config["linux"]["resources"]["memory"] = json!({"limit": 104857600});
+    config["linux"]["resources"]["pids"] = json!({"limit": 42});
+    env.write_config(&config);
+    let r = systemd_hull(&env, &["run", "-d", &env.id]);
+    assert_eq!(
+        r.code,
+        0,
+        "expected run -d to work with --systemd-cgroup: {}",
+        r.describe()
+    );
+    let unit = format!("hull-test-{}.scope", env.id);
+    let cgroup = format!("/machine.slice/{unit}");
+    for (name, want) in [
+        ("ActiveState", "active"),
+        ("Slice", "machine.slice"),
+        ("Delegate", "yes"),
+        ("ControlGroup", cgroup.as_str()),
+    ] {
+        assert_eq!(
+            unit_property(&unit, name),
+            want,
+            "systemctl show -p {name} {unit}"
+        );
+    }
+    let dir = Path::new("/sys/fs/cgroup").join(cgroup.trim_start_matches('/'));
+    assert_eq!(common::read(&dir, "memory.max"), "104857600");
+    assert_eq!(common::read(&dir, "pids.max"), "42");
+    let pid = env.state()["pid"].as_i64().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .unwrap()
+            .trim(),
+        format!("0::{cgroup}"),
+        "expected the init in the unit's cgroup"
+    );
+
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "delete --force: {}", r.describe());
+    assert_eq!(
+        unit_property(&unit, "LoadState"),
+        "not-found",
+        "expected systemd to have forgotten {unit}"
+    );
+    assert!(
+        !dir.exists(),
+        "expected the unit's cgroup {} to be gone",
+        dir.display()
+    );
+    assert_leaves_nothing(&env);
+}
+
+/// A slice with dashes is nested by them, and systemd makes the missing parents: a Kubernetes pod's container goes
+/// to `kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod<x>.slice/<prefix>-<id>.scope`.
+#[test]
+fn a_nested_slice_is_expanded_by_its_dashes() {
+    require_root!("a_nested_slice_is_expanded_by_its_dashes");
+    if !systemd_v2_host() {
+        skip!("a_nested_slice_is_expanded_by_its_dashes: this host is not booted with systemd on pure cgroup v2 (make test-host runs it)");
+    }
+    let env = Env::new("sdslice");
+    let mut config = base_config(&["sleep", "600"]);
+    let pod = "kubepods-besteffort-podhulltest.slice";
+    config["linux"]["cgroupsPath"] = json!(format!("{pod}:cri-containerd:{}", env.id));
+    env.write_config(&config);
+    let r = systemd_hull(&env, &["run", "-d", &env.id]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    let unit = format!("cri-containerd-{}.scope", env.id);
+    assert_eq!(
+        unit_property(&unit, "ControlGroup"),
+        format!("/kubepods.slice/kubepods-besteffort.slice/{pod}/{unit}")
+    );
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert_eq!(unit_property(&unit, "LoadState"), "not-found");
+    let _ = Command::new("systemctl")
+        .args(["stop", pod, "kubepods.slice"])
+        .status();
+}
+
+/// Bad input: a cgroupsPath that is not `slice:prefix:name` gets runc's error; on a host without systemd on pure
+/// cgroup v2 the driver is refused by name. Nothing is left behind either way.
+#[test]
+fn bad_systemd_paths_and_hosts_are_refused_by_name() {
+    require_root!("bad_systemd_paths_and_hosts_are_refused_by_name");
+    let env = Env::new("sdbad");
+    let mut config = base_config(&["true"]);
+    config["linux"]["cgroupsPath"] = json!("/not/a/systemd/path");
+    env.write_config(&config);
+    let r = systemd_hull(&env, &["create", &env.id]);
+    assert_eq!(r.code, 1, "{}", r.describe());
+    if systemd_v2_host() {
+        assert!(
+            r.stderr.contains(
+                "expected cgroupsPath to be of format \"slice:prefix:name\" for systemd cgroups, got \"/not/a/systemd/path\" instead"
+            ),
+            "{}",
+            r.describe()
+        );
+    } else {
+        assert!(
+            r.stderr.contains("expected cgroupsPath to be of format")
+                || r.stderr
+                    .contains("the systemd cgroup driver needs a pure cgroup v2 host"),
+            "{}",
+            r.describe()
+        );
+        config["linux"]["cgroupsPath"] = json!(format!("system.slice:hull:{}", env.id));
+        env.write_config(&config);
+        let r = systemd_hull(&env, &["create", &env.id]);
+        assert!(
+            r.code == 1
+                && r.stderr
+                    .contains("the systemd cgroup driver needs a pure cgroup v2 host"),
+            "expected the driver to be refused by name on this host: {}",
+            r.describe()
+        );
+    }
+    assert_leaves_nothing(&env);
+}
