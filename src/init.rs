@@ -98,7 +98,7 @@ impl Init<'_> {
             path: self.rootfs,
             bundle: self.bundle,
             cgroup: self.cgroup,
-            user_ns: self.plan.user_ns,
+            bind_devices: self.plan.user_ns || crate::rootless::enabled(),
             cgroup_ns: self.plan.new_cgroup,
             no_pivot: self.no_pivot,
             mount_label: self.mount_label,

@@ -60,9 +60,9 @@ fn version_text() -> String {
 fn root_dir(cli: &Cli) -> Result<PathBuf> {
     let root = match &cli.root {
         Some(r) => r.clone(),
-        None if nix::unistd::geteuid().is_root() => PathBuf::from("/run/hull"),
-        None => match std::env::var_os("XDG_RUNTIME_DIR") {
+        None => match std::env::var_os("XDG_RUNTIME_DIR").filter(|_| honors_xdg_runtime_dir()) {
             Some(dir) => PathBuf::from(dir).join("hull"),
+            None if nix::unistd::geteuid().is_root() => PathBuf::from("/run/hull"),
             None => PathBuf::from(format!("/tmp/hull-{}", nix::unistd::geteuid())),
         },
     };
@@ -75,6 +75,15 @@ fn root_dir(cli: &Cli) -> Result<PathBuf> {
         bail!("Option --root argument should not be set to /");
     }
     Ok(root)
+}
+
+/// runc's `shouldHonorXDGRuntimeDir`: an unprivileged user's state lives in `$XDG_RUNTIME_DIR`, and so does that of
+/// uid 0 in a user namespace (rootless podman runs the runtime so), unless `$USER` says root; real root's does not.
+fn honors_xdg_runtime_dir() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    rootless::in_user_namespace() && std::env::var("USER").map_or(true, |user| user != "root")
 }
 
 fn dispatch(cli: Cli) -> Result<i32> {

@@ -29,7 +29,9 @@ pub struct Rootfs<'a> {
     pub path: &'a Path,
     pub bundle: &'a Path,
     pub cgroup: &'a Cgroup,
-    pub user_ns: bool,
+    /// Devices are bind-mounted from the host instead of made with mknod, which needs CAP_MKNOD in the initial user
+    /// namespace: the container has a user namespace of its own, or hull is rootless (runc's rule).
+    pub bind_devices: bool,
     pub cgroup_ns: bool,
     pub no_pivot: bool,
     /// The SELinux label of the container's filesystem mounts (`linux.mountLabel`, when the host has SELinux).
@@ -506,7 +508,7 @@ impl Rootfs<'_> {
             let name = dev.path.file_name().context("device path without a name")?;
             let parent_fd = inroot::mkdir_all(root, parent, 0o755)
                 .with_context(|| format!("create device directory {}", parent.display()))?;
-            if self.user_ns {
+            if self.bind_devices {
                 let host = open_path_only(&dev.path)
                     .with_context(|| format!("open host device {}", dev.path.display()))?;
                 let target = inroot::ensure_file(root, &dev.path)?;

@@ -14,20 +14,20 @@ pub fn init(flag: Option<&str>) -> Result<()> {
     let rootless = match flag.unwrap_or("auto") {
         "true" => true,
         "false" => false,
-        "auto" => !nix::unistd::geteuid().is_root() || !identity_mapped(),
+        "auto" => !nix::unistd::geteuid().is_root() || in_user_namespace(),
         other => bail!("invalid value {other:?} for --rootless: use true, false or auto"),
     };
     let _ = ROOTLESS.set(rootless);
     Ok(())
 }
 
-/// Whether this process's user namespace maps every uid to itself (the initial namespace does). euid 0 in any
-/// other, as rootless podman and RootlessKit run the runtime, is still an unprivileged user on the host (runc's
-/// `userns.RunningInUserNS`).
-fn identity_mapped() -> bool {
+/// Whether this process runs in a user namespace that does not map every uid to itself (runc's
+/// `userns.RunningInUserNS`): euid 0 there, as rootless podman and RootlessKit run the runtime, is still an
+/// unprivileged user on the host.
+pub fn in_user_namespace() -> bool {
     std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|map| {
         let fields: Vec<&str> = map.split_whitespace().collect();
-        fields == ["0", "0", "4294967295"]
+        fields != ["0", "0", "4294967295"]
     })
 }
 
