@@ -38,8 +38,8 @@ pub fn features_json() -> String {
             cgroup: Cgroup {
                 v1: true,
                 v2: true,
-                systemd: false,
-                systemd_user: false,
+                systemd: true,
+                systemd_user: true,
                 rdma: false,
             },
             seccomp: Seccomp::supported(),
@@ -289,7 +289,8 @@ mod tests {
         assert_eq!(caps[0], "CAP_CHOWN");
         assert_eq!(caps[40], "CAP_CHECKPOINT_RESTORE");
         assert_eq!(linux["cgroup"]["v1"], true);
-        assert_eq!(linux["cgroup"]["systemd"], false);
+        assert_eq!(linux["cgroup"]["systemd"], true);
+        assert_eq!(linux["cgroup"]["systemdUser"], true);
         assert_eq!(linux["apparmor"]["enabled"], true);
         assert_eq!(linux["selinux"]["enabled"], true);
         for key in ["intelRdt", "netDevices"] {

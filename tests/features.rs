@@ -211,7 +211,6 @@ fn every_advertised_seccomp_action_and_operator_loads() {
 fn what_is_not_advertised_is_refused() {
     let f = features();
     let linux = &f["linux"];
-    assert_eq!(linux["cgroup"]["systemd"], false);
     assert_eq!(linux["cgroup"]["rdma"], false);
     assert_eq!(linux["intelRdt"]["enabled"], false);
     assert_eq!(linux["netDevices"]["enabled"], false);
@@ -239,8 +238,4 @@ fn what_is_not_advertised_is_refused() {
     let r = env.run(&config);
     assert_eq!(r.code, 1, "rdma: {}", r.describe());
     assert!(r.stderr.contains("rdma"), "rdma: {}", r.describe());
-    env.write_config(&base_config(&["true"]));
-    let r = env.hull(&["--systemd-cgroup", "run", &env.id]);
-    assert_eq!(r.code, 1, "--systemd-cgroup: {}", r.describe());
-    assert!(r.stderr.contains("systemd"), "{}", r.describe());
 }

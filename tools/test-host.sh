@@ -2,7 +2,8 @@
 # make test-host: hull's kernel integration tests inside the project's own guest (tools/vm.sh), the host users run:
 # Debian 12 booted with systemd as PID 1 and only cgroup v2 (this development host is hybrid, without systemd, and
 # its cgroup mounts must not be changed). The tests run as root in a system.slice unit, as an admin's command would,
-# with the engines' daemons masked (they are not needed here).
+# with the engines' daemons masked (they are not needed there); then, in a second guest, tools/host-engines.sh runs
+# podman (root and rootless), docker and containerd's ctr at their defaults through hull and through runc.
 #   make test-host, or HULL=BINARY tools/test-host.sh [TEST_BINARY_NAME...] (default: every kernel integration test
 #   but the fault sweep) with the cargo environment the Makefile gives its hull builds (HULL_ENV: static, non-PIE).
 set -euo pipefail
@@ -28,4 +29,11 @@ done
 script+=' exit $failed'
 copies=(-b "$hull")
 for bin in "${bins[@]}"; do copies+=(-b "$bin"); done
-tools/vm.sh run -n "${copies[@]}" -e "HULL_TEST_ROOTFS=$rootfs" -t 2400 "$payload" sh -c "$script"
+status=0
+tools/vm.sh run -n "${copies[@]}" -e "HULL_TEST_ROOTFS=$rootfs" -t 2400 "$payload" sh -c "$script" || status=1
+# Then the engines at their defaults, through hull and through runc, in a guest of their own (daemons running).
+engines=$(mktemp -d)
+trap 'rm -rf "$payload" "$engines"' EXIT
+cp tools/host-engines.sh "$engines/"
+tools/vm.sh run -b "$hull" -t 1800 "$engines" bash host-engines.sh "$hull" || status=1
+exit $status

@@ -1,0 +1,66 @@
+#!/bin/bash
+# Runs inside the guest of tools/vm.sh (make test-host): each engine at its Debian defaults, which on this systemd +
+# cgroup v2 host means the systemd cgroup driver, runs busybox through hull and through runc (the reference). One
+# line per scenario; at the end, a check that no container, unit, scope or runtime process is left.
+#   tools/vm.sh run -b HULL DIR bash host-engines.sh HULL      (hull is installed as /usr/local/bin/hull)
+set -u
+install -m 0755 "$1" /usr/local/bin/hull
+passed=0
+failed=0
+check() { # check NAME EXPECTED COMMAND...: the command's output must contain EXPECTED
+    local name=$1 expected=$2 out status
+    shift 2
+    out=$("$@" 2>&1)
+    status=$?
+    if [ "$status" = 0 ] && grep -qF -- "$expected" <<<"$out"; then
+        echo "ok   $name"
+        passed=$((passed + 1))
+    else
+        echo "FAIL $name: expected exit 0 and output containing \"$expected\", got exit $status: $(tr '\n' ' ' <<<"$out" | cut -c1-600)"
+        failed=$((failed + 1))
+    fi
+}
+as_user() { # the rootless user's login environment, with its systemd --user instance's bus
+    su -l user -c "export XDG_RUNTIME_DIR=/run/user/1000 DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus; $*"
+}
+check "docker info: cgroup driver systemd, version 2" "systemd 2" docker info --format '{{.CgroupDriver}} {{.CgroupVersion}}'
+check "podman info: cgroup manager systemd" "systemd" podman info --format '{{.Host.CgroupManager}}'
+for runtime in hull runc; do
+    path=/usr/local/bin/hull
+    [ "$runtime" = runc ] && path=/usr/bin/runc
+    check "podman root/$runtime: run" "hello" podman --runtime "$path" run --rm busybox echo hello
+    check "podman root/$runtime: unit in machine.slice" "machine.slice/libpod-" \
+        podman --runtime "$path" run --rm --cgroupns host busybox cat /proc/1/cgroup
+    check "podman root/$runtime: detached, exec, stop, rm" "in-exec" sh -c "
+        id=\$(podman --runtime $path run -d busybox sleep 600) &&
+        podman --runtime $path exec \$id echo in-exec &&
+        podman --runtime $path stop -t 0 \$id >/dev/null && podman --runtime $path rm \$id >/dev/null"
+    check "podman rootless/$runtime: run" "hello" as_user podman --runtime "$path" run --rm busybox echo hello
+    check "podman rootless/$runtime: detached, exec, stop, rm" "in-exec" as_user "
+        id=\$(podman --runtime $path run -d busybox sleep 600) &&
+        podman --runtime $path exec \$id echo in-exec &&
+        podman --runtime $path stop -t 0 \$id >/dev/null && podman --runtime $path rm \$id >/dev/null"
+    check "docker/$runtime: run" "hello" docker run --rm --runtime "$runtime" busybox echo hello
+    check "docker/$runtime: unit in system.slice" "system.slice/docker-" \
+        docker run --rm --runtime "$runtime" --cgroupns host busybox cat /proc/1/cgroup
+    check "ctr/$runtime: run with the systemd cgroup option" "hello" ctr run --rm --runc-binary "$path" \
+        --runc-systemd-cgroup --cgroup "system.slice:ctr:c-$runtime" docker.io/library/busybox:latest "c-$runtime" echo hello
+done
+leftovers=$( {
+    podman ps -aq
+    as_user podman ps -aq
+    docker ps -aq
+    ctr containers ls -q
+    systemctl list-units --all --no-legend --plain | awk '{print $1}' | grep -E '^(libpod|docker|ctr|hull)-.*\.scope$'
+    as_user systemctl --user list-units --all --no-legend --plain | awk '{print $1}' | grep -E '^(libpod|hull)-.*\.scope$'
+    pgrep -a -x 'hull|runc|conmon' | grep -v containerd-shim
+} 2>/dev/null)
+if [ -z "$leftovers" ]; then
+    echo "ok   no container, unit, scope or runtime process left"
+    passed=$((passed + 1))
+else
+    echo "FAIL leftovers: $(tr '\n' ' ' <<<"$leftovers")"
+    failed=$((failed + 1))
+fi
+echo "engines: $passed passed, $failed failed"
+[ "$failed" = 0 ]
