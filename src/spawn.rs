@@ -384,7 +384,8 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     undo.pids.push(first);
     if by_systemd {
         undo.cgroup = Some(cgroup.clone());
-        cgroup.start_unit(first.as_raw() as u32, id)?;
+        let resources = linux.resources().clone().unwrap_or_default();
+        cgroup.start_unit(first.as_raw() as u32, id, &resources)?;
         logger::phase("create: systemd unit started");
         apply_limits(&cgroup, &bundle.spec)?;
     }

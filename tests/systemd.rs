@@ -69,6 +69,36 @@ fn the_container_is_a_transient_scope_systemd_made() {
     let dir = Path::new("/sys/fs/cgroup").join(cgroup.trim_start_matches('/'));
     assert_eq!(common::read(&dir, "memory.max"), "104857600");
     assert_eq!(common::read(&dir, "pids.max"), "42");
+    // The limits are the unit's own properties too: systemd re-applying them (a daemon-reload) keeps them.
+    assert_eq!(unit_property(&unit, "MemoryMax"), "104857600");
+    assert_eq!(unit_property(&unit, "TasksMax"), "42");
+    let reload = Command::new("systemctl")
+        .arg("daemon-reload")
+        .status()
+        .unwrap();
+    assert!(reload.success(), "systemctl daemon-reload");
+    assert_eq!(
+        common::read(&dir, "memory.max"),
+        "104857600",
+        "expected the memory limit to survive a daemon-reload"
+    );
+    let r = env.hull(&[
+        "update",
+        "--memory",
+        "209715200",
+        "--pids-limit",
+        "50",
+        &env.id,
+    ]);
+    assert_eq!(r.code, 0, "update: {}", r.describe());
+    assert_eq!(
+        unit_property(&unit, "MemoryMax"),
+        "209715200",
+        "update changes the unit's property"
+    );
+    assert_eq!(unit_property(&unit, "TasksMax"), "50");
+    assert_eq!(common::read(&dir, "memory.max"), "209715200");
+    assert_eq!(common::read(&dir, "pids.max"), "50");
     let pid = env.state()["pid"].as_i64().unwrap();
     assert_eq!(
         std::fs::read_to_string(format!("/proc/{pid}/cgroup"))

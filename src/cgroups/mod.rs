@@ -206,16 +206,19 @@ impl Cgroup {
         self.systemd.as_ref()
     }
 
-    /// Have systemd make the cgroup as the transient unit with `pid` in it (see `systemd::Manager::start`).
-    pub fn start_unit(&self, pid: u32, id: &str) -> Result<()> {
+    /// Have systemd make the cgroup as the transient unit with `pid` in it and the limits `r` as its properties (see
+    /// `systemd::Manager::start`).
+    pub fn start_unit(&self, pid: u32, id: &str, r: &LinuxResources) -> Result<()> {
         let unit = self
             .systemd
             .as_ref()
             .context("the cgroup has no systemd unit")?;
+        let limits = systemd::resource_properties(r)?;
         systemd::Manager::connect(&unit.bus)?.start(
             &unit.name,
             pid,
             &format!("hull container {id}"),
+            limits,
         )
     }
 
@@ -476,6 +479,10 @@ impl Cgroup {
     /// Applies the resources of `runc update`: as `apply`, except the device rules, which an update never changes
     /// (runc ignores them too; rewriting them would briefly deny every device on v1).
     pub fn update(&self, r: &LinuxResources) -> Result<()> {
+        if let Some(unit) = &self.systemd {
+            let properties = systemd::resource_properties(r)?;
+            systemd::Manager::connect(&unit.bus)?.set_properties(&unit.name, properties)?;
+        }
         let mut r = r.clone();
         r.set_devices(None);
         self.apply_resources(&r, false)

@@ -248,7 +248,7 @@ fn unified_writes(r: &LinuxResources, facts: &Facts, writes: &mut Vec<Write>) ->
 /// cgroup v1 cpu.shares [2, 262144] (default 1024) to cgroup v2 cpu.weight [1, 10000] (default 100),
 /// with the formula runc (>= 1.3.2, opencontainers/cgroups#20) and crun (>= 1.23) use: a quadratic
 /// in log2(shares) through both ends of the ranges and the defaults.
-fn shares_to_weight(shares: u64) -> u64 {
+pub(super) fn shares_to_weight(shares: u64) -> u64 {
     if shares <= 2 {
         return 1;
     }
