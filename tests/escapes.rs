@@ -1289,6 +1289,35 @@ fn swap_hook(config: &mut Value, script: &str) {
     });
 }
 
+/// `create` of `config` with a terminal sent to a console socket of the test's own.
+fn create_with_console(env: &Env, config: &Value) -> Run {
+    env.write_config(config);
+    let socket = common::console::ConsoleSocket::bind(env.dir.path()).unwrap();
+    env.hull(&[
+        "create",
+        "--console-socket",
+        socket.path.to_str().unwrap(),
+        "--bundle",
+        env.bundle().to_str().unwrap(),
+        &env.id,
+    ])
+}
+
+/// `create` failed, and its error names `what`.
+fn assert_refused(r: &Run, what: &str, attack: &str) {
+    assert_eq!(
+        r.code,
+        1,
+        "expected create to refuse {attack}: {}",
+        r.describe()
+    );
+    assert!(
+        r.stderr.contains(what),
+        "expected the error to name {what}: {}",
+        r.describe()
+    );
+}
+
 /// CVE-2025-52565, the ptmx half: `/dev/pts` is replaced by a tmpfs whose `ptmx` and `0`..`63` are symlinks to a
 /// host file. hull must refuse the console (its ptmx is no devpts ptmx) and leave the host file alone.
 ///
@@ -1314,27 +1343,8 @@ fn cve_2025_52565_swapped_dev_pts_gets_no_console() {
             m = marker.display()
         ),
     );
-    env.write_config(&config);
-    let socket = common::console::ConsoleSocket::bind(env.dir.path()).unwrap();
-    let r = env.hull(&[
-        "create",
-        "--console-socket",
-        socket.path.to_str().unwrap(),
-        "--bundle",
-        env.bundle().to_str().unwrap(),
-        &env.id,
-    ]);
-    assert_eq!(
-        r.code,
-        1,
-        "expected create to refuse a /dev/pts whose ptmx is a symlink: {}",
-        r.describe()
-    );
-    assert!(
-        r.stderr.contains("ptmx"),
-        "expected the error to name the ptmx: {}",
-        r.describe()
-    );
+    let r = create_with_console(&env, &config);
+    assert_refused(&r, "ptmx", "a /dev/pts whose ptmx is a symlink");
     assert_eq!(fs::read_to_string(&marker).unwrap(), "host file");
     common::assert_leaves_nothing(&env);
 }
@@ -1360,27 +1370,8 @@ fn cve_2025_52565_console_symlink_is_not_followed() {
             rootfs.join("dev/console").display()
         ),
     );
-    env.write_config(&config);
-    let socket = common::console::ConsoleSocket::bind(env.dir.path()).unwrap();
-    let r = env.hull(&[
-        "create",
-        "--console-socket",
-        socket.path.to_str().unwrap(),
-        "--bundle",
-        env.bundle().to_str().unwrap(),
-        &env.id,
-    ]);
-    assert_eq!(
-        r.code,
-        1,
-        "expected create to refuse a /dev/console symlink: {}",
-        r.describe()
-    );
-    assert!(
-        r.stderr.contains("/dev/console"),
-        "expected the error to name /dev/console: {}",
-        r.describe()
-    );
+    let r = create_with_console(&env, &config);
+    assert_refused(&r, "/dev/console", "a /dev/console symlink");
     assert_eq!(
         fs::read_to_string(rootfs.join("etc/passwd")).unwrap(),
         passwd,
