@@ -472,7 +472,7 @@ fn oom_killed(cgroup: &Cgroup, err: anyhow::Error) -> anyhow::Error {
 fn apply_limits(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<()> {
     if rootless::enabled() {
         let resources = spec.linux().as_ref().and_then(|l| l.resources().clone());
-        cgroup.update(&resources.unwrap_or_default())
+        cgroup.apply_limits(&resources.unwrap_or_default())
     } else {
         cgroup.apply(&cgroup_resources(spec)?)
     }

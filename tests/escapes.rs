@@ -208,6 +208,27 @@ fn is_error(value: &Value) -> bool {
     value.get("error").is_some()
 }
 
+/// `run -d` the attacker of `config` (the checker as the container's init), wait until it runs, and plant the fifo
+/// at the rootfs's /etc/passwd that will hold hull's exec helper inside the container.
+fn start_attacker(env: &Env, config: &Value, rootfs: &Path) {
+    env.write_config(config);
+    let r = env.hull(&[
+        "run",
+        "-d",
+        "--bundle",
+        env.bundle().to_str().unwrap(),
+        &env.id,
+    ]);
+    assert_eq!(
+        r.code,
+        0,
+        "expected `run -d` to start the container: {}",
+        r.describe()
+    );
+    wait_for_comm(env.state()["pid"].as_i64().unwrap(), "checker");
+    mkfifo(&rootfs.join("etc/passwd"));
+}
+
 /// A copy of hull in its own directory: the CVE-2019-5736 tests attack this copy, so a failing test cannot damage
 /// the binary cargo built.
 struct HullCopy {
@@ -464,24 +485,7 @@ fn exec_helper_is_not_dumpable_inside_the_container() {
     config["linux"]["uidMappings"] = identity.clone();
     config["linux"]["gidMappings"] = identity;
     let rootfs = attack_rootfs(&env, &mut config, &checker);
-    let r = {
-        env.write_config(&config);
-        env.hull(&[
-            "run",
-            "-d",
-            "--bundle",
-            env.bundle().to_str().unwrap(),
-            &env.id,
-        ])
-    };
-    assert_eq!(
-        r.code,
-        0,
-        "expected `run -d` to start the container: {}",
-        r.describe()
-    );
-    wait_for_comm(env.state()["pid"].as_i64().unwrap(), "checker");
-    mkfifo(&rootfs.join("etc/passwd"));
+    start_attacker(&env, &config, &rootfs);
     let secret = "HULL_ESCAPE_SECRET=host-only-4f1c";
     let exec = env.hull_with(
         &["exec", &env.id, "/bin/true"],
@@ -1239,22 +1243,7 @@ fn exec_helper_holds_no_fd_into_the_host() {
     ]);
     all_caps(&mut config);
     let rootfs = attack_rootfs(&env, &mut config, &checker);
-    env.write_config(&config);
-    let r = env.hull(&[
-        "run",
-        "-d",
-        "--bundle",
-        env.bundle().to_str().unwrap(),
-        &env.id,
-    ]);
-    assert_eq!(
-        r.code,
-        0,
-        "expected `run -d` to start the container: {}",
-        r.describe()
-    );
-    wait_for_comm(env.state()["pid"].as_i64().unwrap(), "checker");
-    mkfifo(&rootfs.join("etc/passwd"));
+    start_attacker(&env, &config, &rootfs);
     let leak = LeakedHostDir::new();
     let exec = leak.hull(&env, &["exec", &env.id, "/bin/true"]);
     let result = wait_for_result(&rootfs.join("result.json"), Duration::from_secs(30));

@@ -476,13 +476,20 @@ impl Cgroup {
         Ok(Some((parse(&path, quota)?, parse(&path, period)? as u64)))
     }
 
-    /// Applies the resources of `runc update`: as `apply`, except the device rules, which an update never changes
-    /// (runc ignores them too; rewriting them would briefly deny every device on v1).
+    /// Applies the resources of `runc update`: the systemd unit's properties (see `systemd::resource_properties`),
+    /// then the files, as [`Cgroup::apply_limits`].
     pub fn update(&self, r: &LinuxResources) -> Result<()> {
         if let Some(unit) = &self.systemd {
             let properties = systemd::resource_properties(r)?;
             systemd::Manager::connect(&unit.bus)?.set_properties(&unit.name, properties)?;
         }
+        self.apply_limits(r)
+    }
+
+    /// Writes the limits of `r` to the cgroup files: as `apply`, except the device rules, which an update never
+    /// changes (runc ignores them too; rewriting them would briefly deny every device on v1) and a rootless hull
+    /// may not set.
+    pub fn apply_limits(&self, r: &LinuxResources) -> Result<()> {
         let mut r = r.clone();
         r.set_devices(None);
         self.apply_resources(&r, false)
