@@ -124,7 +124,7 @@ impl Value {
     }
 
     /// A property list, `a(sv)`, as systemd's StartTransientUnit and SetUnitProperties take it.
-    pub fn properties<'a>(properties: impl IntoIterator<Item = (&'a str, Value)>) -> Value {
+    pub fn properties<S: Into<String>>(properties: impl IntoIterator<Item = (S, Value)>) -> Value {
         let entries = properties
             .into_iter()
             .map(|(name, value)| {

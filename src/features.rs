@@ -59,6 +59,8 @@ pub fn features_json() -> String {
             // runc's types/features says third-party runtimes MAY set this.
             ("org.opencontainers.runc.checkpoint.enabled", "false"),
         ]),
+        // The annotations hull interprets, as runc lists its own: the systemd driver makes them unit properties.
+        potentially_unsafe_config_annotations: vec!["org.systemd.property."],
     };
     let mut out = Vec::new();
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
@@ -79,6 +81,7 @@ struct Features {
     mount_options: Vec<&'static str>,
     linux: Linux,
     annotations: BTreeMap<&'static str, &'static str>,
+    potentially_unsafe_config_annotations: Vec<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -320,7 +323,10 @@ mod tests {
             linux["mountExtensions"]["idmap"]["enabled"],
             sys::has_mount_setattr()
         );
-        assert!(v.get("potentiallyUnsafeConfigAnnotations").is_none());
+        assert_eq!(
+            v["potentiallyUnsafeConfigAnnotations"],
+            serde_json::json!(["org.systemd.property."])
+        );
     }
 
     #[test]

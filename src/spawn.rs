@@ -384,8 +384,13 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     undo.pids.push(first);
     if by_systemd {
         undo.cgroup = Some(cgroup.clone());
-        let resources = linux.resources().clone().unwrap_or_default();
-        cgroup.start_unit(first.as_raw() as u32, id, &resources)?;
+        let resources = if rootless::enabled() {
+            linux.resources().clone().unwrap_or_default()
+        } else {
+            cgroup_resources(&bundle.spec)?
+        };
+        let annotations = bundle.spec.annotations().clone().unwrap_or_default();
+        cgroup.start_unit(first.as_raw() as u32, id, &resources, &annotations)?;
         logger::phase("create: systemd unit started");
         apply_limits(&cgroup, &bundle.spec)?;
     }

@@ -17,7 +17,8 @@ pub mod systemd;
 pub(crate) mod v1;
 pub(crate) mod v2;
 
-use std::collections::HashSet;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Write as _};
@@ -206,19 +207,30 @@ impl Cgroup {
         self.systemd.as_ref()
     }
 
-    /// Have systemd make the cgroup as the transient unit with `pid` in it and the limits `r` as its properties (see
-    /// `systemd::Manager::start`).
-    pub fn start_unit(&self, pid: u32, id: &str, r: &LinuxResources) -> Result<()> {
+    /// Have systemd make the cgroup as the transient unit with `pid` in it (see `systemd::Manager::start`), given
+    /// the `org.systemd.property.*` annotations, then the limits `r` as its properties (the device policy only for
+    /// a system unit: a user instance cannot filter devices).
+    pub fn start_unit(
+        &self,
+        pid: u32,
+        id: &str,
+        r: &LinuxResources,
+        annotations: &HashMap<String, String>,
+    ) -> Result<()> {
         let unit = self
             .systemd
             .as_ref()
             .context("the cgroup has no systemd unit")?;
-        let limits = systemd::resource_properties(r)?;
+        let mut properties = systemd::annotation_properties(annotations)?;
+        properties.extend(systemd::resource_properties(
+            r,
+            unit.bus == systemd::Bus::System,
+        )?);
         systemd::Manager::connect(&unit.bus)?.start(
             &unit.name,
             pid,
             &format!("hull container {id}"),
-            limits,
+            properties,
         )
     }
 
@@ -356,6 +368,8 @@ impl Cgroup {
     }
 
     fn apply_resources(&self, r: &LinuxResources, devices: bool) -> Result<()> {
+        let r = self.as_systemd_writes(r);
+        let r = r.as_ref();
         if r.memory().and_then(|m| m.kernel()).is_some_and(|k| k != 0) {
             logger::log(
                 logger::Level::Warning,
@@ -480,7 +494,7 @@ impl Cgroup {
     /// then the files, as [`Cgroup::apply_limits`].
     pub fn update(&self, r: &LinuxResources) -> Result<()> {
         if let Some(unit) = &self.systemd {
-            let properties = systemd::resource_properties(r)?;
+            let properties = systemd::resource_properties(r, false)?;
             systemd::Manager::connect(&unit.bus)?.set_properties(&unit.name, properties)?;
         }
         self.apply_limits(r)
@@ -493,6 +507,26 @@ impl Cgroup {
         let mut r = r.clone();
         r.set_devices(None);
         self.apply_resources(&r, false)
+    }
+
+    /// The resources as hull writes them under systemd: the CPU quota rounded up as systemd rounds its
+    /// `CPUQuotaPerSecUSec`, so that the file says what systemd itself would write (see `systemd::systemd_quota`).
+    fn as_systemd_writes<'a>(&self, r: &'a LinuxResources) -> Cow<'a, LinuxResources> {
+        let Some(cpu) = r.cpu().as_ref().filter(|_| self.systemd.is_some()) else {
+            return Cow::Borrowed(r);
+        };
+        let Some(quota) = cpu.quota() else {
+            return Cow::Borrowed(r);
+        };
+        let rounded = systemd::systemd_quota(quota, cpu.period().unwrap_or(0));
+        if rounded == quota {
+            return Cow::Borrowed(r);
+        }
+        let mut cpu = cpu.clone();
+        cpu.set_quota(Some(rounded));
+        let mut r = r.clone();
+        r.set_cpu(Some(cpu));
+        Cow::Owned(r)
     }
 
     /// Sends `sig` to every process in the cgroup. SIGKILL uses cgroup2's `cgroup.kill` when the kernel

@@ -9,10 +9,12 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 use crate::dbus::{self, Connection, MethodError, Value};
+
+mod properties;
+pub use properties::{annotation_properties, resource_properties, systemd_quota, Property};
 
 const SYSTEMD: &str = "org.freedesktop.systemd1";
 const MANAGER_PATH: &str = "/org/freedesktop/systemd1";
@@ -86,76 +88,6 @@ fn host_uid(uid_map: &str, uid: u32) -> Option<u32> {
     })
 }
 
-/// The container's limits as the properties systemd has for them (runc's `genV2ResourcesProperties`): given at the
-/// unit's start and by `update`, so that systemd, when it re-applies the unit's own settings, writes the same values
-/// hull writes to the cgroup files. What systemd has no property for is in the files only.
-pub fn resource_properties(r: &LinuxResources) -> Result<Vec<(&'static str, Value)>> {
-    let mut properties = Vec::new();
-    let as_max = |v: i64| if v < 0 { u64::MAX } else { v as u64 };
-    if let Some(memory) = r.memory() {
-        let limit = memory.limit().unwrap_or(0);
-        if limit != 0 {
-            properties.push(("MemoryMax", Value::U64(as_max(limit))));
-        }
-        if let Some(low) = memory.reservation().filter(|&v| v != 0) {
-            properties.push(("MemoryLow", Value::U64(as_max(low))));
-        }
-        // OCI's swap is memory+swap; cgroup v2's is the swap alone (runc's ConvertMemorySwapToCgroupV2Value).
-        let swap = match (memory.swap().unwrap_or(0), limit) {
-            (0, -1) => -1,
-            (swap @ (-1 | 0), _) => swap,
-            (swap, -1) => swap,
-            (_, 0) => bail!("unable to set swap limit without memory limit"),
-            (swap, limit) if swap < limit => bail!("memory+swap limit should be >= memory limit"),
-            (swap, limit) => swap - limit,
-        };
-        if swap != 0 {
-            properties.push(("MemorySwapMax", Value::U64(as_max(swap))));
-        }
-    }
-    if let Some(cpu) = r.cpu() {
-        if let Some(shares) = cpu.shares().filter(|&v| v != 0) {
-            properties.push(("CPUWeight", Value::U64(super::v2::shares_to_weight(shares))));
-        }
-        let period = cpu.period().unwrap_or(0);
-        if period != 0 {
-            properties.push(("CPUQuotaPeriodUSec", Value::U64(period)));
-        }
-        let quota = cpu.quota().unwrap_or(0);
-        if quota != 0 || period != 0 {
-            let per_second = if quota > 0 {
-                let period = if period == 0 { 100_000 } else { period };
-                // systemd keeps whole percents of a CPU: round up to 10 ms per second.
-                (quota as u64 * 1_000_000 / period).div_ceil(10_000) * 10_000
-            } else {
-                u64::MAX
-            };
-            properties.push(("CPUQuotaPerSecUSec", Value::U64(per_second)));
-        }
-    }
-    if let Some(pids) = r.pids() {
-        let tasks = match pids.limit() {
-            limit if limit < 0 => u64::MAX,
-            // systemd does not take 0 for TasksMax.
-            0 => 1,
-            limit => limit as u64,
-        };
-        properties.push(("TasksMax", Value::U64(tasks)));
-    }
-    if let Some(weight) = r
-        .block_io()
-        .as_ref()
-        .and_then(|b| b.weight())
-        .filter(|&w| w != 0)
-    {
-        properties.push((
-            "IOWeight",
-            Value::U64(1 + (u64::from(weight).saturating_sub(10)) * 9999 / 990),
-        ));
-    }
-    Ok(properties)
-}
-
 /// A connection to the unit's systemd manager.
 pub struct Manager {
     conn: Connection,
@@ -199,9 +131,10 @@ impl Manager {
         unit: &UnitName,
         pid: u32,
         description: &str,
-        limits: Vec<(&'static str, Value)>,
+        extra: Vec<Property>,
     ) -> Result<()> {
-        let mut properties = vec![("Description", Value::Str(description.into()))];
+        let mut properties: Vec<(&str, Value)> =
+            vec![("Description", Value::Str(description.into()))];
         if unit.is_slice() {
             properties.push(("Wants", Value::Str(unit.slice.clone())));
         } else {
@@ -218,7 +151,11 @@ impl Manager {
             properties.push((accounting, Value::Bool(true)));
         }
         properties.push(("DefaultDependencies", Value::Bool(false)));
-        properties.extend(limits);
+        properties.extend(
+            extra
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.clone())),
+        );
         let args = [
             Value::Str(unit.unit.clone()),
             Value::Str("replace".into()),
@@ -269,11 +206,7 @@ impl Manager {
     }
 
     /// Change the unit's properties for good (`update`), before hull writes the cgroup files.
-    pub fn set_properties(
-        &mut self,
-        unit: &UnitName,
-        properties: Vec<(&'static str, Value)>,
-    ) -> Result<()> {
+    pub fn set_properties(&mut self, unit: &UnitName, properties: Vec<Property>) -> Result<()> {
         if properties.is_empty() {
             return Ok(());
         }
@@ -417,53 +350,6 @@ pub fn expand_slice(slice: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn properties(json: &str) -> Vec<(&'static str, Value)> {
-        resource_properties(&serde_json::from_str(json).unwrap()).unwrap()
-    }
-
-    #[test]
-    fn limits_become_the_properties_runc_gives_systemd() {
-        assert_eq!(
-            properties(
-                r#"{"memory": {"limit": 104857600, "reservation": 52428800, "swap": 209715200},
-                    "cpu": {"shares": 1024, "quota": 25000, "period": 100000},
-                    "pids": {"limit": 42}, "blockIO": {"weight": 500}}"#
-            ),
-            vec![
-                ("MemoryMax", Value::U64(104857600)),
-                ("MemoryLow", Value::U64(52428800)),
-                ("MemorySwapMax", Value::U64(104857600)),
-                ("CPUWeight", Value::U64(100)),
-                ("CPUQuotaPeriodUSec", Value::U64(100000)),
-                ("CPUQuotaPerSecUSec", Value::U64(250000)),
-                ("TasksMax", Value::U64(42)),
-                ("IOWeight", Value::U64(4950)),
-            ]
-        );
-        // Unlimited is systemd's infinity; a quota of 1.5% of a CPU rounds up to 2%; no pids at all is 1 task.
-        assert_eq!(
-            properties(
-                r#"{"memory": {"limit": -1}, "cpu": {"quota": 1500, "period": 100000}, "pids": {"limit": 0}}"#
-            ),
-            vec![
-                ("MemoryMax", Value::U64(u64::MAX)),
-                ("MemorySwapMax", Value::U64(u64::MAX)),
-                ("CPUQuotaPeriodUSec", Value::U64(100000)),
-                ("CPUQuotaPerSecUSec", Value::U64(20000)),
-                ("TasksMax", Value::U64(1)),
-            ]
-        );
-        assert!(properties("{}").is_empty());
-        let err = resource_properties(
-            &serde_json::from_str(r#"{"memory": {"limit": 100, "swap": 50}}"#).unwrap(),
-        )
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "memory+swap limit should be >= memory limit"
-        );
-    }
 
     #[test]
     fn the_bus_uid_is_the_host_uid_of_the_namespace() {
