@@ -109,13 +109,17 @@ $(FLOOR): bench/floor.c
 	gcc -O2 -Wall -static -o $@ bench/floor.c
 
 # Every workload of issue 8 against runc (and crun where it runs) and the floor: a table on stdout and in
-# $(BUILD)/bench/results.md, the raw samples in $(BUILD)/bench/results.json. A few minutes.
-bench: deps build rootfs $(FLOOR)
+# $(BUILD)/bench/results.md, the raw samples in $(BUILD)/bench/results.json. Then the systemd path in the project's
+# guest (tools/bench-v2.sh --systemd-only): `run` with --systemd-cgroup for hull, runc and crun, in
+# $(BUILD)/bench/results-systemd.md. A few minutes, and the guest's first build (about 3 minutes).
+bench: deps build rootfs checker $(FLOOR)
 	@mkdir -p $(BUILD)/bench
 	$(BENCH) $(BENCH_RUNTIMES) --runtime crun=$$(command -v crun) --floor $(FLOOR) --scale 1000 --targets \
 	  --out $(BUILD)/bench/results.json --markdown $(BUILD)/bench/results.md
+	HULL=$(HULL) tools/bench-v2.sh --systemd-only $(BUILD)/bench/results
 
-# The same inside a pure cgroup v2 guest, where crun runs too (tools/bench-v2.sh).
+# Every workload inside the project's pure cgroup v2 guest, where crun runs too, then the systemd path
+# (tools/bench-v2.sh): $(BUILD)/bench/results-v2.md and results-v2-systemd.md.
 bench-v2: deps build rootfs $(FLOOR)
 	@mkdir -p $(BUILD)/bench
 	HULL=$(HULL) tools/bench-v2.sh $(BUILD)/bench/results-v2

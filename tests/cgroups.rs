@@ -14,6 +14,7 @@ use serde_json::json;
 #[test]
 fn a30_placement_before_create_returns_and_cleanup() {
     require_root!("a30_placement_before_create_returns_and_cleanup");
+    require_cgroupfs_driver!("a30_placement_before_create_returns_and_cleanup");
     let env = Env::new("a30");
     let mut config = base_config(&["cat", "/proc/self/cgroup"]);
     config["linux"]["cgroupsPath"] = format!("/hull-test/{}", env.id).into();
@@ -59,6 +60,7 @@ fn a30_placement_before_create_returns_and_cleanup() {
 #[test]
 fn nested_cgroups_path_parents_are_removed_only_when_hull_made_them() {
     require_root!("nested_cgroups_path_parents_are_removed_only_when_hull_made_them");
+    require_cgroupfs_driver!("nested_cgroups_path_parents_are_removed_only_when_hull_made_them");
     let exists = |name: &str| !cgroup_dirs_named(name).is_empty();
     let deep = Env::new("nest");
     let top = format!("hull-nest-{}", deep.id);

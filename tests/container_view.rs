@@ -316,7 +316,7 @@ fn a14_host_change_is_visible_while_running() {
     config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/data", "type": "bind", "source": host_dir, "options": ["rbind", "ro"]}));
     env.write_config(&config);
     let out = env.dir.path().join("out");
-    let mut cmd = Command::new(common::HULL);
+    let mut cmd = common::hull_command();
     cmd.arg("--root")
         .arg(env.root())
         .args(["run", &env.id])
@@ -497,7 +497,7 @@ fn preserved_and_stray_fds() {
         "for fd in 3 4; do readlink /proc/$$/fd/$fd || echo closed; done 2>/dev/null",
     ));
     let run = |preserve: &str| {
-        let mut cmd = Command::new(common::HULL);
+        let mut cmd = common::hull_command();
         cmd.arg("--root")
             .arg(env.root())
             .args(["run", "--preserve-fds", preserve, &env.id])

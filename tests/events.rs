@@ -5,10 +5,10 @@
 mod common;
 
 use std::fs::{self, File};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{base_config, Env, HULL};
+use common::{base_config, Env};
 use serde_json::{json, Value};
 
 const MEMORY_LIMIT: u64 = 64 << 20;
@@ -26,7 +26,7 @@ fn run_limited(env: &Env, args: &[&str], memory_limit: u64) {
 
 /// `hull events` in the background, its stdout going to a file (read with `lines_of`).
 fn spawn_events(env: &Env, args: &[&str], out: &File) -> Child {
-    Command::new(HULL)
+    common::hull_command()
         .arg("--root")
         .arg(env.root())
         .arg("events")

@@ -6,7 +6,7 @@ mod common;
 
 use std::fs;
 use std::os::fd::AsRawFd;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{base_config, dir_for, unified, Env, Run};
@@ -365,7 +365,7 @@ fn ignore_paused_waits_for_resume() {
     let env = running("exec-ignpause", |_| {});
     assert_eq!(env.hull(&["pause", &env.id]).code, 0);
     let pid_file = env.dir.path().join("p.pid");
-    let mut child = Command::new(common::HULL)
+    let mut child = common::hull_command()
         .arg("--root")
         .arg(env.root())
         .args(["exec", "-d", "--ignore-paused", "--pid-file"])
@@ -415,7 +415,7 @@ fn foreground_exec_forwards_signals() {
     require_root!("foreground_exec_forwards_signals");
     let env = running("exec-signal", |_| {});
     let out = env.dir.path().join("out");
-    let mut child = Command::new(common::HULL)
+    let mut child = common::hull_command()
         .arg("--root")
         .arg(env.root())
         .args([
@@ -460,7 +460,7 @@ fn preserved_fds_and_nothing_else() {
     let (passed_fd, stray_fd) = (passed.as_raw_fd(), stray.as_raw_fd());
     let pid_file = env.dir.path().join("exec.pid");
     let fds_of_exec = |preserve: &str| {
-        let mut cmd = Command::new(common::HULL);
+        let mut cmd = common::hull_command();
         cmd.arg("--root").arg(env.root()).args([
             "exec",
             "--detach",

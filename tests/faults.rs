@@ -47,10 +47,11 @@ fn strace_available() -> bool {
 
 fn hull_command(env: &Env, args: &[String], strace: &[String]) -> Command {
     let mut cmd = Command::new("strace");
-    cmd.args(strace)
-        .arg("--")
-        .arg(HULL)
-        .arg("--root")
+    cmd.args(strace).arg("--").arg(HULL);
+    if common::systemd_driver() {
+        cmd.arg("--systemd-cgroup");
+    }
+    cmd.arg("--root")
         .arg(env.root())
         .args(args)
         .current_dir(env.bundle());
@@ -132,6 +133,9 @@ fn leftovers(env: &Env, id: &str) -> Vec<String> {
     }
     for dir in common::cgroup_dirs_named(id) {
         found.push(format!("cgroup {}", dir.display()));
+    }
+    for unit in common::systemd_units_named(id) {
+        found.push(format!("systemd unit {unit}"));
     }
     for mount in common::host_mounts_mentioning(&env.bundle().display().to_string()) {
         found.push(format!("mount {mount}"));

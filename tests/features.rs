@@ -4,13 +4,11 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{base_config, Env};
 use serde_json::{json, Value};
 
 fn features() -> Value {
-    let out = Command::new(common::HULL).arg("features").output().unwrap();
+    let out = common::hull_command().arg("features").output().unwrap();
     assert!(out.status.success(), "hull features: {out:?}");
     serde_json::from_slice(&out.stdout).unwrap()
 }

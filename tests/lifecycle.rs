@@ -165,7 +165,7 @@ fn start_runs_the_config_as_it_was_at_create() {
     let config = base_config(&["/bin/echo", "from-create"]);
     env.write_config(&config);
     let file = fs::File::create(&out).unwrap();
-    let mut cmd = std::process::Command::new(common::HULL);
+    let mut cmd = common::hull_command();
     cmd.arg("--root")
         .arg(env.root())
         .args(["create", &env.id])
@@ -494,7 +494,7 @@ fn run_forwards_signals_and_reports_them() {
         "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.05; done",
     ]));
     let out = env.dir.path().join("out");
-    let mut cmd = std::process::Command::new(common::HULL);
+    let mut cmd = common::hull_command();
     cmd.arg("--root")
         .arg(env.root())
         .args(["run", &env.id])
@@ -555,7 +555,7 @@ fn a26_without_terminal_stdio_are_the_callers_pipes() {
 fn notify_socket_ready_is_forwarded() {
     require_root!("notify_socket_ready_is_forwarded");
     use std::os::unix::net::UnixDatagram;
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let env = Env::new("notify");
     let host_path = env.dir.path().join("host.sock");
     let host = UnixDatagram::bind(&host_path).unwrap();
@@ -579,7 +579,7 @@ fn notify_socket_ready_is_forwarded() {
             &["run", "-d", &env.id]
         };
         let began = Instant::now();
-        let mut hull = Command::new(common::HULL)
+        let mut hull = common::hull_command()
             .arg("--root")
             .arg(env.root())
             .args(command)
@@ -680,6 +680,7 @@ fn racing_deletes_all_succeed() {
 #[test]
 fn a_cgroup_in_use_is_refused_and_its_other_processes_survive_delete() {
     require_root!("a_cgroup_in_use_is_refused_and_its_other_processes_survive_delete");
+    require_cgroupfs_driver!("a_cgroup_in_use_is_refused_and_its_other_processes_survive_delete");
     let env = Env::new("shared");
     let name = common::unique_id("hull-shared");
     let mut config = base_config(&["sleep", "600"]);

@@ -97,7 +97,7 @@ impl UserEnv {
 
     /// hull in the bundle, with no `--root` (the default must be under `$XDG_RUNTIME_DIR`), still as root.
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(common::HULL);
+        let mut cmd = common::hull_command();
         cmd.args(args)
             .current_dir(self.bundle())
             .env_clear()
@@ -438,6 +438,7 @@ impl Drop for Delegated {
 #[test]
 fn rootless_delegated_cgroup_keeps_limits_and_pauses() {
     require_root!("rootless_delegated_cgroup_keeps_limits_and_pauses");
+    require_cgroupfs_driver!("rootless_delegated_cgroup_keeps_limits_and_pauses");
     if !common::unified() {
         skip!(
             "rootless_delegated_cgroup_keeps_limits_and_pauses: delegation is tested on a pure cgroup v2 host \

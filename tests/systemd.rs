@@ -191,3 +191,101 @@ fn bad_systemd_paths_and_hosts_are_refused_by_name() {
     }
     assert_leaves_nothing(&env);
 }
+
+/// Everything systemd has a property for is given to it, as runc gives it: the CPU set, the CPU quota (rounded up
+/// to whole percents, in the file too), the device allow list under `DevicePolicy=strict`, and the
+/// `org.systemd.property.*` annotations (a `...Sec` one in microseconds). After a daemon-reload, which makes systemd
+/// re-apply all of them to the cgroup, the container still has its devices and its quota.
+#[test]
+fn systemd_is_given_the_properties_runc_gives_it() {
+    require_root!("systemd_is_given_the_properties_runc_gives_it");
+    if !systemd_v2_host() {
+        skip!("systemd_is_given_the_properties_runc_gives_it: this host is not booted with systemd on pure cgroup v2 (make test-host runs it)");
+    }
+    let env = Env::new("sdprops");
+    let mut config = base_config(&["sleep", "600"]);
+    config["linux"]["cgroupsPath"] = json!(format!("system.slice:hull-test:{}", env.id));
+    config["linux"]["resources"]["cpu"] = json!({"cpus": "0", "quota": 1500, "period": 100000});
+    config["annotations"] = json!({
+        "org.systemd.property.TimeoutStopSec": "uint64 7",
+        "org.systemd.property.CollectMode": "'inactive-or-failed'"
+    });
+    env.write_config(&config);
+    let r = systemd_hull(&env, &["run", "-d", &env.id]);
+    assert_eq!(r.code, 0, "run -d: {}", r.describe());
+    let unit = format!("hull-test-{}.scope", env.id);
+    for (name, want) in [
+        ("AllowedCPUs", "0"),
+        ("CPUQuotaPerSecUSec", "20ms"),
+        ("DevicePolicy", "strict"),
+        ("TimeoutStopUSec", "7s"),
+        ("CollectMode", "inactive-or-failed"),
+    ] {
+        assert_eq!(
+            unit_property(&unit, name),
+            want,
+            "systemctl show -p {name} {unit}"
+        );
+    }
+    let allowed = unit_property(&unit, "DeviceAllow");
+    for rule in ["/dev/char/1:3 rwm", "char-136 rwm", "char-* m"] {
+        assert!(
+            allowed.contains(rule),
+            "expected {rule:?} in the unit's DeviceAllow, got {allowed:?}"
+        );
+    }
+    let dir = Path::new("/sys/fs/cgroup/system.slice").join(&unit);
+    assert_eq!(
+        common::read(&dir, "cpu.max"),
+        "2000 100000",
+        "expected the quota rounded up as systemd rounds it"
+    );
+    let reload = Command::new("systemctl")
+        .arg("daemon-reload")
+        .status()
+        .unwrap();
+    assert!(reload.success(), "systemctl daemon-reload");
+    let r = env.hull(&[
+        "exec",
+        &env.id,
+        "sh",
+        "-c",
+        "echo x > /dev/null && head -c 1 /dev/zero | wc -c",
+    ]);
+    assert_eq!(
+        (r.code, r.stdout.trim()),
+        (0, "1"),
+        "expected /dev/null and /dev/zero usable after a daemon-reload: {}",
+        r.describe()
+    );
+    assert_eq!(common::read(&dir, "cpu.max"), "2000 100000");
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "delete --force: {}", r.describe());
+    assert_eq!(unit_property(&unit, "LoadState"), "not-found");
+}
+
+/// A bad `org.systemd.property.*` annotation is refused with runc's message, before any unit exists.
+#[test]
+fn a_bad_systemd_annotation_is_refused_by_name() {
+    require_root!("a_bad_systemd_annotation_is_refused_by_name");
+    if !systemd_v2_host() {
+        skip!("a_bad_systemd_annotation_is_refused_by_name: this host is not booted with systemd on pure cgroup v2 (make test-host runs it)");
+    }
+    let env = Env::new("sdbadprop");
+    let mut config = base_config(&["true"]);
+    config["linux"]["cgroupsPath"] = json!(format!("system.slice:hull-test:{}", env.id));
+    config["annotations"] = json!({"org.systemd.property.Timeout_Sec": "5"});
+    env.write_config(&config);
+    let r = systemd_hull(&env, &["create", &env.id]);
+    assert!(
+        r.code == 1
+            && r.stderr.contains(
+                "annotation org.systemd.property.Timeout_Sec name incorrect: contains non-alphabetic character"
+            ),
+        "expected the annotation refused by name: {}",
+        r.describe()
+    );
+    let unit = format!("hull-test-{}.scope", env.id);
+    assert_eq!(unit_property(&unit, "LoadState"), "not-found");
+    assert_leaves_nothing(&env);
+}

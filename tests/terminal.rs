@@ -7,7 +7,7 @@ mod common;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::console::ConsoleSocket;
@@ -190,7 +190,7 @@ fn on_a_terminal(env: &Env, args: &[&str], input: &[u8]) -> (i32, String) {
     .unwrap();
     let before = tcgetattr(&pty.slave).unwrap();
     let stdio = |fd: &OwnedFd| Stdio::from(fd.try_clone().unwrap());
-    let mut child = Command::new(common::HULL)
+    let mut child = common::hull_command()
         .arg("--root")
         .arg(env.root())
         .args(args)

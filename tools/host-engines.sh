@@ -1,7 +1,9 @@
 #!/bin/bash
 # Runs inside the guest of tools/vm.sh (make test-host): each engine at its Debian defaults, which on this systemd +
 # cgroup v2 host means the systemd cgroup driver, runs busybox through hull and through runc (the reference). One
-# line per scenario; at the end, a check that no container, unit, scope or runtime process is left.
+# line per scenario; at the end, a check that no container, unit, scope or runtime process is left. The CRI path runs
+# the scenarios of tools/clients/cri/cri.py (a kubelet stand-in; DIR/cri holds it) against the guest's containerd,
+# whose runtime handlers `runc` and `hull` have `SystemdCgroup = true` (tools/vm.sh configures them).
 #   tools/vm.sh run -b HULL DIR bash host-engines.sh HULL      (hull is installed as /usr/local/bin/hull)
 set -u
 install -m 0755 "$1" /usr/local/bin/hull
@@ -46,12 +48,32 @@ for runtime in hull runc; do
     check "ctr/$runtime: run with the systemd cgroup option" "hello" ctr run --rm --runc-binary "$path" \
         --runc-systemd-cgroup --cgroup "system.slice:ctr:c-$runtime" docker.io/library/busybox:latest "c-$runtime" echo hello
 done
+cri_scenarios() { # cri_scenarios HANDLER: cri.py's lines, each one scenario (a client that dies fails too)
+    local handler=$1 line out
+    out=$(python3 cri/cri.py --socket /run/containerd/containerd.sock --handler "$handler" \
+        --image docker.io/library/busybox:latest --work "/tmp/cri-$handler" --label "cri/$handler" --systemd-cgroup 2>&1
+        echo "rc=$?")
+    while IFS= read -r line; do
+        case $line in
+            "ok   "*) echo "$line"; passed=$((passed + 1)) ;;
+            "FAIL "*) echo "$line"; failed=$((failed + 1)) ;;
+        esac
+    done <<<"$out"
+    if [ "${out##*rc=}" != 0 ] && ! grep -q '^FAIL ' <<<"$out"; then
+        echo "FAIL cri/$handler: the client failed without a scenario line: $(tr '\n' ' ' <<<"$out" | cut -c1-600)"
+        failed=$((failed + 1))
+    fi
+}
+for handler in hull runc; do
+    cri_scenarios "$handler"
+done
 leftovers=$( {
     podman ps -aq
     as_user podman ps -aq
     docker ps -aq
     ctr containers ls -q
-    systemctl list-units --all --no-legend --plain | awk '{print $1}' | grep -E '^(libpod|docker|ctr|hull)-.*\.scope$'
+    ctr -n k8s.io containers ls -q
+    systemctl list-units --all --no-legend --plain | awk '{print $1}' | grep -E '^(libpod|docker|ctr|hull|cri-containerd)-.*\.scope$|^kubepods-besteffort-pod.*\.slice$'
     as_user systemctl --user list-units --all --no-legend --plain | awk '{print $1}' | grep -E '^(libpod|hull)-.*\.scope$'
     pgrep -a -x 'hull|runc|conmon' | grep -v containerd-shim
 } 2>/dev/null)

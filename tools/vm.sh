@@ -22,7 +22,8 @@
 #
 # How it works: setup makes the root filesystem with mmdebstrap (a customize hook adds the user, a fixed machine id
 # so every boot is not a first boot, and the runner unit), packs it into an ext4 image with mke2fs -d (no mount on
-# the host) and boots it once to import a busybox image into docker, containerd and podman (root and rootless).
+# the host) and boots it once to import a busybox image into docker, containerd (ctr and CRI) and podman (root and
+# rootless).
 # run boots a qcow2 overlay of that image with the kernel and initrd of the image's own Debian kernel package; the
 # payload travels on a second disk (another mke2fs -d image); the runner unit (hull-vm-run.service, started only
 # with hull.vm.run=1 on the kernel command line) copies it into place, runs CMD with its output on the second serial
@@ -37,7 +38,7 @@ TCG_CPU=qemu64,+rdrand,+cx16,+lahf-lm,+popcnt,+ssse3,+sse4.1,+sse4.2
 KEEP=${HULL_VM_KEEP:-0}
 VERBOSE=${HULL_VM_VERBOSE:-0}
 # Raise when the recipe changes: a new base image is then built beside the old one.
-RECIPE=1
+RECIPE=2
 BASE="$CACHE/base-r$RECIPE.qcow2"
 # run's defaults (its options change them).
 ENVS=()
@@ -50,7 +51,8 @@ LEAN=0
 LEAN_UNITS="docker.service docker.socket containerd.service podman-restart.service podman-auto-update.timer"
 PACKAGES=(systemd systemd-sysv dbus dbus-user-session udev kmod libpam-systemd procps iproute2 iptables jq
   busybox-static e2fsprogs util-linux strace podman conmon crun runc containerd docker.io tini catatonit uidmap
-  fuse-overlayfs slirp4netns netavark aardvark-dns apparmor initramfs-tools linux-image-cloud-amd64)
+  fuse-overlayfs slirp4netns netavark aardvark-dns apparmor initramfs-tools linux-image-cloud-amd64
+  python3-grpcio python3-protobuf protobuf-compiler)
 
 say() { printf 'vm: %s\n' "$*" >&2; }
 fail() { printf 'vm: error: %s\n' "$*" >&2; exit 125; }
@@ -124,7 +126,12 @@ tar=/usr/local/share/hull-vm/busybox-rootfs.tar
 docker import --change 'CMD ["/bin/sh"]' "$tar" docker.io/library/busybox:latest
 docker save -o /tmp/busybox.tar docker.io/library/busybox:latest
 ctr -n default images import /tmp/busybox.tar
-rm -f /tmp/busybox.tar
+# The CRI plugin's images (namespace k8s.io): busybox, and a pause image made of it (no registry is reachable).
+docker import --change 'CMD ["sleep", "2147483647"]' "$tar" localhost/hull/pause:1
+docker save -o /tmp/pause.tar localhost/hull/pause:1
+ctr -n k8s.io images import /tmp/busybox.tar
+ctr -n k8s.io images import /tmp/pause.tar
+rm -f /tmp/busybox.tar /tmp/pause.tar
 podman import --change 'CMD ["/bin/sh"]' "$tar" docker.io/library/busybox:latest
 for _ in $(seq 150); do [ -S /run/user/1000/bus ] && break; sleep 0.2; done
 su -l user -c "export XDG_RUNTIME_DIR=/run/user/1000 DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus
@@ -133,9 +140,18 @@ su -l user -c "export XDG_RUNTIME_DIR=/run/user/1000 DBUS_SESSION_BUS_ADDRESS=un
 # and cgroup driver stay Debian's.
 printf '{"runtimes": {"hull": {"path": "/usr/local/bin/hull"}}}\n' >/etc/docker/daemon.json
 systemctl restart docker
-# containerd as kubeadm users configure it: the CRI runc runtime with SystemdCgroup = true.
+# containerd as kubeadm users configure it: the CRI runc runtime with SystemdCgroup = true, and the runtime handler
+# `hull` beside it, the same but for its binary (tests copy hull to /usr/local/bin/hull).
 containerd config default >/etc/containerd/config.toml
-sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml
+sed -i -e 's/SystemdCgroup = false/SystemdCgroup = true/' \
+  -e 's#sandbox_image = .*#sandbox_image = "localhost/hull/pause:1"#' /etc/containerd/config.toml
+cat >>/etc/containerd/config.toml <<'TOML'
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hull]
+  runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hull.options]
+    BinaryName = "/usr/local/bin/hull"
+    SystemdCgroup = true
+TOML
 systemctl restart containerd
 docker info --format '{{.CgroupDriver}} {{.CgroupVersion}}'
 podman info --format '{{.Host.CgroupManager}} {{.Host.CgroupsVersion}}'

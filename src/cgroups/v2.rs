@@ -335,14 +335,22 @@ pub(super) fn is_frozen(dir: &Path) -> Result<bool> {
     Ok(events.lines().any(|l| l.trim() == "frozen 1"))
 }
 
-/// Writes "1" to `cgroup.kill`; false when the kernel (< 5.14) or the cgroup does not have it.
+/// Writes "1" to `cgroup.kill`: false when the kernel (< 5.14) has no such file, true when done or the cgroup is gone.
 pub(super) fn kill(dir: &Path) -> Result<bool> {
     let path = dir.join("cgroup.kill");
-    if !path.exists() {
-        return Ok(false);
+    match fs::write(&path, "1") {
+        Ok(()) => Ok(true),
+        // No cgroup.kill in a cgroup that exists: a kernel before 5.14.
+        Err(err) if err.kind() == io::ErrorKind::NotFound && dir.exists() => Ok(false),
+        // The cgroup went meanwhile (a systemd scope goes with its last process; a racing delete): nothing to kill.
+        Err(err)
+            if err.kind() == io::ErrorKind::NotFound
+                || err.raw_os_error() == Some(libc::ENODEV) =>
+        {
+            Ok(true)
+        }
+        Err(err) => Err(err).with_context(|| format!("write 1 to {}", path.display())),
     }
-    write_file(&path, "1")?;
-    Ok(true)
 }
 
 fn read_optional(path: &Path) -> Result<Option<String>> {

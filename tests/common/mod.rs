@@ -18,6 +18,33 @@ use serde_json::{json, Value};
 
 pub const HULL: &str = env!("CARGO_BIN_EXE_hull");
 
+/// Whether the tests run hull with the systemd cgroup driver: `HULL_TEST_CGROUP_DRIVER=systemd` (make test-host runs
+/// every kernel test a second time so in its systemd guest). Every hull command then gets `--systemd-cgroup`, and a
+/// container's cgroup is its `hull-<id>.scope` under system.slice.
+pub fn systemd_driver() -> bool {
+    std::env::var("HULL_TEST_CGROUP_DRIVER").is_ok_and(|d| d == "systemd")
+}
+
+/// A command running hull, with `--systemd-cgroup` under the systemd driver (see [`systemd_driver`]).
+pub fn hull_command() -> Command {
+    let mut cmd = Command::new(HULL);
+    if systemd_driver() {
+        cmd.arg("--systemd-cgroup");
+    }
+    cmd
+}
+
+/// Return from a test that sets a cgroupfs `linux.cgroupsPath` (a directory path) when the tests run with the
+/// systemd driver, which takes only `slice:prefix:name`.
+#[macro_export]
+macro_rules! require_cgroupfs_driver {
+    ($name:expr) => {
+        if common::systemd_driver() {
+            skip!("{}: its cgroupsPath is a cgroupfs path (the systemd driver's are tested in tests/systemd.rs)", $name);
+        }
+    };
+}
+
 /// The busybox rootfs the Makefile assembles (`make rootfs`), or `$HULL_TEST_ROOTFS`.
 pub fn rootfs() -> PathBuf {
     let path = std::env::var_os("HULL_TEST_ROOTFS")
@@ -181,7 +208,7 @@ impl Env {
         timeout: Duration,
         setup: impl FnOnce(&mut Command),
     ) -> Run {
-        let mut cmd = Command::new(HULL);
+        let mut cmd = hull_command();
         cmd.arg("--root")
             .arg(self.root())
             .args(args)
@@ -249,7 +276,7 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        let _ = Command::new(HULL)
+        let _ = hull_command()
             .arg("--root")
             .arg(self.root())
             .args(["delete", "--force", &self.id])
@@ -341,6 +368,11 @@ pub fn assert_leaves_nothing(env: &Env) {
         Vec::<PathBuf>::new(),
         "no cgroup may remain"
     );
+    assert_eq!(
+        systemd_units_named(&env.id),
+        Vec::<String>::new(),
+        "no systemd unit may remain"
+    );
     let bundle = env.bundle().to_string_lossy().into_owned();
     assert_eq!(
         host_mounts_mentioning(&bundle),
@@ -354,8 +386,10 @@ pub fn assert_leaves_nothing(env: &Env) {
     );
 }
 
-/// Every cgroup directory (in any hierarchy) whose path ends with `/<id>`.
+/// Every cgroup directory (in any hierarchy) whose path ends with `/<id>`, or is a systemd scope of it
+/// (`/<prefix>-<id>.scope`).
 pub fn cgroup_dirs_named(id: &str) -> Vec<PathBuf> {
+    let scope = format!("-{id}.scope");
     let mut found = Vec::new();
     let mut stack = vec![PathBuf::from("/sys/fs/cgroup")];
     while let Some(dir) = stack.pop() {
@@ -365,7 +399,10 @@ pub fn cgroup_dirs_named(id: &str) -> Vec<PathBuf> {
         for entry in entries.flatten() {
             if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 let path = entry.path();
-                if path.file_name().is_some_and(|n| n == id) {
+                if path
+                    .file_name()
+                    .is_some_and(|n| n == id || n.to_string_lossy().ends_with(&scope))
+                {
                     found.push(path.clone());
                 }
                 stack.push(path);
@@ -373,6 +410,24 @@ pub fn cgroup_dirs_named(id: &str) -> Vec<PathBuf> {
         }
     }
     found
+}
+
+/// The systemd units (any state, a failed one included) whose name has `-<id>.`, on a host booted with systemd.
+pub fn systemd_units_named(id: &str) -> Vec<String> {
+    if !Path::new("/run/systemd/system").is_dir() {
+        return Vec::new();
+    }
+    let out = Command::new("systemctl")
+        .args(["list-units", "--all", "--plain", "--no-legend", "--full"])
+        .output()
+        .expect("run systemctl list-units");
+    let needle = format!("-{id}.");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|unit| unit.contains(&needle))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Host mounts that mention `needle` (a leaked mount from a failed create would).

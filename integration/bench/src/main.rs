@@ -3,11 +3,13 @@
 //!     bench --rootfs DIR --runtime hull=PATH --runtime runc=PATH [--runtime crun=PATH]
 //!           [--floor PATH] [--config TEMPLATE] [--out FILE.json] [--markdown FILE.md]
 //!           [--quick] [--scale N] [--scale-runtimes A,B] [--only W1,W2] [--targets] [--enforce]
-//!           [--guard-run RATIO]
+//!           [--guard-run RATIO] [--systemd-cgroup]
 //!
 //! Workloads: run, lifecycle, exec, state, concurrent, scale (with --scale N), memory, memlimit,
 //! size. Timed loops interleave the runtimes round by round. Each runtime gets its own `--root`
-//! under a temp dir; a runtime whose probe (`run` of /bin/true) fails is reported as skipped.
+//! under a temp dir; a runtime whose probe (`run` of /bin/true) fails is reported as skipped. With
+//! `--systemd-cgroup` every runtime gets that global flag (its bundles name no cgroupsPath, so each makes its default
+//! transient scope through systemd): the path engines take on a systemd host.
 //!
 //! Exit status: 0; 1 when a measured runtime failed a command that must succeed (failures of the
 //! concurrent and scale bursts are counted, not fatal); 2 for usage or setup errors; 3 when
@@ -33,7 +35,7 @@ const USAGE: &str =
     "usage: bench --rootfs DIR --runtime hull=PATH --runtime runc=PATH [--runtime crun=PATH]
              [--floor PATH] [--config TEMPLATE] [--out FILE.json] [--markdown FILE.md] [--quick]
              [--scale N] [--scale-runtimes A,B] [--only W1,W2] [--targets] [--enforce]
-             [--guard-run RATIO]
+             [--guard-run RATIO] [--systemd-cgroup]
 workloads (--only): run, lifecycle, exec, state, concurrent, scale, memory, memlimit, size";
 
 /// Command-line options.
@@ -62,6 +64,8 @@ pub struct Options {
     pub enforce: bool,
     /// Exit 4 when hull's median `run` exceeds this many times runc's.
     pub guard_run: Option<f64>,
+    /// Run every runtime with `--systemd-cgroup`.
+    pub systemd_cgroup: bool,
 }
 
 fn main() -> ExitCode {
@@ -93,6 +97,7 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options> {
         targets: false,
         enforce: false,
         guard_run: None,
+        systemd_cgroup: false,
     };
     let mut rootfs = None;
     let list = |value: String| -> Vec<String> {
@@ -131,6 +136,7 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options> {
             "--out" => options.out = Some(PathBuf::from(value()?)),
             "--markdown" => options.markdown = Some(PathBuf::from(value()?)),
             "--quick" => options.quick = true,
+            "--systemd-cgroup" => options.systemd_cgroup = true,
             "--scale" => {
                 let n = value()?;
                 options.scale = n
@@ -283,8 +289,12 @@ fn bench(options: &Options) -> Result<ExitCode> {
             root: work.0.join(format!("state-{name}")),
             version: version(path),
             skipped: None,
+            systemd_cgroup: options.systemd_cgroup,
         })
         .collect();
+    if options.systemd_cgroup {
+        notes.push("cgroup driver: systemd (every runtime ran with --systemd-cgroup)".to_owned());
+    }
     for rt in &mut runtimes {
         rt.skipped = probe(rt, &true_bundle);
         match &rt.skipped {

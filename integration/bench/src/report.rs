@@ -587,6 +587,7 @@ mod tests {
             root: PathBuf::from("/tmp/state"),
             version: String::new(),
             skipped: skipped.map(str::to_owned),
+            systemd_cgroup: false,
         }
     }
 

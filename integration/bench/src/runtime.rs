@@ -265,6 +265,8 @@ pub struct Runtime {
     pub version: String,
     /// Why it was not measured (its probe `run` failed), if so.
     pub skipped: Option<String>,
+    /// Whether it runs with the global `--systemd-cgroup` flag.
+    pub systemd_cgroup: bool,
 }
 
 impl Runtime {
@@ -285,7 +287,7 @@ impl Runtime {
     }
 
     fn spawn<S: AsRef<OsStr>>(&self, args: &[S], timeout: Duration) -> Result<Outcome> {
-        let mut full: Vec<&OsStr> = vec![OsStr::new("--root"), self.root.as_os_str()];
+        let mut full = self.global_flags();
         full.extend(args.iter().map(AsRef::as_ref));
         timed(&self.path, &full, timeout).with_context(|| self.command_line(args))
     }
@@ -321,9 +323,8 @@ impl Runtime {
             OsStr::new(RSS_HELPER),
             report.as_os_str(),
             self.path.as_os_str(),
-            OsStr::new("--root"),
-            self.root.as_os_str(),
         ];
+        full.extend(self.global_flags());
         full.extend(args.iter().map(AsRef::as_ref));
         let outcome = timed(&exe, &full, TIMEOUT).with_context(|| self.command_line(args))?;
         self.require_success(args, &outcome)?;
@@ -335,11 +336,24 @@ impl Runtime {
         let _ = self.spawn(&["delete", "-f", id], TIMEOUT);
     }
 
+    /// `--root STATE`, and `--systemd-cgroup` when asked for.
+    fn global_flags(&self) -> Vec<&OsStr> {
+        let mut flags = vec![OsStr::new("--root"), self.root.as_os_str()];
+        if self.systemd_cgroup {
+            flags.push(OsStr::new("--systemd-cgroup"));
+        }
+        flags
+    }
+
     pub fn command_line<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
-        let mut line = format!("{} --root {}", self.path.display(), self.root.display());
-        for arg in args {
+        let mut line = self.path.display().to_string();
+        for arg in self
+            .global_flags()
+            .into_iter()
+            .chain(args.iter().map(AsRef::as_ref))
+        {
             line.push(' ');
-            line.push_str(&arg.as_ref().to_string_lossy());
+            line.push_str(&arg.to_string_lossy());
         }
         line
     }

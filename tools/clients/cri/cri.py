@@ -4,7 +4,11 @@ pod sandbox with the given runtime handler, then creates, starts, execs in, stop
 cri-tools (crictl) is not packaged in Debian 12, so this stands in for it. Prints one line per scenario, like
 tools/test-clients.sh, and writes the pod's and containers' ids to WORK/ids for its leftover check.
 
-    cri.py --socket SOCK --handler NAME --image IMAGE --work DIR --label LABEL
+    cri.py --socket SOCK --handler NAME --image IMAGE --work DIR --label LABEL [--systemd-cgroup]
+
+With --systemd-cgroup the pod's cgroup parent is a systemd slice, as kubelet's systemd cgroup driver names it
+(`kubepods-besteffort-pod<uid>.slice`), for a containerd whose runtime has `SystemdCgroup = true`: each container is
+then the scope `cri-containerd-<id>.scope` in that slice.
 """
 import argparse
 import os
@@ -85,6 +89,12 @@ def wait_until(check, seconds=20):
     return None
 
 
+def expand_slice(slice_name):
+    """systemd nests a slice by its dashes: a-b.slice is /a.slice/a-b.slice."""
+    parts = slice_name[: -len(".slice")].split("-")
+    return "".join("/" + "-".join(parts[: i + 1]) + ".slice" for i in range(len(parts)))
+
+
 def cgroup_limit(cgroup_path):
     if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
         path = f"/sys/fs/cgroup{cgroup_path}/memory.max"
@@ -101,6 +111,7 @@ def main():
     parser = argparse.ArgumentParser()
     for flag in ("socket", "handler", "image", "work", "label"):
         parser.add_argument("--" + flag, required=True)
+    parser.add_argument("--systemd-cgroup", action="store_true")
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
     pb = generated_api(args.work)
@@ -125,9 +136,13 @@ def scenarios(args, pb, report):
 
     host_namespaces = pb.NamespaceOption(network=pb.NODE, pid=pb.CONTAINER, ipc=pb.POD)
     logs = os.path.join(args.work, "logs")
-    cgroup_parent = f"/hull-cri-{args.handler}"
+    pod_uid = uuid.uuid4().hex
+    if args.systemd_cgroup:
+        cgroup_parent = f"kubepods-besteffort-pod{pod_uid}.slice"
+    else:
+        cgroup_parent = f"/hull-cri-{args.handler}"
     sandbox = pb.PodSandboxConfig(
-        metadata=pb.PodSandboxMetadata(name="pod", uid=uuid.uuid4().hex, namespace="hull-clients"),
+        metadata=pb.PodSandboxMetadata(name="pod", uid=pod_uid, namespace="hull-clients"),
         log_directory=logs,
         dns_config=pb.DNSConfig(servers=["127.0.0.1"]),
         linux=pb.LinuxPodSandboxConfig(
@@ -174,7 +189,11 @@ def scenarios(args, pb, report):
     report.expect("start-container", pb.CONTAINER_RUNNING, container_status(server).state)
     wait_until(lambda: log_lines("server"), 10)
     report.expect("container-log", [["stdout", "F", "hello from cri in /tmp"]], log_lines("server"))
-    report.expect("memory-limit", str(64 << 20), cgroup_limit(f"{cgroup_parent}/{server}"))
+    if args.systemd_cgroup:
+        server_cgroup = f"{expand_slice(cgroup_parent)}/cri-containerd-{server}.scope"
+    else:
+        server_cgroup = f"{cgroup_parent}/{server}"
+    report.expect("memory-limit", str(64 << 20), cgroup_limit(server_cgroup))
 
     result = cri.runtime("ExecSync", container_id=server, cmd=["sh", "-c", "echo out; echo err >&2; exit 3"],
                          timeout=30)
@@ -205,6 +224,9 @@ def scenarios(args, pb, report):
     cri.runtime("RemovePodSandbox", pod_sandbox_id=pod)
     remaining = cri.runtime("ListContainers", filter=pb.ContainerFilter(pod_sandbox_id=pod)).containers
     report.expect("remove", [], list(remaining))
+    if args.systemd_cgroup:
+        # kubelet removes a pod's slice when the pod is gone.
+        subprocess.run(["systemctl", "stop", cgroup_parent], check=False)
     return 1 if report.failed else 0
 
 
