@@ -206,7 +206,7 @@ fn unix_path(addresses: &str) -> Option<PathBuf> {
     Some(PathBuf::from(OsString::from_vec(path)))
 }
 
-/// A connection to a bus (authenticated and registered: it has a unique name) or to a peer (authenticated).
+/// A connection to a bus, authenticated and registered (it has a unique name).
 pub struct Connection {
     stream: UnixStream,
     /// The socket's path, for error messages.
@@ -230,17 +230,6 @@ impl Connection {
             .with_context(|| format!("authenticate to D-Bus {} as uid {uid}", path.display()))?;
         // The unique name it returns is of no use to hull's callers, who address others, never themselves.
         conn.hello()?;
-        Ok(conn)
-    }
-
-    /// Connect straight to a D-Bus server listening at `path` (a peer, such as systemd's private socket: no bus
-    /// daemon, so no Hello and no match rules, and the server's signals come unasked) and authenticate as `uid`.
-    pub fn connect_direct(path: &Path, uid: u32) -> Result<Connection> {
-        let stream = UnixStream::connect(path)
-            .with_context(|| format!("connect to D-Bus {}", path.display()))?;
-        let mut conn = Connection::over(stream, path.to_owned());
-        conn.authenticate(uid)
-            .with_context(|| format!("authenticate to D-Bus {} as uid {uid}", path.display()))?;
         Ok(conn)
     }
 

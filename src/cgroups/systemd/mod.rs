@@ -19,8 +19,6 @@ pub use properties::{annotation_properties, resource_properties, systemd_quota, 
 const SYSTEMD: &str = "org.freedesktop.systemd1";
 const MANAGER_PATH: &str = "/org/freedesktop/systemd1";
 const MANAGER: &str = "org.freedesktop.systemd1.Manager";
-/// PID 1's private D-Bus socket (root only).
-const SYSTEM_PRIVATE_SOCKET: &str = "/run/systemd/private";
 /// How long a unit job may take (runc waits 30 s).
 const JOB_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -71,26 +69,13 @@ impl Bus {
         })
     }
 
-    /// A connection to the manager: its private socket when it takes this process (systemd accepts its own uid
-    /// there: root for PID 1, the user for a user instance), which spares the bus daemon's hop on every message and
-    /// the Hello and AddMatch round trips, as systemctl does; else the bus. `true` with a direct connection.
-    fn connect(&self) -> Result<(Connection, bool)> {
-        let (private, bus, uid) = match self {
-            Bus::System => (
-                PathBuf::from(SYSTEM_PRIVATE_SOCKET),
-                dbus::system_bus_path(),
-                0,
-            ),
-            Bus::User { uid, runtime_dir } => (
-                runtime_dir.join("systemd/private"),
-                dbus::user_bus_path(runtime_dir),
-                *uid,
-            ),
-        };
-        if let Ok(conn) = Connection::connect_direct(&private, uid) {
-            return Ok((conn, true));
+    fn connect(&self) -> Result<Connection> {
+        match self {
+            Bus::System => Connection::connect(&dbus::system_bus_path(), 0),
+            Bus::User { uid, runtime_dir } => {
+                Connection::connect(&dbus::user_bus_path(runtime_dir), *uid)
+            }
         }
-        Ok((Connection::connect(&bus, uid)?, false))
     }
 }
 
@@ -110,13 +95,10 @@ pub struct Manager {
 
 impl Manager {
     pub fn connect(bus: &Bus) -> Result<Manager> {
-        let (mut conn, direct) = bus.connect()?;
-        // On the bus a client asks for the signals it wants; systemd sends its own to every direct peer.
-        if !direct {
-            conn.add_match(&format!(
-                "type='signal',sender='{SYSTEMD}',path='{MANAGER_PATH}',interface='{MANAGER}',member='JobRemoved'"
-            ))?;
-        }
+        let mut conn = bus.connect()?;
+        conn.add_match(&format!(
+            "type='signal',sender='{SYSTEMD}',path='{MANAGER_PATH}',interface='{MANAGER}',member='JobRemoved'"
+        ))?;
         Ok(Manager { conn })
     }
 
