@@ -33,6 +33,8 @@ const METHOD_CALL: u8 = 1;
 const METHOD_RETURN: u8 = 2;
 const ERROR: u8 = 3;
 const SIGNAL: u8 = 4;
+/// Header flag: the sender wants no reply.
+const NO_REPLY_EXPECTED: u8 = 1;
 
 /// Header field codes (the SENDER field, 7, is not needed here).
 const PATH: u8 = 1;
@@ -228,8 +230,10 @@ impl Connection {
         let mut conn = Connection::over(stream, path.to_owned());
         conn.authenticate(uid)
             .with_context(|| format!("authenticate to D-Bus {} as uid {uid}", path.display()))?;
-        // The unique name it returns is of no use to hull's callers, who address others, never themselves.
-        conn.hello()?;
+        // Hello must come first; its reply, the unique name, is of no use to hull's callers (who address others,
+        // never themselves), so it is not awaited: the bus handles a connection's messages in order, and the next
+        // call's wait skips the reply.
+        conn.send_call(BUS_NAME, BUS_PATH, BUS_NAME, "Hello", &[], 0)?;
         Ok(conn)
     }
 
@@ -244,14 +248,15 @@ impl Connection {
         }
     }
 
-    /// The SASL exchange: a NUL byte, `AUTH EXTERNAL <uid as decimal text, hex-encoded>`, `OK <guid>` back, `BEGIN`.
+    /// The SASL exchange: a NUL byte, `AUTH EXTERNAL <uid as decimal text, hex-encoded>` and `BEGIN` in one write
+    /// (pipelined, as sd-bus sends them), then the server's `OK <guid>`: one round trip.
     fn authenticate(&mut self, uid: u32) -> Result<()> {
         let hex: String = uid
             .to_string()
             .bytes()
             .map(|digit| format!("{digit:02x}"))
             .collect();
-        self.send(format!("\0AUTH EXTERNAL {hex}\r\n").as_bytes())?;
+        self.send(format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n").as_bytes())?;
         let deadline = Instant::now().checked_add(CALL_TIMEOUT);
         let end = loop {
             if let Some(at) = self.buf.windows(2).position(|pair| pair == b"\r\n") {
@@ -269,17 +274,36 @@ impl Connection {
         let line: Vec<u8> = self.buf.drain(..end + 2).take(end).collect();
         let line = String::from_utf8_lossy(&line);
         ensure!(line.starts_with("OK "), "the bus replied {line:?}");
-        self.send(b"BEGIN\r\n")
+        Ok(())
     }
 
-    /// org.freedesktop.DBus.Hello: register with the bus, which must come first. Returns the unique name the bus
-    /// gave this connection (`:1.42`).
-    fn hello(&mut self) -> Result<String> {
-        let reply = self.call(BUS_NAME, BUS_PATH, BUS_NAME, "Hello", &[])?;
-        match reply.first() {
-            Some(Value::Str(name)) => Ok(name.clone()),
-            _ => bail!("D-Bus {} answered Hello with {reply:?}", self.bus.display()),
+    /// Send a method call with the header `flags`, without waiting for anything; its serial.
+    fn send_call(
+        &mut self,
+        destination: &str,
+        path: &str,
+        interface: &str,
+        member: &str,
+        args: &[Value],
+        flags: u8,
+    ) -> Result<u32> {
+        self.serial = self.serial.checked_add(1).unwrap_or(1);
+        let serial = self.serial;
+        let mut fields = vec![
+            (PATH, Value::ObjectPath(path.into())),
+            (DESTINATION, Value::Str(destination.into())),
+            (INTERFACE, Value::Str(interface.into())),
+            (MEMBER, Value::Str(member.into())),
+        ];
+        if !args.is_empty() {
+            let signature = args.iter().map(Value::signature).collect();
+            fields.push((SIGNATURE, Value::Signature(signature)));
         }
+        let message = encode_message(METHOD_CALL, serial, flags, fields, args)?;
+        self.send(&message).with_context(|| {
+            format!("D-Bus call {interface}.{member} on {}", self.bus.display())
+        })?;
+        Ok(serial)
     }
 
     /// Call `interface.member` on the object `path` of `destination` with `args`, and wait (at most 25 seconds) for
@@ -304,20 +328,7 @@ impl Connection {
         member: &str,
         args: &[Value],
     ) -> Result<Vec<Value>> {
-        self.serial = self.serial.checked_add(1).unwrap_or(1);
-        let serial = self.serial;
-        let mut fields = vec![
-            (PATH, Value::ObjectPath(path.into())),
-            (DESTINATION, Value::Str(destination.into())),
-            (INTERFACE, Value::Str(interface.into())),
-            (MEMBER, Value::Str(member.into())),
-        ];
-        if !args.is_empty() {
-            let signature = args.iter().map(Value::signature).collect();
-            fields.push((SIGNATURE, Value::Signature(signature)));
-        }
-        let message = encode_message(METHOD_CALL, serial, fields, args)?;
-        self.send(&message)?;
+        let serial = self.send_call(destination, path, interface, member, args, 0)?;
         let deadline = Instant::now().checked_add(CALL_TIMEOUT);
         loop {
             let Some(message) = self.next_message(deadline)? else {
@@ -346,12 +357,15 @@ impl Connection {
     /// org.freedesktop.DBus.AddMatch: have the bus send us the signals `rule` matches, e.g.
     /// `type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='JobRemoved'`.
     pub fn add_match(&mut self, rule: &str) -> Result<()> {
-        self.call(
+        // No reply is asked for: the bus applies the rule before it routes this connection's next message, so a
+        // signal caused by a later call is matched.
+        self.send_call(
             BUS_NAME,
             BUS_PATH,
             BUS_NAME,
             "AddMatch",
             &[Value::Str(rule.into())],
+            NO_REPLY_EXPECTED,
         )?;
         Ok(())
     }
@@ -596,14 +610,15 @@ fn message_len(buf: &[u8]) -> Result<Option<usize>> {
     Ok(Some(len as usize))
 }
 
-/// A whole message of `kind`, little-endian, with the header `fields` and `body`.
+/// A whole message of `kind`, little-endian, with the header `flags` and `fields` and `body`.
 fn encode_message(
     kind: u8,
     serial: u32,
+    flags: u8,
     fields: Vec<(u8, Value)>,
     body: &[Value],
 ) -> Result<Vec<u8>> {
-    let mut out = vec![b'l', kind, 0, 1, 0, 0, 0, 0];
+    let mut out = vec![b'l', kind, flags, 1, 0, 0, 0, 0];
     out.extend_from_slice(&serial.to_le_bytes());
     let fields = fields
         .into_iter()
@@ -969,7 +984,7 @@ mod tests {
             let signature = body.iter().map(Value::signature).collect();
             fields.push((SIGNATURE, Value::Signature(signature)));
         }
-        encode_message(SIGNAL, 99, fields, body).unwrap()
+        encode_message(SIGNAL, 99, 0, fields, body).unwrap()
     }
 
     fn reply(kind: u8, reply_serial: u32, error_name: Option<&str>, body: &[Value]) -> Vec<u8> {
@@ -981,7 +996,7 @@ mod tests {
             let signature = body.iter().map(Value::signature).collect();
             fields.push((SIGNATURE, Value::Signature(signature)));
         }
-        encode_message(kind, 7, fields, body).unwrap()
+        encode_message(kind, 7, 0, fields, body).unwrap()
     }
 
     fn encoded(value: &Value) -> Vec<u8> {
@@ -1122,13 +1137,14 @@ mod tests {
     }
 
     #[test]
-    fn hello_is_sent_as_libdbus_sends_it_and_its_reply_understood() {
+    fn hello_is_sent_as_libdbus_sends_it_and_its_reply_skipped() {
         assert_eq!(HELLO_REPLY_AND_NAME_ACQUIRED.len(), 258);
         let (mut conn, mut peer) = pair();
-        peer.write_all(HELLO_REPLY_AND_NAME_ACQUIRED).unwrap();
-        assert_eq!(conn.hello().unwrap(), ":1.0");
+        conn.send_call(BUS_NAME, BUS_PATH, BUS_NAME, "Hello", &[], 0)
+            .unwrap();
         assert_eq!(received(&mut peer), HELLO);
-        // The signal that came in the same read was queued.
+        // Nobody waits for Hello's reply: a later wait passes over it, and the signal that came with it is found.
+        peer.write_all(HELLO_REPLY_AND_NAME_ACQUIRED).unwrap();
         let args = conn
             .wait_signal(BUS_NAME, "NameAcquired", |_| true, Duration::ZERO)
             .unwrap();
@@ -1150,7 +1166,7 @@ mod tests {
         peer.write_all(b"REJECTED EXTERNAL\r\n").unwrap();
         let err = conn.authenticate(0).unwrap_err();
         assert_eq!(err.to_string(), "the bus replied \"REJECTED EXTERNAL\"");
-        assert_eq!(received(&mut peer), b"\0AUTH EXTERNAL 30\r\n");
+        assert_eq!(received(&mut peer), b"\0AUTH EXTERNAL 30\r\nBEGIN\r\n");
     }
 
     /// A big-endian writer, independent of the encoder under test.

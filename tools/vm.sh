@@ -38,7 +38,7 @@ TCG_CPU=qemu64,+rdrand,+cx16,+lahf-lm,+popcnt,+ssse3,+sse4.1,+sse4.2
 KEEP=${HULL_VM_KEEP:-0}
 VERBOSE=${HULL_VM_VERBOSE:-0}
 # Raise when the recipe changes: a new base image is then built beside the old one.
-RECIPE=2
+RECIPE=3
 BASE="$CACHE/base-r$RECIPE.qcow2"
 # run's defaults (its options change them).
 ENVS=()
@@ -123,19 +123,21 @@ provision_script() { cat <<'EOF'
 set -ex
 systemctl is-system-running --wait || systemctl --failed --no-legend
 tar=/usr/local/share/hull-vm/busybox-rootfs.tar
-docker import --change 'CMD ["/bin/sh"]' "$tar" docker.io/library/busybox:latest
+# An imported image has no environment: PATH is set as Docker Hub's busybox sets it (containerd's CRI adds none).
+path='ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+docker import --change "$path" --change 'CMD ["/bin/sh"]' "$tar" docker.io/library/busybox:latest
 docker save -o /tmp/busybox.tar docker.io/library/busybox:latest
 ctr -n default images import /tmp/busybox.tar
 # The CRI plugin's images (namespace k8s.io): busybox, and a pause image made of it (no registry is reachable).
-docker import --change 'CMD ["sleep", "2147483647"]' "$tar" localhost/hull/pause:1
+docker import --change "$path" --change 'CMD ["sleep", "2147483647"]' "$tar" localhost/hull/pause:1
 docker save -o /tmp/pause.tar localhost/hull/pause:1
 ctr -n k8s.io images import /tmp/busybox.tar
 ctr -n k8s.io images import /tmp/pause.tar
 rm -f /tmp/busybox.tar /tmp/pause.tar
-podman import --change 'CMD ["/bin/sh"]' "$tar" docker.io/library/busybox:latest
+podman import --change "$path" --change 'CMD ["/bin/sh"]' "$tar" docker.io/library/busybox:latest
 for _ in $(seq 150); do [ -S /run/user/1000/bus ] && break; sleep 0.2; done
 su -l user -c "export XDG_RUNTIME_DIR=/run/user/1000 DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus
-  podman import --change 'CMD [\"/bin/sh\"]' $tar docker.io/library/busybox:latest"
+  podman import --change '$path' --change 'CMD [\"/bin/sh\"]' $tar docker.io/library/busybox:latest"
 # docker: hull by name beside the default runtime (tests copy hull to /usr/local/bin/hull); the default runtime
 # and cgroup driver stay Debian's.
 printf '{"runtimes": {"hull": {"path": "/usr/local/bin/hull"}}}\n' >/etc/docker/daemon.json

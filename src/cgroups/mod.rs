@@ -576,7 +576,14 @@ impl Cgroup {
 
     fn remove(&self, only_made: bool) -> Result<()> {
         if let Some(unit) = &self.systemd {
-            systemd::Manager::connect(&unit.bus)?.stop(&unit.name)?;
+            let mut manager = systemd::Manager::connect(&unit.bus)?;
+            if self.hierarchies.iter().any(|h| h.path.exists()) {
+                manager.stop(&unit.name)?;
+            } else {
+                // systemd removes a unit's cgroup once the unit is inactive (a scope whose last process is gone):
+                // nothing to stop, only a failed unit to forget.
+                manager.forget(&unit.name);
+            }
         }
         let deadline = Instant::now() + DESTROY_TIMEOUT;
         let mut first_error = None;

@@ -95,11 +95,16 @@ pub struct Manager {
 
 impl Manager {
     pub fn connect(bus: &Bus) -> Result<Manager> {
-        let mut conn = bus.connect()?;
-        conn.add_match(&format!(
+        Ok(Manager {
+            conn: bus.connect()?,
+        })
+    }
+
+    /// Ask the bus for systemd's JobRemoved signals, before a call that makes a job (see [`Manager::wait_job`]).
+    fn watch_jobs(&mut self) -> Result<()> {
+        self.conn.add_match(&format!(
             "type='signal',sender='{SYSTEMD}',path='{MANAGER_PATH}',interface='{MANAGER}',member='JobRemoved'"
-        ))?;
-        Ok(Manager { conn })
+        ))
     }
 
     /// The manager's own cgroup (`/` for PID 1, `.../user@UID.service` for a user instance): units' cgroups are
@@ -162,6 +167,7 @@ impl Manager {
             Value::properties(properties),
             Value::Array("(sa(sv))".into(), Vec::new()),
         ];
+        self.watch_jobs()?;
         let job = match self.manager_call("StartTransientUnit", &args) {
             Err(err) if is_error(&err, "org.freedesktop.systemd1.UnitExists") => {
                 let _ = self.manager_call("ResetFailedUnit", &[Value::Str(unit.unit.clone())]);
@@ -184,8 +190,9 @@ impl Manager {
     /// Stop `unit` and wait until it is gone; a unit that does not exist is gone already. A failed unit is reset so
     /// that systemd forgets it.
     pub fn stop(&mut self, unit: &UnitName) -> Result<()> {
+        self.watch_jobs()?;
         let name = Value::Str(unit.unit.clone());
-        match self.manager_call("StopUnit", &[name.clone(), Value::Str("replace".into())]) {
+        match self.manager_call("StopUnit", &[name, Value::Str("replace".into())]) {
             Ok(job) => {
                 let result = self.wait_job(&job)?;
                 if result != "done" {
@@ -201,8 +208,14 @@ impl Manager {
             Err(err) if is_error(&err, "org.freedesktop.systemd1.NoSuchUnit") => {}
             Err(err) => return Err(err.context(format!("unable to stop unit {:?}", unit.unit))),
         }
-        let _ = self.manager_call("ResetFailedUnit", &[name]);
+        self.forget(unit);
         Ok(())
+    }
+
+    /// Have systemd forget `unit` once it is inactive: a failed unit stays loaded until reset. A unit that does not
+    /// exist is forgotten already.
+    pub fn forget(&mut self, unit: &UnitName) {
+        let _ = self.manager_call("ResetFailedUnit", &[Value::Str(unit.unit.clone())]);
     }
 
     /// Change the unit's properties for good (`update`), before hull writes the cgroup files.

@@ -116,12 +116,21 @@ def main():
     os.makedirs(args.work, exist_ok=True)
     pb = generated_api(args.work)
     report = Report(args.label)
+    args.pod_uid = uuid.uuid4().hex
+    if args.systemd_cgroup:
+        args.cgroup_parent = f"kubepods-besteffort-pod{args.pod_uid}.slice"
+    else:
+        args.cgroup_parent = f"/hull-cri-{args.handler}"
     try:
         return scenarios(args, pb, report)
     except grpc.RpcError as err:
         report.expect("cri-call", "success", f"{err.code().name}: {err.details()}")
     except Exception as err:  # a broken step is reported as a failure line, not a traceback
         report.expect("cri-client", "success", f"{type(err).__name__}: {err}")
+    finally:
+        if args.systemd_cgroup:
+            # kubelet removes a pod's slice once the pod is gone (here also when a scenario failed).
+            subprocess.run(["systemctl", "stop", args.cgroup_parent], check=False)
     return 1
 
 
@@ -136,13 +145,9 @@ def scenarios(args, pb, report):
 
     host_namespaces = pb.NamespaceOption(network=pb.NODE, pid=pb.CONTAINER, ipc=pb.POD)
     logs = os.path.join(args.work, "logs")
-    pod_uid = uuid.uuid4().hex
-    if args.systemd_cgroup:
-        cgroup_parent = f"kubepods-besteffort-pod{pod_uid}.slice"
-    else:
-        cgroup_parent = f"/hull-cri-{args.handler}"
+    cgroup_parent = args.cgroup_parent
     sandbox = pb.PodSandboxConfig(
-        metadata=pb.PodSandboxMetadata(name="pod", uid=pod_uid, namespace="hull-clients"),
+        metadata=pb.PodSandboxMetadata(name="pod", uid=args.pod_uid, namespace="hull-clients"),
         log_directory=logs,
         dns_config=pb.DNSConfig(servers=["127.0.0.1"]),
         linux=pb.LinuxPodSandboxConfig(
@@ -224,9 +229,6 @@ def scenarios(args, pb, report):
     cri.runtime("RemovePodSandbox", pod_sandbox_id=pod)
     remaining = cri.runtime("ListContainers", filter=pb.ContainerFilter(pod_sandbox_id=pod)).containers
     report.expect("remove", [], list(remaining))
-    if args.systemd_cgroup:
-        # kubelet removes a pod's slice when the pod is gone.
-        subprocess.run(["systemctl", "stop", cgroup_parent], check=False)
     return 1 if report.failed else 0
 
 
