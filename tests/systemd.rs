@@ -288,4 +288,20 @@ fn a_bad_systemd_annotation_is_refused_by_name() {
     let unit = format!("hull-test-{}.scope", env.id);
     assert_eq!(unit_property(&unit, "LoadState"), "not-found");
     assert_leaves_nothing(&env);
+
+    // A well-formed annotation systemd refuses: the error names the unit and carries systemd's own text.
+    config["annotations"] = json!({"org.systemd.property.NoSuchSetting": "true"});
+    env.write_config(&config);
+    let r = systemd_hull(&env, &["create", &env.id]);
+    assert!(
+        r.code == 1
+            && r.stderr
+                .contains(&format!("unable to start unit \"{unit}\""))
+            && r.stderr
+                .contains("Cannot set property NoSuchSetting, or unknown property."),
+        "expected systemd's refusal, naming the unit: {}",
+        r.describe()
+    );
+    assert_eq!(unit_property(&unit, "LoadState"), "not-found");
+    assert_leaves_nothing(&env);
 }

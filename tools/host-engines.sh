@@ -76,9 +76,12 @@ leftovers=$( {
     systemctl list-units --all --no-legend --plain | awk '{print $1}' | grep -E '^(libpod|docker|ctr|hull|cri-containerd)-.*\.scope$|^kubepods-besteffort-pod.*\.slice$'
     as_user systemctl --user list-units --all --no-legend --plain | awk '{print $1}' | grep -E '^(libpod|hull)-.*\.scope$'
     pgrep -a -x 'hull|runc|conmon' | grep -v containerd-shim
+    find /sys/fs/cgroup -type d -regextype egrep -regex '.*/(libpod|docker|ctr|hull|cri-containerd)-[^/]*\.scope'
+    # Container root filesystems still mounted (rootless podman's live in its own mount namespace, gone with it).
+    awk '$5 ~ /^\/run\/containerd\/io\.containerd\.runtime\.v2\.task\/|\/merged$/ {print "mount " $5}' /proc/self/mountinfo
 } 2>/dev/null)
 if [ -z "$leftovers" ]; then
-    echo "ok   no container, unit, scope or runtime process left"
+    echo "ok   no container, unit, scope, cgroup, mount or runtime process left"
     passed=$((passed + 1))
 else
     echo "FAIL leftovers: $(tr '\n' ' ' <<<"$leftovers")"

@@ -272,6 +272,8 @@ setup() {
     rm -rf "$work"
     mv "$BASE.tmp" "$BASE"
     : >"$BASE.done"
+    # Images of earlier recipes are not used any more.
+    find "$CACHE" -maxdepth 1 -name 'base-r*.qcow2*' ! -name "base-r$RECIPE.qcow2*" -delete
     say "base image ready in $(($(date +%s) - started)) s: $BASE"
     exec 8>&-
 }

@@ -579,10 +579,12 @@ impl Cgroup {
             let mut manager = systemd::Manager::connect(&unit.bus)?;
             if self.hierarchies.iter().any(|h| h.path.exists()) {
                 manager.stop(&unit.name)?;
+                logger::phase("delete: systemd unit stopped");
             } else {
                 // systemd removes a unit's cgroup once the unit is inactive (a scope whose last process is gone):
                 // nothing to stop, only a failed unit to forget.
                 manager.forget(&unit.name);
+                logger::phase("delete: systemd unit forgotten");
             }
         }
         let deadline = Instant::now() + DESTROY_TIMEOUT;

@@ -291,6 +291,8 @@ impl Report<'_> {
         let mut targets = vec![
             ratio_target("run ≤ 1.5x floor", "run /bin/true", "floor", 1.5),
             ratio_target("run ≤ 0.25x runc", "run /bin/true", "runc", 0.25),
+            // Issue 19's target for the systemd path (crun refuses hybrid hosts: n/a there).
+            ratio_target("run ≤ 0.5x crun", "run /bin/true", "crun", 0.5),
             ratio_target("lifecycle total ≤ 0.25x runc", "create→start", "runc", 0.25),
             ratio_target("exec ≤ 0.3x runc", "exec", "runc", 0.3),
             ratio_target("state ≤ 0.25x runc", "state", "runc", 0.25),
@@ -712,6 +714,7 @@ mod tests {
         assert_eq!(targets[0].value, "1.25x");
         assert_eq!(targets[1].result(), "ok");
         assert_eq!(targets[2].result(), "n/a");
+        assert_eq!(targets[3].result(), "n/a");
     }
 
     #[test]

@@ -271,7 +271,12 @@ pub fn fds() -> io::Result<Value> {
 /// hierarchy) through every fd, the cwd and the root of TARGET: open `/proc/<pid>/fd/N/<..>*/NAME/cgroup.kill` for
 /// write at every depth and, if that opens, write "1" (which kills every process in NAME). The result lists what
 /// TARGET holds and what was reached; with RESULT `-` it is printed and the checker exits.
-pub fn cgroup_escape(target: &str, release_fifo: &str, result_path: &str, name: &str) -> io::Result<()> {
+pub fn cgroup_escape(
+    target: &str,
+    release_fifo: &str,
+    result_path: &str,
+    name: &str,
+) -> io::Result<()> {
     let pid = find_target(target)?;
     if target == "new" {
         // The helper appears in /proc as soon as it is forked; give it a moment to reach the fifo.
