@@ -2,7 +2,7 @@
 //! container, where it could reopen the host binary for writing. Commands that enter containers (`create`, `run`)
 //! therefore re-exec once from an unwritable view of hull before doing anything else:
 //! - preferred (runc >= 1.2's approach, no copy): the binary opened through a private, detached, read-only
-//!   overlayfs whose lower layers are hull's directory and an empty tmpfs; every write through it fails with EROFS;
+//!   overlayfs whose top lower layer is hull's directory; every write through it fails with EROFS;
 //! - fallback (kernels or setups without overlayfs): a sealed memfd copy (`F_SEAL_WRITE` and friends).
 //!
 //! A process already running from either view is left alone, so the re-exec happens once. On x86_64 the overlay
@@ -41,16 +41,19 @@ fn c_string(bytes: &[u8]) -> Result<CString> {
     CString::new(bytes).context("path contains a NUL byte")
 }
 
-/// hull opened through a detached read-only overlayfs (lower layers: its directory and an empty tmpfs).
+/// The second lower layer of the overlay view. overlayfs takes no fewer than two lower layers without an upper one,
+/// and the view only ever opens hull's own name, which the first layer (hull's directory) has: any directory
+/// attached to this mount namespace and apart from hull's does. An empty detached tmpfs would be tidier, but Linux
+/// before 6.5 (Debian 12's 6.1 among them) refuses a detached mount as a layer ("failed to clone lowerpath"). The
+/// view is mounted nodev, never attached, and its fd is close-on-exec.
+pub const SECOND_LAYER: &str = "/dev";
+
+/// hull opened through a detached read-only overlayfs (lower layers: its directory, then [`SECOND_LAYER`]).
 fn overlay_view(exe_path: &Path) -> Result<OwnedFd> {
     let dir = exe_path.parent().context("hull's path has no directory")?;
     let name = exe_path
         .file_name()
         .context("hull's path has no file name")?;
-    let tmpfs = sys::fsopen(c"tmpfs").context("fsopen tmpfs")?;
-    sys::fsconfig_create(tmpfs.as_fd()).context("create empty tmpfs")?;
-    let empty =
-        sys::fsmount(tmpfs.as_fd(), libc::MOUNT_ATTR_RDONLY).context("fsmount empty tmpfs")?;
     let overlay = sys::fsopen(c"overlay").context("fsopen overlay")?;
     // overlayfs separates layers with ':' and options with ','; escape them in hull's directory.
     let mut lower = Vec::new();
@@ -60,7 +63,8 @@ fn overlay_view(exe_path: &Path) -> Result<OwnedFd> {
         }
         lower.push(b);
     }
-    lower.extend_from_slice(format!(":/proc/self/fd/{}", empty.as_raw_fd()).as_bytes());
+    lower.push(b':');
+    lower.extend_from_slice(SECOND_LAYER.as_bytes());
     sys::fsconfig_set_string(overlay.as_fd(), c"lowerdir", &c_string(&lower)?)
         .context("configure overlay")?;
     sys::fsconfig_create(overlay.as_fd()).context("create overlay")?;

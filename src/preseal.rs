@@ -20,7 +20,7 @@ use core::ptr;
 
 use syscalls::{raw_syscall, Sysno};
 
-use crate::exeseal::{OVERLAYFS_SUPER_MAGIC, REQUIRED_SEALS};
+use crate::exeseal::{OVERLAYFS_SUPER_MAGIC, REQUIRED_SEALS, SECOND_LAYER};
 use crate::sys::{FSCONFIG_CMD_CREATE, FSCONFIG_SET_STRING, FSMOUNT_CLOEXEC, FSOPEN_CLOEXEC};
 
 // The kernel starts a process with %rsp at argc (then argv, NULL, envp, NULL, auxv) and %rdx holding a function for
@@ -188,8 +188,8 @@ unsafe extern "C" fn preseal(stack: *const usize) {
     }
 }
 
-/// hull opened through a detached read-only overlayfs whose lower layers are hull's directory and an empty
-/// tmpfs, as `exeseal::overlay_view` makes it.
+/// hull opened through a detached read-only overlayfs whose lower layers are hull's directory and
+/// `exeseal::SECOND_LAYER`, as `exeseal::overlay_view` makes it.
 fn overlay_view() -> Option<usize> {
     let mut path = Buf::<{ PATH_MAX + 1 }>::new();
     // SAFETY: readlink writes at most PATH_MAX bytes into the buffer, which holds PATH_MAX + 1.
@@ -216,14 +216,9 @@ fn overlay_view() -> Option<usize> {
         return None;
     }
 
-    // SAFETY: a NUL-terminated filesystem name and a flag.
-    let tmpfs = ok(unsafe { raw_syscall!(Sysno::fsopen, c"tmpfs".as_ptr(), FSOPEN_CLOEXEC) })?;
-    let empty = create_and_mount(tmpfs, libc::MOUNT_ATTR_RDONLY);
-    close(tmpfs);
-    let empty = empty?;
     let mut lower = Buf::<{ 2 * PATH_MAX + 32 }>::new();
-    let view = lower_dirs(&path, empty, &mut lower).then(|| {
-        // SAFETY: as for tmpfs.
+    let view = lower_dirs(&path, &mut lower).then(|| {
+        // SAFETY: a NUL-terminated filesystem name and a flag.
         let overlay =
             ok(unsafe { raw_syscall!(Sysno::fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) })?;
         // SAFETY: the key and the value are NUL-terminated and outlive the call.
@@ -247,7 +242,6 @@ fn overlay_view() -> Option<usize> {
         close(mount);
         view
     });
-    close(empty);
     view.flatten()
 }
 
@@ -259,13 +253,9 @@ fn create_and_mount(ctx: usize, attrs: u64) -> Option<usize> {
     ok(unsafe { raw_syscall!(Sysno::fsmount, ctx, FSMOUNT_CLOEXEC, attrs) })
 }
 
-/// Writes overlayfs's `lowerdir` into `lower`: `dir` with ':', ',' and '\' escaped, then the empty tmpfs through
-/// /proc/self/fd. False when it does not fit.
-fn lower_dirs(
-    dir: &Buf<{ PATH_MAX + 1 }>,
-    empty: usize,
-    lower: &mut Buf<{ 2 * PATH_MAX + 32 }>,
-) -> bool {
+/// Writes overlayfs's `lowerdir` into `lower`: `dir` with ':', ',' and '\' escaped, then `exeseal::SECOND_LAYER`.
+/// False when it does not fit.
+fn lower_dirs(dir: &Buf<{ PATH_MAX + 1 }>, lower: &mut Buf<{ 2 * PATH_MAX + 32 }>) -> bool {
     if dir.len == 0 && !lower.push(b'/') {
         return false;
     }
@@ -278,22 +268,11 @@ fn lower_dirs(
             return false;
         }
     }
-    for &byte in b":/proc/self/fd/" {
+    if !lower.push(b':') {
+        return false;
+    }
+    for &byte in SECOND_LAYER.as_bytes() {
         if !lower.push(byte) {
-            return false;
-        }
-    }
-    let mut digits = Buf::<20>::new();
-    let mut n = empty;
-    loop {
-        digits.push(b'0' + (n % 10) as u8);
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for i in (0..digits.len).rev() {
-        if !lower.push(digits.at(i)) {
             return false;
         }
     }
