@@ -219,6 +219,8 @@ pub struct Connection {
     buf: Vec<u8>,
     /// Signals that arrived while something else was awaited, oldest first.
     signals: VecDeque<Message>,
+    /// The uid whose authentication the server has not answered yet (see [`Connection::start_authentication`]).
+    authenticating_as: Option<u32>,
 }
 
 impl Connection {
@@ -228,8 +230,7 @@ impl Connection {
         let stream = UnixStream::connect(path)
             .with_context(|| format!("connect to D-Bus {}", path.display()))?;
         let mut conn = Connection::over(stream, path.to_owned());
-        conn.authenticate(uid)
-            .with_context(|| format!("authenticate to D-Bus {} as uid {uid}", path.display()))?;
+        conn.start_authentication(uid)?;
         // Hello must come first; its reply, the unique name, is of no use to hull's callers (who address others,
         // never themselves), so it is not awaited: the bus handles a connection's messages in order, and the next
         // call's wait skips the reply.
@@ -245,35 +246,60 @@ impl Connection {
             serial: 0,
             buf: Vec::new(),
             signals: VecDeque::new(),
+            authenticating_as: None,
         }
     }
 
-    /// The SASL exchange: a NUL byte, `AUTH EXTERNAL <uid as decimal text, hex-encoded>` and `BEGIN` in one write
-    /// (pipelined, as sd-bus sends them), then the server's `OK <guid>`: one round trip.
-    fn authenticate(&mut self, uid: u32) -> Result<()> {
+    /// The SASL exchange, pipelined as sd-bus does it: a NUL byte, `AUTH EXTERNAL <uid as decimal text,
+    /// hex-encoded>` and `BEGIN` go in one write, and the messages that follow need not wait for the server's `OK
+    /// <guid>`, which [`Connection::finish_authentication`] reads before the first message that comes back. A
+    /// connection then costs no round trip of its own.
+    fn start_authentication(&mut self, uid: u32) -> Result<()> {
         let hex: String = uid
             .to_string()
             .bytes()
             .map(|digit| format!("{digit:02x}"))
             .collect();
-        self.send(format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n").as_bytes())?;
-        let deadline = Instant::now().checked_add(CALL_TIMEOUT);
+        self.send(format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n").as_bytes())
+            .with_context(|| {
+                format!("authenticate to D-Bus {} as uid {uid}", self.bus.display())
+            })?;
+        self.authenticating_as = Some(uid);
+        Ok(())
+    }
+
+    /// Read the server's answer to the authentication (see [`Connection::start_authentication`]), if it is still
+    /// due: it must be `OK`.
+    fn finish_authentication(&mut self, deadline: Option<Instant>) -> Result<()> {
+        let Some(uid) = self.authenticating_as else {
+            return Ok(());
+        };
+        let bus = self.bus.clone();
+        let context = || format!("authenticate to D-Bus {} as uid {uid}", bus.display());
         let end = loop {
             if let Some(at) = self.buf.windows(2).position(|pair| pair == b"\r\n") {
                 break at;
             }
-            ensure!(
-                self.buf.len() <= MAX_AUTH_LINE,
-                "the bus sent a line of more than {MAX_AUTH_LINE} bytes"
-            );
-            if !self.wait_readable(deadline)? {
-                bail!("timed out after {CALL_TIMEOUT:?} waiting for the reply to AUTH");
+            if self.buf.len() > MAX_AUTH_LINE {
+                bail!(
+                    "{}: the bus sent a line of more than {MAX_AUTH_LINE} bytes",
+                    context()
+                );
             }
-            self.fill()?;
+            if !self.wait_readable(deadline)? {
+                bail!(
+                    "{}: timed out after {CALL_TIMEOUT:?} waiting for the reply to AUTH",
+                    context()
+                );
+            }
+            self.fill().with_context(context)?;
         };
         let line: Vec<u8> = self.buf.drain(..end + 2).take(end).collect();
         let line = String::from_utf8_lossy(&line);
-        ensure!(line.starts_with("OK "), "the bus replied {line:?}");
+        if !line.starts_with("OK ") {
+            bail!("{}: the bus replied {line:?}", context());
+        }
+        self.authenticating_as = None;
         Ok(())
     }
 
@@ -446,6 +472,7 @@ impl Connection {
 
     /// The next whole message, reading as needed until `deadline` (None: no limit); None when it passes first.
     fn next_message(&mut self, deadline: Option<Instant>) -> Result<Option<Message>> {
+        self.finish_authentication(deadline)?;
         loop {
             if let Some(len) = message_len(&self.buf)? {
                 if self.buf.len() >= len {
@@ -1154,19 +1181,31 @@ mod tests {
     #[test]
     fn authentication_sends_the_uid_in_hex_and_names_a_refusal() {
         let (mut conn, mut peer) = pair();
-        peer.write_all(b"OK 472982bd148723acff9c01336b163bf2\r\n")
-            .unwrap();
-        conn.authenticate(1000).unwrap();
+        conn.start_authentication(1000).unwrap();
         assert_eq!(
             received(&mut peer),
             b"\0AUTH EXTERNAL 31303030\r\nBEGIN\r\n"
         );
+        // The answer is read before the first message, which may come in the same read.
+        peer.write_all(b"OK 472982bd148723acff9c01336b163bf2\r\n")
+            .unwrap();
+        peer.write_all(HELLO_REPLY_AND_NAME_ACQUIRED).unwrap();
+        let args = conn
+            .wait_signal(BUS_NAME, "NameAcquired", |_| true, Duration::ZERO)
+            .unwrap();
+        assert_eq!(args, [s(":1.0")]);
 
         let (mut conn, mut peer) = pair();
+        conn.start_authentication(0).unwrap();
         peer.write_all(b"REJECTED EXTERNAL\r\n").unwrap();
-        let err = conn.authenticate(0).unwrap_err();
-        assert_eq!(err.to_string(), "the bus replied \"REJECTED EXTERNAL\"");
-        assert_eq!(received(&mut peer), b"\0AUTH EXTERNAL 30\r\nBEGIN\r\n");
+        let err = conn
+            .wait_signal(BUS_NAME, "NameAcquired", |_| true, Duration::ZERO)
+            .unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "wait for org.freedesktop.DBus.NameAcquired on D-Bus /test/bus: authenticate to D-Bus /test/bus as uid 0: \
+             the bus replied \"REJECTED EXTERNAL\""
+        );
     }
 
     /// A big-endian writer, independent of the encoder under test.
@@ -1633,7 +1672,11 @@ mod tests {
             err.downcast_ref::<MethodError>().unwrap().name,
             "org.freedesktop.DBus.Error.NameHasNoOwner"
         );
-        let err = Connection::connect(&bus, uid + 1).err().unwrap();
+        // A refusal shows at the first call: the authentication is not waited for on its own.
+        let mut refused = Connection::connect(&bus, uid + 1).unwrap();
+        let err = refused
+            .call(BUS_NAME, BUS_PATH, BUS_NAME, "GetId", &[])
+            .unwrap_err();
         assert!(
             format!("{err:#}").contains("the bus replied \"REJECTED"),
             "{err:#}"
