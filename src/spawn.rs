@@ -21,9 +21,7 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::{mkfifo, Pid};
 
-use oci_spec::runtime::{
-    Hooks, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxResources, Process,
-};
+use oci_spec::runtime::{Hooks, LinuxResources, Process};
 
 use crate::cgroups::{self, Cgroup};
 use crate::channel::{self, Msg};
@@ -387,7 +385,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         let resources = if rootless::enabled() {
             linux.resources().clone().unwrap_or_default()
         } else {
-            cgroup_resources(&bundle.spec)?
+            cgroup_resources(&bundle.spec)
         };
         let annotations = bundle.spec.annotations().clone().unwrap_or_default();
         cgroup.start_unit(first.as_raw() as u32, id, &resources, &annotations)?;
@@ -479,7 +477,7 @@ fn apply_limits(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<()> {
         let resources = spec.linux().as_ref().and_then(|l| l.resources().clone());
         cgroup.apply_limits(&resources.unwrap_or_default())
     } else {
-        cgroup.apply(&cgroup_resources(spec)?)
+        cgroup.apply(&cgroup_resources(spec))
     }
 }
 
@@ -511,49 +509,14 @@ fn asks_for_limits(resources: Option<&LinuxResources>) -> bool {
     false
 }
 
-/// The resources to apply: the configured ones (applied even when absent, so the device allow-list is set up) plus,
-/// as runc does, an "rwm" allow rule for every device in `linux.devices`.
-fn cgroup_resources(spec: &oci_spec::runtime::Spec) -> Result<LinuxResources> {
-    let linux = spec.linux().as_ref();
-    let mut resources = linux
+/// The resources to apply: the configured ones, applied even when absent so that the default device policy (deny
+/// all but runc's default devices) is set up. Access to a `linux.devices` node comes only from
+/// `linux.resources.devices`, as in runc: creating a node grants nothing.
+fn cgroup_resources(spec: &oci_spec::runtime::Spec) -> LinuxResources {
+    spec.linux()
+        .as_ref()
         .and_then(|l| l.resources().clone())
-        .unwrap_or_default();
-    let mut rules = resources.devices().clone().unwrap_or_default();
-    for (i, dev) in linux
-        .and_then(|l| l.devices().as_deref())
-        .unwrap_or(&[])
-        .iter()
-        .enumerate()
-    {
-        // A FIFO is no device the cgroup governs; an unbuffered character device is a character device.
-        let typ = match dev.typ() {
-            LinuxDeviceType::P => continue,
-            LinuxDeviceType::U => LinuxDeviceType::C,
-            other => other,
-        };
-        for (name, number) in [("major", dev.major()), ("minor", dev.minor())] {
-            if u32::try_from(number).is_err() {
-                bail!(
-                    "linux.devices[{i}] ({}): {name} {number} is out of range: use 0 to {}",
-                    dev.path().display(),
-                    u32::MAX
-                );
-            }
-        }
-        let rule = LinuxDeviceCgroupBuilder::default()
-            .allow(true)
-            .typ(typ)
-            .major(dev.major())
-            .minor(dev.minor())
-            .access("rwm")
-            .build()
-            .with_context(|| format!("linux.devices[{i}] ({})", dev.path().display()))?;
-        rules.push(rule);
-    }
-    if !rules.is_empty() {
-        resources.set_devices(Some(rules));
-    }
-    Ok(resources)
+        .unwrap_or_default()
 }
 
 /// Clone the container init, born in its cgroup2 cgroup where the kernel can do that (5.7+); it enters the other

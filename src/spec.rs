@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use oci_spec::runtime::{LinuxDevice, LinuxNamespaceType, Process, Spec};
 
 /// The bundle's parsed config and the absolute paths derived from it.
 pub struct Bundle {
@@ -114,6 +114,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     {
         bail!("time namespace offsets specified, but time namespace isn't enabled in the config");
     }
+    validate_devices(linux.devices().as_deref().unwrap_or(&[]))?;
     if let Some(sysctl) = linux.sysctl() {
         for key in sysctl.keys() {
             validate_sysctl(key, &has)?;
@@ -129,6 +130,30 @@ pub fn validate(spec: &Spec) -> Result<()> {
     }
     crate::idmap::validate(spec)?;
     reject_unsupported(spec)?;
+    Ok(())
+}
+
+/// Each `linux.devices` entry names a node by an absolute path and numbers the kernel can hold (`dev_t` has 32 bits
+/// for each).
+fn validate_devices(devices: &[LinuxDevice]) -> Result<()> {
+    for (i, dev) in devices.iter().enumerate() {
+        let path = dev.path();
+        if !path.is_absolute() {
+            bail!(
+                "linux.devices[{i}] ({}): the path must be absolute",
+                path.display()
+            );
+        }
+        for (name, number) in [("major", dev.major()), ("minor", dev.minor())] {
+            if u32::try_from(number).is_err() {
+                bail!(
+                    "linux.devices[{i}] ({}): {name} {number} is out of range: use 0 to {}",
+                    path.display(),
+                    u32::MAX
+                );
+            }
+        }
+    }
     Ok(())
 }
 

@@ -1398,3 +1398,43 @@ fn cve_2025_52881_redirected_sysctl_write_is_refused() {
     );
     common::assert_leaves_nothing(&env);
 }
+
+/// A `linux.devices` entry makes a node; it grants no access. With `linux.resources.devices` denying everything and
+/// the host's `/dev/kmsg` (c 1:11) in `linux.devices`, a container holding CAP_SYSLOG cannot read the host's kernel
+/// log; allowing `c 1:11 r` in the rules is what lets it (runc: the rules alone decide access).
+///
+/// A naive runtime (hull before issue 20) adds an `rwm` allow rule for every configured device: the container reads
+/// the host's kernel log through the node it was given.
+#[test]
+fn a_configured_device_node_grants_no_access_beyond_the_device_rules() {
+    require_root!("a_configured_device_node_grants_no_access_beyond_the_device_rules");
+    let env = Env::new("kmsg");
+    let read_kmsg = |rules: Value| -> String {
+        let mut config = sh(
+            "ls -l /dev/kmsg | cut -c1; \
+             dd if=/dev/kmsg of=/dev/null bs=8192 count=1 2>/dev/shm/err && echo read || grep -o 'not permitted' /dev/shm/err",
+        );
+        config["linux"]["devices"] =
+            json!([{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11}]);
+        config["linux"]["resources"]["devices"] = rules;
+        config["process"]["capabilities"]["bounding"] = json!(["CAP_SYSLOG"]);
+        config["process"]["capabilities"]["effective"] = json!(["CAP_SYSLOG"]);
+        config["process"]["capabilities"]["permitted"] = json!(["CAP_SYSLOG"]);
+        let r = env.run(&config);
+        assert_eq!(r.code, 0, "run: {}", r.describe());
+        r.stdout
+    };
+    assert_eq!(
+        read_kmsg(json!([{"allow": false, "access": "rwm"}])),
+        "c\nnot permitted\n",
+        "expected the node to exist and reading it to be refused by the device rules"
+    );
+    assert_eq!(
+        read_kmsg(json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "r"}
+        ])),
+        "c\nread\n",
+        "expected an explicit rule for c 1:11 to let the container read /dev/kmsg"
+    );
+}
