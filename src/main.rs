@@ -24,6 +24,7 @@ mod init;
 mod inroot;
 mod logger;
 mod lsm;
+mod mountinfo;
 mod mountopts;
 mod namespaces;
 mod notify;

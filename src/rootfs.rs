@@ -21,7 +21,7 @@ use oci_spec::runtime::{LinuxDeviceType, Mount, Spec};
 use crate::cgroups::Cgroup;
 use crate::inroot::{self, fd_path, RESOLVE_NO_SYMLINKS};
 use crate::mountopts::{self, MountOptions};
-use crate::{copyup, idmap, logger, lsm, sys};
+use crate::{copyup, idmap, logger, lsm, mountinfo, sys};
 
 /// What the rootfs setup needs to know besides the spec.
 pub struct Rootfs<'a> {
@@ -166,23 +166,20 @@ impl Rootfs<'_> {
 
     /// pivot_root needs the rootfs' parent mount not to be shared; with `rootfsPropagation: shared` it may be.
     fn make_parent_mount_private(&self) -> Result<()> {
-        let info =
-            std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
-        let parent = info
-            .lines()
-            .filter_map(|line| line.split(' ').nth(4))
+        let parent = mountinfo::read()?
+            .into_iter()
+            .map(|m| m.mountpoint)
             .filter(|mp| self.path.starts_with(mp))
-            .max_by_key(|mp| mp.len())
-            .unwrap_or("/")
-            .to_owned();
+            .max_by_key(|mp| mp.as_os_str().len())
+            .unwrap_or_else(|| PathBuf::from("/"));
         mount(
             None::<&str>,
-            parent.as_str(),
+            &parent,
             None::<&str>,
             MsFlags::MS_PRIVATE,
             None::<&str>,
         )
-        .with_context(|| format!("make {parent} private"))
+        .with_context(|| format!("make {} private", parent.display()))
     }
 
     fn mount_entry(&self, root: BorrowedFd<'_>, index: usize, m: &Mount) -> Result<()> {
@@ -565,7 +562,14 @@ impl Rootfs<'_> {
     }
 
     /// `--no-pivot`: move the rootfs mount onto / and chroot into it (for roots on ramfs, where pivot_root fails).
+    /// The old root stays in the mount namespace, below the chroot: first its procfs and sysfs mounts are taken away
+    /// (covered with a tmpfs where they cannot be unmounted), as runc's `msMoveRoot` does. Otherwise the kernel, which
+    /// lets a user namespace mount a fresh procfs or sysfs only where one is already fully visible in its mount
+    /// namespace, would let a nested user namespace mount an unmasked /proc beside the container's masked one.
     fn move_root(&self) -> Result<()> {
+        for mount_point in host_proc_and_sys(&mountinfo::read()?, self.path) {
+            hide_mount(&mount_point)?;
+        }
         chdir(self.path).with_context(|| format!("chdir {}", self.path.display()))?;
         mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
             .context("move rootfs onto /")?;
@@ -855,6 +859,47 @@ fn open_path_only(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
+/// The whole procfs and sysfs mounts outside the rootfs (bind mounts of a part of one, and those the container's own
+/// mounts made inside the rootfs, are left alone), as runc's `msMoveRoot` picks them.
+fn host_proc_and_sys(mounts: &[mountinfo::Mount], rootfs: &Path) -> Vec<PathBuf> {
+    mounts
+        .iter()
+        .filter(|m| {
+            matches!(m.fstype.as_str(), "proc" | "sysfs")
+                && m.root == Path::new("/")
+                && !m.mountpoint.starts_with(rootfs)
+        })
+        .map(|m| m.mountpoint.clone())
+        .collect()
+}
+
+/// Takes a host mount out of the container's mount namespace: made a slave first so that the unmount cannot reach the
+/// host, then detached; where it cannot be unmounted (locked in a user namespace), covered with an empty tmpfs. A
+/// mount point already gone with an earlier, enclosing mount is skipped.
+fn hide_mount(mount_point: &Path) -> Result<()> {
+    match mount(
+        None::<&str>,
+        mount_point,
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    ) {
+        Err(Errno::ENOENT) => return Ok(()),
+        result => result.with_context(|| format!("make {} a slave", mount_point.display()))?,
+    }
+    match umount2(mount_point, MntFlags::MNT_DETACH) {
+        Err(Errno::EINVAL | Errno::EPERM) => mount(
+            Some("tmpfs"),
+            mount_point,
+            Some("tmpfs"),
+            MsFlags::empty(),
+            None::<&str>,
+        )
+        .with_context(|| format!("cover {} with a tmpfs", mount_point.display())),
+        result => result.with_context(|| format!("unmount {}", mount_point.display())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -865,6 +910,23 @@ mod tests {
             v["type"] = t.into();
         }
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn no_pivot_hides_whole_proc_and_sys_mounts_outside_the_rootfs() {
+        let mounts = mountinfo::parse(
+            "22 1 0:21 / /proc rw - proc proc rw\n\
+             23 1 0:22 / /sys rw - sysfs sysfs rw\n\
+             24 23 0:23 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n\
+             25 1 0:21 /sys /mnt/procsys rw - proc proc rw\n\
+             26 1 0:24 / /run/c/rootfs/proc rw - proc proc rw\n\
+             27 1 0:25 / /run/c/rootfs/sys ro - sysfs sysfs ro\n",
+        )
+        .unwrap();
+        assert_eq!(
+            host_proc_and_sys(&mounts, Path::new("/run/c/rootfs")),
+            [Path::new("/proc"), Path::new("/sys")]
+        );
     }
 
     #[test]

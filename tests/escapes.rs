@@ -1438,3 +1438,46 @@ fn a_configured_device_node_grants_no_access_beyond_the_device_rules() {
         "expected an explicit rule for c 1:11 to let the container read /dev/kmsg"
     );
 }
+
+/// runc's `no_pivot.bats`: with `--no-pivot` the old root stays in the container's mount namespace, below the
+/// chroot. A process that makes a user namespace (with CAP_SETFCAP, so it may map root) must not be able to mount a
+/// fresh procfs there: the kernel allows that only where a procfs is already fully visible in the mount namespace,
+/// and the container's own `/proc` is masked. The same attack is tried with `pivot_root` as the control.
+///
+/// A naive runtime leaves the host's `/proc` and `/sys` mounted under the moved root: the kernel finds them fully
+/// visible and the nested user namespace mounts an unmasked procfs.
+#[test]
+fn no_pivot_leaves_no_host_procfs_for_a_nested_user_namespace() {
+    require_root!("no_pivot_leaves_no_host_procfs_for_a_nested_user_namespace");
+    let env = Env::new("nopivot");
+    let mut config = base_config(&[
+        "unshare",
+        "-mrpf",
+        "sh",
+        "-c",
+        "mount -t proc none /proc 2>&1 && echo mounted; mount -t sysfs none /sys 2>&1 && echo sysfs mounted; true",
+    ]);
+    for set in ["bounding", "effective", "permitted"] {
+        config["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SETFCAP"));
+    }
+    env.write_config(&config);
+    for args in [&["run", "--no-pivot"][..], &["run"][..]] {
+        let id = format!("{}-{}", env.id, args.len());
+        let r = env.hull(&[args, &[id.as_str()]].concat());
+        assert_eq!(r.code, 0, "hull {args:?}: {}", r.describe());
+        assert!(
+            !r.stdout.contains("mounted"),
+            "hull {args:?}: expected the nested user namespace's procfs and sysfs mounts to be refused, saw {}",
+            r.describe()
+        );
+        assert_eq!(
+            r.stdout.matches("permission denied").count(),
+            2,
+            "hull {args:?}: expected both mounts to fail with EPERM (so the user namespace was made): {}",
+            r.describe()
+        );
+    }
+}

@@ -19,11 +19,9 @@ pub(crate) mod v2;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Write as _};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::thread;
@@ -37,6 +35,7 @@ use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 use crate::logger;
+use crate::mountinfo;
 
 #[cfg(test)]
 use plan::Facts;
@@ -650,57 +649,24 @@ struct OwnCgroup {
     path: PathBuf,
 }
 
-/// Extracts the cgroup and cgroup2 mounts from the text of /proc/self/mountinfo.
+/// The cgroup and cgroup2 mounts among those of mountinfo.
 fn parse_mountinfo(text: &str) -> Result<Vec<CgroupMount>> {
-    let mut mounts = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let (left, right) = line
-            .split_once(" - ")
-            .ok_or_else(|| anyhow!("malformed mountinfo line {line:?}"))?;
-        let left: Vec<&str> = left.split(' ').collect();
-        let right: Vec<&str> = right.split(' ').collect();
-        if left.len() < 6 || right.len() < 3 {
-            bail!("malformed mountinfo line {line:?}");
-        }
-        let v2 = match right[0] {
-            "cgroup" => false,
-            "cgroup2" => true,
-            _ => continue,
-        };
-        mounts.push(CgroupMount {
-            root: unescape_mountinfo(left[3]),
-            mountpoint: unescape_mountinfo(left[4]),
-            v2,
-            super_options: right[2].split(',').map(str::to_owned).collect(),
-        });
-    }
-    Ok(mounts)
-}
-
-/// Decodes the octal escapes (`\040` for a space) that mountinfo uses in paths.
-fn unescape_mountinfo(field: &str) -> PathBuf {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match octal {
-            Some(d) => {
-                out.push(
-                    d.iter()
-                        .fold(0u8, |acc, c| acc.wrapping_mul(8).wrapping_add(c - b'0')),
-                );
-                i += 4;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    PathBuf::from(OsString::from_vec(out))
+    Ok(mountinfo::parse(text)?
+        .into_iter()
+        .filter_map(|m| {
+            let v2 = match m.fstype.as_str() {
+                "cgroup" => false,
+                "cgroup2" => true,
+                _ => return None,
+            };
+            Some(CgroupMount {
+                root: m.root,
+                mountpoint: m.mountpoint,
+                v2,
+                super_options: m.super_options,
+            })
+        })
+        .collect())
 }
 
 /// Parses /proc/self/cgroup ("ID:controllers:path" per line).
@@ -1272,14 +1238,6 @@ mod tests {
         assert_eq!(
             cg.hierarchies()[0].path,
             Path::new("/sys/fs/cgroup/my dir/x")
-        );
-        assert_eq!(
-            unescape_mountinfo("a\\134b\\011c\\04"),
-            Path::new("a\\b\tc\\04")
-        );
-        assert_eq!(
-            unescape_mountinfo("\\377\\777"),
-            PathBuf::from(OsString::from_vec(vec![0xff, 0xff]))
         );
     }
 
