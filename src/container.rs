@@ -151,7 +151,11 @@ impl Container {
         if !self.state.private_pid_ns {
             self.signal_all(libc::SIGKILL)?;
         }
-        self.state.cgroup.destroy()?;
+        if self.state.init_pid == 0 {
+            self.state.cgroup.destroy_unfinished()?;
+        } else {
+            self.state.cgroup.destroy()?;
+        }
         state::remove_dir(&self.dir)?;
         let state = SpecState {
             pid: 0,

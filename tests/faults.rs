@@ -107,6 +107,24 @@ fn kill_points(syscalls: &[String], wanted: usize) -> Vec<KillPoint> {
         .collect()
 }
 
+/// With the systemd driver, every read of a D-Bus reply (`recvfrom`) is a kill point too, whatever
+/// `HULL_FAULT_POINTS` says: a kill while systemd starts or stops the unit is where a unit is left behind (a create
+/// killed after asking for its scope once left a failed unit that `delete --force` had forgotten too early).
+fn add_dbus_reply_points(points: &mut Vec<KillPoint>, syscalls: &[String]) {
+    let reads = syscalls.iter().filter(|s| *s == "recvfrom").count();
+    for nth in 1..=reads {
+        if !points
+            .iter()
+            .any(|p| p.syscall == "recvfrom" && p.nth == nth)
+        {
+            points.push(KillPoint {
+                syscall: "recvfrom".to_owned(),
+                nth,
+            });
+        }
+    }
+}
+
 /// `delete --force`, then the check that nothing of `id` is left.
 fn cleanup(sweep: &Sweep, id: &str, after: &str) {
     let delete = sweep.env.hull(&["delete", "--force", id]);
@@ -165,7 +183,10 @@ fn sweep(sweep: &Sweep) {
         .filter(char::is_ascii_alphabetic)
         .collect();
     let syscalls = trace(sweep, &common::unique_id(&prefix));
-    let points = kill_points(&syscalls, points_wanted());
+    let mut points = kill_points(&syscalls, points_wanted());
+    if common::systemd_driver() {
+        add_dbus_reply_points(&mut points, &syscalls);
+    }
     let mut killed = 0;
     for point in &points {
         let id = common::unique_id(&prefix);

@@ -758,3 +758,72 @@ fn a_cgroup_in_use_is_refused_and_its_other_processes_survive_delete() {
         "cgroup {name} remains"
     );
 }
+
+/// runc 1.5: a cgroup that already exists and is frozen is refused at once (`container's cgroup unexpectedly
+/// frozen`), whichever hierarchy holds the freezer: the v1 freezer where it is mounted, and the cgroup2 directory
+/// (on a hybrid host it is the one the init is cloned into). The frozen cgroup stays as it was; nothing else of the
+/// container remains. Before, `run -d` hung forever on an init that could not run.
+#[test]
+fn a_frozen_cgroup_is_refused_without_hanging() {
+    require_root!("a_frozen_cgroup_is_refused_without_hanging");
+    require_cgroupfs_driver!("a_frozen_cgroup_is_refused_without_hanging");
+    let mut freezers: Vec<(std::path::PathBuf, &str, &str)> = Vec::new();
+    if let Some(mount) =
+        common::controller_mount("freezer").filter(|_| common::v1_mounted("freezer"))
+    {
+        freezers.push((mount, "freezer.state", "FROZEN"));
+    }
+    if let Some(mount) = common::cgroup2_mount() {
+        freezers.push((mount, "cgroup.freeze", "1"));
+    }
+    for (mount, file, frozen) in freezers {
+        let env = Env::new("frozen");
+        let name = common::unique_id("hull-frozen");
+        let dir = mount.join(&name);
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join(file), frozen)
+            .unwrap_or_else(|e| panic!("freeze {}: {e}", dir.display()));
+        let mut config = base_config(&["true"]);
+        config["linux"]["cgroupsPath"] = serde_json::json!(format!("/{name}"));
+        env.write_config(&config);
+        let r = std::panic::catch_unwind(|| {
+            env.hull_with(&["run", "-d", &env.id], Duration::from_secs(20), |_| {})
+        });
+        let left = cgroup_dirs_named(&name);
+        let thawed = if file == "cgroup.freeze" {
+            "0"
+        } else {
+            "THAWED"
+        };
+        let _ = fs::write(dir.join(file), thawed);
+        let _ = env.hull(&["delete", "--force", &env.id]);
+        for d in cgroup_dirs_named(&name).iter().rev() {
+            let _ = fs::remove_dir(d);
+        }
+        let r = r.unwrap_or_else(|_| {
+            panic!(
+                "expected run -d in the frozen {} to fail at once with runc's error; it hung for 20 s",
+                dir.display()
+            )
+        });
+        assert_eq!(
+            (
+                r.code,
+                r.stderr.contains("container's cgroup unexpectedly frozen")
+            ),
+            (1, true),
+            "expected run -d in the frozen {} to fail at once with runc's error: {}",
+            dir.display(),
+            r.describe()
+        );
+        assert!(
+            !env.root().join(&env.id).exists(),
+            "the refused create left its state directory"
+        );
+        assert_eq!(
+            left,
+            vec![dir.clone()],
+            "expected only the frozen cgroup, which existed before, to remain"
+        );
+    }
+}

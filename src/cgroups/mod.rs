@@ -309,9 +309,14 @@ impl Cgroup {
             .collect();
     }
 
-    /// After [`Cgroup::create`]: runc 1.5's refusal of a cgroup that existed before and is in use (checked in the
-    /// first hierarchy, as runc does): it holds processes, or it is frozen.
+    /// After [`Cgroup::create`]: runc 1.5's refusal of a cgroup that existed before and is in use: it holds processes
+    /// (checked in the first hierarchy, as runc does), or it is frozen. The freezer is checked whether or not the
+    /// first hierarchy was made now (on a hybrid host the v1 freezer and cgroup2 directories may exist alone), in every
+    /// hierarchy that has one: an init cloned into a frozen cgroup would never report, and `create` would hang.
     pub fn check_reusable(&self) -> Result<()> {
+        if self.any_frozen()? {
+            bail!("container's cgroup unexpectedly frozen");
+        }
         let Some(h) = self.hierarchies.first() else {
             return Ok(());
         };
@@ -326,10 +331,20 @@ impl Cgroup {
                 pids.len()
             );
         }
-        if self.is_frozen()? {
-            bail!("container's cgroup unexpectedly frozen");
-        }
         Ok(())
+    }
+
+    /// Whether the v1 freezer or any cgroup2 directory of the container's holds its processes frozen.
+    fn any_frozen(&self) -> Result<bool> {
+        if self.is_frozen()? {
+            return Ok(true);
+        }
+        for h in self.hierarchies.iter().filter(|h| h.v2) {
+            if v2::is_frozen(&h.path)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Opens what a new process needs to enter the container's cgroups by itself (see [`Entry`]).
@@ -564,19 +579,27 @@ impl Cgroup {
     /// directories are fine; busy ones are retried for about a second in all. Ancestors are left in place, except
     /// those hull made.
     pub fn destroy(&self) -> Result<()> {
-        self.remove(false)
+        self.remove(Removal::Everything)
+    }
+
+    /// [`Cgroup::destroy`] for a container whose `create` was killed before it finished: its systemd unit may be on
+    /// its way still (asked for, its cgroup not made yet, or failed for want of a live process), so the unit is
+    /// stopped and forgotten whatever the cgroup shows.
+    pub fn destroy_unfinished(&self) -> Result<()> {
+        self.remove(Removal::Unfinished)
     }
 
     /// Undo [`Cgroup::create`] when the cgroup is refused (see [`Cgroup::check_reusable`]): remove only the
     /// directories it made, leaving a cgroup that existed before as it was.
     pub fn remove_made(&self) -> Result<()> {
-        self.remove(true)
+        self.remove(Removal::OnlyMade)
     }
 
-    fn remove(&self, only_made: bool) -> Result<()> {
+    fn remove(&self, removal: Removal) -> Result<()> {
+        let only_made = removal == Removal::OnlyMade;
         if let Some(unit) = &self.systemd {
             let mut manager = systemd::Manager::connect(&unit.bus)?;
-            if self.hierarchies.iter().any(|h| h.path.exists()) {
+            if removal == Removal::Unfinished || self.hierarchies.iter().any(|h| h.path.exists()) {
                 manager.stop(&unit.name)?;
                 logger::phase("delete: systemd unit stopped");
             } else {
@@ -629,6 +652,16 @@ impl Cgroup {
             .or_else(|| self.v1_hierarchy("memory"))
             .or_else(|| self.hierarchies.iter().find(|h| !h.v2))
     }
+}
+
+/// What [`Cgroup::remove`] takes away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Removal {
+    Everything,
+    /// Everything, after a `create` that did not finish.
+    Unfinished,
+    /// Only the directories this `create` made.
+    OnlyMade,
 }
 
 /// A cgroup mount from /proc/self/mountinfo.
