@@ -14,6 +14,7 @@ HULL := target/$(TRIPLE)/release/hull
 CHECKER := integration/target/release/checker
 CONFORMANCE := integration/target/release/conformance
 ROOTFS := $(BUILD)/rootfs
+I386_PROBE := $(BUILD)/i386-probe
 BENCH := integration/target/release/bench
 FLOOR := $(BUILD)/floor
 # The runtimes every benchmark compares (crun refuses hybrid cgroup hosts: the bench reports it skipped there).
@@ -48,9 +49,14 @@ build:
 checker:
 	cd integration && $(CARGO) build --release
 
-# The busybox root filesystem shared by the demo, the tests and the benchmark (checker included).
-rootfs: deps checker
-	bundles/mkrootfs.sh $(ROOTFS) $(CHECKER)
+# The busybox root filesystem shared by the demo, the tests and the benchmark (checker and i386 probe included).
+rootfs: deps checker $(I386_PROBE)
+	bundles/mkrootfs.sh $(ROOTFS) $(CHECKER) $(I386_PROBE)
+
+# A static 32-bit program the seccomp tests run (tests/fixtures/i386-probe.S), assembled with binutils.
+$(I386_PROBE): tests/fixtures/i386-probe.S
+	@mkdir -p $(BUILD)
+	as --32 -o $@.o $< && ld -m elf_i386 -static -o $@ $@.o && rm -f $@.o
 
 run: deps build rootfs
 	@mkdir -p $(BUILD)/demo && cp bundles/demo/config.json $(BUILD)/demo/config.json

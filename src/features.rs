@@ -108,9 +108,9 @@ struct Cgroup {
     rdma: bool,
 }
 
-/// What `linux.seccomp` accepts (see `seccomp`): every action and operator; only the native architecture, whose
-/// syscalls are filtered (other architectures are accepted in a profile, but their syscalls kill the process);
-/// the flags hull knows, and those this kernel accepts.
+/// What `linux.seccomp` accepts (see `seccomp`): every action and operator; the architectures whose syscalls hull
+/// filters, sorted as runc sorts them (others are accepted in a profile, but their syscalls kill the process); the
+/// flags hull knows, and those this kernel accepts.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Seccomp {
@@ -137,10 +137,16 @@ const SECCOMP_FLAGS: [(&str, libc::c_ulong); 4] = [
 
 impl Seccomp {
     fn supported() -> Self {
-        let arch = serde_json::to_value(crate::seccomp::native_arch())
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .expect("an architecture serializes as a string");
+        let mut archs: Vec<String> = crate::seccomp::filtered_archs()
+            .into_iter()
+            .map(|arch| {
+                serde_json::to_value(arch)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .expect("an architecture serializes as a string")
+            })
+            .collect();
+        archs.sort();
         Seccomp {
             enabled: true,
             actions: &[
@@ -163,7 +169,7 @@ impl Seccomp {
                 "SCMP_CMP_MASKED_EQ",
                 "SCMP_CMP_NE",
             ],
-            archs: vec![arch],
+            archs,
             known_flags: SECCOMP_FLAGS.iter().map(|(name, _)| *name).collect(),
             supported_flags: SECCOMP_FLAGS
                 .iter()
@@ -303,7 +309,10 @@ mod tests {
         assert_eq!(seccomp["enabled"], true);
         assert_eq!(seccomp["actions"].as_array().unwrap().len(), 9);
         assert_eq!(seccomp["operators"].as_array().unwrap().len(), 7);
-        assert_eq!(seccomp["archs"], serde_json::json!(["SCMP_ARCH_X86_64"]));
+        assert_eq!(
+            seccomp["archs"],
+            serde_json::json!(["SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"])
+        );
         assert_eq!(seccomp["knownFlags"].as_array().unwrap().len(), 4);
         // Every kernel hull runs on (5.x+) takes TSYNC, LOG and SPEC_ALLOW.
         for flag in [

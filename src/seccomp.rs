@@ -1,6 +1,7 @@
-//! `linux.seccomp`: the OCI profile compiled to classic BPF with `seccompiler`, loaded just before execve.
+//! `linux.seccomp`: the OCI profile compiled to classic BPF, loaded just before execve. hull lays out the filters
+//! itself; `seccompiler` compiles the argument conditions of a rule.
 //!
-//! `seccompiler` builds filters with one match action each, and the OCI profile has one action per rule. The kernel
+//! A filter here has one match action, and the OCI profile has one action per rule. The kernel
 //! runs every filter a process has and keeps the result of highest precedence (KILL_PROCESS > KILL_THREAD > TRAP >
 //! ERRNO > USER_NOTIF > TRACE > LOG > ALLOW; among equal actions, the newest filter's). So a profile becomes:
 //!
@@ -18,19 +19,17 @@
 //! * unknown syscall names are skipped (debug log), so one profile serves several kernels;
 //! * with a non-permissive default action, syscalls numbered above the highest one the profile names get ENOSYS,
 //!   so that a newer libc falls back (clone3) instead of failing with the default errno;
-//! * the x32 ABI (syscall numbers with bit 30 set) and foreign architectures kill the process: hull filters the
-//!   native architecture only, so a 32-bit syscall must not slip past a deny rule. Profiles may list other
-//!   architectures (Docker's lists x86 and x32); they are accepted, and their syscalls are killed.
-//! * `SCMP_ACT_NOTIFY`, which `seccompiler` cannot express, is compiled as a TRACE placeholder whose return
-//!   instructions are then rewritten to `SECCOMP_RET_USER_NOTIF`; that filter is loaded with
-//!   `SECCOMP_FILTER_FLAG_NEW_LISTENER` and its fd goes to `listenerPath` with the container state (runc's
-//!   `ContainerProcessState`).
+//! * every ABI the profile lists is filtered with its own syscall table (`seccomp/abi.rs`): on x86_64, i386 (a 32-bit
+//!   program's `int 0x80`) and x32 beside x86_64, which is always filtered. Each filter first dispatches on
+//!   `seccomp_data.arch` (and, for x86_64, the x32 bit of `nr`) to that ABI's section; an ABI the profile does not
+//!   list kills the process, as libseccomp's default bad-architecture action does.
+//! * the `SCMP_ACT_NOTIFY` filter is loaded with `SECCOMP_FILTER_FLAG_NEW_LISTENER` and its fd goes to
+//!   `listenerPath` with the container state (runc's `ContainerProcessState`).
 
 use std::collections::BTreeMap;
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::str::FromStr;
 
 use anyhow::{bail, Context, Result};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
@@ -38,38 +37,28 @@ use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
     LinuxSeccompOperator, LinuxSyscall,
 };
-use seccompiler::{
-    SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
-    TargetArch,
-};
+use seccompiler::{SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule};
 use serde::Serialize;
-use syscalls::Sysno;
 
 use crate::channel::Channel;
 use crate::logger;
 use crate::state::SpecState;
+use abi::{Abi, X32_SYSCALL_BIT};
+
+mod abi;
 
 /// Kernel return values (`SECCOMP_RET_*`).
 const RET_ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
 const RET_NOTIFY: u32 = libc::SECCOMP_RET_USER_NOTIF;
-/// The placeholder the notify filter is compiled with before its returns are rewritten: a TRACE value no profile
-/// action produces in that filter (its other returns are ALLOW and the architecture check's KILL_PROCESS).
-const NOTIFY_PLACEHOLDER: u32 = libc::SECCOMP_RET_TRACE | 0xfeed;
-/// The x32 ABI marks its syscall numbers with this bit.
-const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-/// Offset of `nr` in `struct seccomp_data`.
+/// Offsets of `nr` and `arch` in `struct seccomp_data`.
 const SECCOMP_DATA_NR: u32 = 0;
+const SECCOMP_DATA_ARCH: u32 = 4;
+/// The kernel's limit on one filter (`BPF_MAXINSNS`).
+const MAX_INSTRUCTIONS: usize = 4096;
 
-#[cfg(target_arch = "x86_64")]
-const NATIVE: (TargetArch, Arch) = (TargetArch::x86_64, Arch::ScmpArchX86_64);
-#[cfg(target_arch = "aarch64")]
-const NATIVE: (TargetArch, Arch) = (TargetArch::aarch64, Arch::ScmpArchAarch64);
-#[cfg(target_arch = "riscv64")]
-const NATIVE: (TargetArch, Arch) = (TargetArch::riscv64, Arch::ScmpArchRiscv64);
-
-/// The architecture whose syscalls hull filters (the one it is built for).
-pub fn native_arch() -> Arch {
-    NATIVE.1
+/// The architectures whose syscalls hull can filter (what `features` lists), in the profile's spelling.
+pub fn filtered_archs() -> Vec<Arch> {
+    Abi::ALL.iter().map(|abi| abi.arch()).collect()
 }
 
 /// One BPF program and the flags it is loaded with.
@@ -103,21 +92,6 @@ fn return_value(action: LinuxSeccompAction, errno: Option<u32>) -> u32 {
         LinuxSeccompAction::ScmpActLog => libc::SECCOMP_RET_LOG,
         LinuxSeccompAction::ScmpActNotify => RET_NOTIFY,
         LinuxSeccompAction::ScmpActAllow => RET_ALLOW,
-    }
-}
-
-/// The same value as seccompiler's action type (notify as its placeholder).
-fn seccompiler_action(ret: u32) -> SeccompAction {
-    let data = ret & libc::SECCOMP_RET_DATA;
-    match ret & libc::SECCOMP_RET_ACTION_FULL {
-        libc::SECCOMP_RET_KILL_PROCESS => SeccompAction::KillProcess,
-        libc::SECCOMP_RET_KILL_THREAD => SeccompAction::KillThread,
-        libc::SECCOMP_RET_TRAP => SeccompAction::Trap,
-        libc::SECCOMP_RET_ERRNO => SeccompAction::Errno(data),
-        libc::SECCOMP_RET_USER_NOTIF => SeccompAction::Trace(NOTIFY_PLACEHOLDER & 0xffff),
-        libc::SECCOMP_RET_TRACE => SeccompAction::Trace(data),
-        libc::SECCOMP_RET_LOG => SeccompAction::Log,
-        _ => SeccompAction::Allow,
     }
 }
 
@@ -188,33 +162,65 @@ fn merge(map: &mut BTreeMap<i64, Rules>, nr: i64, rules: &Rules) {
     }
 }
 
-/// Build one filter with seccompiler and convert it to the kernel's instruction type.
-fn build(
-    map: BTreeMap<i64, Rules>,
-    matched: u32,
-    mismatched: u32,
-) -> Result<Vec<libc::sock_filter>> {
-    let rules = map
-        .into_iter()
-        .map(|(nr, rules)| (nr, rules.unwrap_or_default()))
-        .collect();
-    let filter = SeccompFilter::new(
-        rules,
-        seccompiler_action(mismatched),
-        seccompiler_action(matched),
-        NATIVE.0,
-    )
-    .context("build seccomp filter")?;
-    let program: seccompiler::BpfProgram = filter.try_into().context("compile seccomp filter")?;
-    Ok(program
-        .into_iter()
-        .map(|i| libc::sock_filter {
-            code: i.code,
-            jt: i.jt,
-            jf: i.jf,
-            k: i.k,
-        })
-        .collect())
+/// The rules of one filter, per ABI.
+type AbiRules = BTreeMap<Abi, BTreeMap<i64, Rules>>;
+
+/// Most unconditional syscalls one run of `jeq`s can send to its shared return (a conditional jump reaches 255
+/// instructions ahead).
+const JEQ_RUN: usize = 255;
+
+/// One ABI's part of a filter: `ld nr`; each syscall with conditions as `jeq nr` into its rules (seccompiler compiles
+/// each rule; a rule that fails falls through to the next, the last to `ret mismatched`); then the unconditional
+/// syscalls as runs of one `jeq` each, jumping to a `ret matched` after the run; then `ret mismatched`. A syscall
+/// the ABI does not name costs one instruction per syscall listed (seccompiler's own filter layout spends five on
+/// each unconditional syscall, which put Docker's profile over the kernel's limit once i386 and x32 were added).
+fn body(map: BTreeMap<i64, Rules>, matched: u32, mismatched: u32) -> Vec<libc::sock_filter> {
+    let mut program = vec![stmt(
+        libc::BPF_LD | libc::BPF_W | libc::BPF_ABS,
+        SECCOMP_DATA_NR,
+    )];
+    let mut unconditional = Vec::new();
+    for (nr, rules) in map {
+        let Some(rules) = rules else {
+            unconditional.push(nr as u32);
+            continue;
+        };
+        let mut chain = Vec::new();
+        for rule in rules {
+            let compiled: seccompiler::BpfProgram = rule.into();
+            chain.extend(compiled.into_iter().map(|i| libc::sock_filter {
+                code: i.code,
+                jt: i.jt,
+                jf: i.jf,
+                k: i.k,
+            }));
+            chain.push(ret(matched));
+        }
+        chain.push(ret(mismatched));
+        program.push(jump(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            nr as u32,
+            1,
+            0,
+        ));
+        program.push(stmt(libc::BPF_JMP | libc::BPF_JA, chain.len() as u32));
+        program.extend(chain);
+    }
+    for run in unconditional.chunks(JEQ_RUN) {
+        for (i, nr) in run.iter().enumerate() {
+            let to_return = (run.len() - i) as u8;
+            program.push(jump(
+                libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+                *nr,
+                to_return,
+                0,
+            ));
+        }
+        program.push(stmt(libc::BPF_JMP | libc::BPF_JA, 1));
+        program.push(ret(matched));
+    }
+    program.push(ret(mismatched));
+    program
 }
 
 fn stmt(code: u32, k: u32) -> libc::sock_filter {
@@ -235,28 +241,110 @@ fn jump(code: u32, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
     }
 }
 
-/// Insert checks right after seccompiler's architecture check (its first three instructions; every jump in it is
-/// relative and stays inside it, so the rest of the program is unaffected): x32 syscalls kill the process, and
-/// with `enosys_above`, syscalls numbered above it return ENOSYS.
-fn insert_prologue(program: &mut Vec<libc::sock_filter>, enosys_above: Option<u32>) {
-    let mut checks = vec![
-        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, SECCOMP_DATA_NR),
-        jump(
-            libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K,
-            X32_SYSCALL_BIT,
+fn ret(value: u32) -> libc::sock_filter {
+    stmt(libc::BPF_RET | libc::BPF_K, value)
+}
+
+/// One filter over every ABI in `abis` (the native one first):
+///
+/// ```text
+///   ld arch; (jeq <other ABI's arch>; ja <its section>)...; jeq <native arch> else ret KILL_PROCESS
+///   native: ld nr; jset X32_BIT: ja <x32 section> (or ret KILL_PROCESS when x32 is not listed); [ENOSYS]; body
+///   i386, x32: [ld nr; ENOSYS]; body
+/// ```
+///
+/// With `enosys_above`, an ABI's syscalls numbered above the highest one the profile names there return ENOSYS.
+fn assemble(
+    abis: &[Abi],
+    mut rules: AbiRules,
+    matched: u32,
+    mismatched: u32,
+    enosys_above: Option<&BTreeMap<Abi, u32>>,
+) -> Result<Vec<libc::sock_filter>> {
+    let enosys = |abi: Abi| -> Vec<libc::sock_filter> {
+        match enosys_above.and_then(|above| above.get(&abi)) {
+            Some(&max) => vec![
+                jump(libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K, max, 0, 1),
+                ret(libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+            ],
+            None => Vec::new(),
+        }
+    };
+    let load_nr = stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, SECCOMP_DATA_NR);
+    let mut sections: Vec<(Abi, Vec<libc::sock_filter>)> = Vec::new();
+    for &abi in abis {
+        let mut section = vec![load_nr];
+        if abi == Abi::Native {
+            section.push(jump(
+                libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K,
+                X32_SYSCALL_BIT,
+                0,
+                1,
+            ));
+            // Patched below into a jump to the x32 section when there is one.
+            section.push(ret(libc::SECCOMP_RET_KILL_PROCESS));
+        }
+        section.extend(enosys(abi));
+        section.extend(body(
+            rules.remove(&abi).unwrap_or_default(),
+            matched,
+            mismatched,
+        ));
+        sections.push((abi, section));
+    }
+    let native_arch = Abi::Native.audit_arch();
+    let dispatched: Vec<Abi> = abis
+        .iter()
+        .copied()
+        .filter(|abi| abi.audit_arch() != native_arch)
+        .collect();
+    let head_len = 1 + 2 * dispatched.len() + 2;
+    let mut starts = BTreeMap::new();
+    let mut at = head_len;
+    for (abi, section) in &sections {
+        starts.insert(*abi, at);
+        at += section.len();
+    }
+    if at > MAX_INSTRUCTIONS {
+        bail!(
+            "seccomp filter too long: {at} instructions, the kernel takes {MAX_INSTRUCTIONS} (fewer architectures \
+             or rules)"
+        );
+    }
+    let ja = |from: usize, to: usize| stmt(libc::BPF_JMP | libc::BPF_JA, (to - from - 1) as u32);
+    let mut program = vec![stmt(
+        libc::BPF_LD | libc::BPF_W | libc::BPF_ABS,
+        SECCOMP_DATA_ARCH,
+    )];
+    for abi in &dispatched {
+        program.push(jump(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            abi.audit_arch(),
             0,
             1,
-        ),
-        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_KILL_PROCESS),
-    ];
-    if let Some(max) = enosys_above {
-        checks.push(jump(libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K, max, 0, 1));
-        checks.push(stmt(
-            libc::BPF_RET | libc::BPF_K,
-            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
         ));
+        program.push(ja(program.len(), starts[abi]));
     }
-    program.splice(3..3, checks);
+    program.push(jump(
+        libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+        native_arch,
+        1,
+        0,
+    ));
+    program.push(ret(libc::SECCOMP_RET_KILL_PROCESS));
+    for (abi, mut section) in sections {
+        if abi == Abi::Native {
+            if let Some(&x32) = abis
+                .iter()
+                .find(|a| a.audit_arch() == native_arch && **a != Abi::Native)
+                .and_then(|a| starts.get(a))
+            {
+                section[2] = ja(program.len() + 2, x32);
+            }
+        }
+        program.extend(section);
+    }
+    Ok(program)
 }
 
 /// Check what libseccomp and runc refuse, and what hull cannot honour.
@@ -285,7 +373,7 @@ fn validate(profile: &LinuxSeccomp) -> Result<()> {
         bail!("listenerPath is not set, but SCMP_ACT_NOTIFY is used");
     }
     for arch in profile.architectures().as_deref().unwrap_or(&[]) {
-        if *arch != NATIVE.1 && *arch != Arch::ScmpArchNative {
+        if Abi::of(*arch).is_none() {
             logger::debug(format!(
                 "seccomp: architecture {arch:?} is accepted but not filtered: its syscalls kill the process"
             ));
@@ -294,40 +382,63 @@ fn validate(profile: &LinuxSeccomp) -> Result<()> {
     Ok(())
 }
 
+/// The ABIs a profile's filters cover: the native one always (libseccomp's filter starts with it), then those of the
+/// architectures it lists that hull can filter.
+fn profile_abis(profile: &LinuxSeccomp) -> Vec<Abi> {
+    let listed: Vec<Abi> = profile
+        .architectures()
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|arch| Abi::of(*arch))
+        .collect();
+    Abi::ALL
+        .iter()
+        .copied()
+        .filter(|abi| *abi == Abi::Native || listed.contains(abi))
+        .collect()
+}
+
 /// Compile `profile` into the filters to load, in load order.
 pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
     validate(profile)?;
     let default = return_value(profile.default_action(), profile.default_errno_ret());
+    let abis = profile_abis(profile);
     // Per action: the rules returning it, in the order the actions first appear in the profile.
-    let mut groups: Vec<(u32, BTreeMap<i64, Rules>)> = Vec::new();
-    let mut all_rules: BTreeMap<i64, Rules> = BTreeMap::new();
-    let mut highest: Option<u32> = None;
+    let mut groups: Vec<(u32, AbiRules)> = Vec::new();
+    let mut all_rules = AbiRules::new();
+    let mut highest: BTreeMap<Abi, u32> = BTreeMap::new();
     for call in profile.syscalls().as_deref().unwrap_or(&[]) {
         let ret = return_value(call.action(), call.errno_ret());
         let rules = entry_rules(call)
             .with_context(|| format!("seccomp rule for {}", call.names().join(",")))?;
         for name in call.names() {
-            let Ok(sysno) = Sysno::from_str(name) else {
+            let numbers: Vec<(Abi, u32)> = abis
+                .iter()
+                .filter_map(|abi| abi.number(name).map(|nr| (*abi, nr)))
+                .collect();
+            if numbers.is_empty() {
                 logger::debug(format!("seccomp: unknown syscall {name:?} ignored"));
-                continue;
-            };
-            let nr = sysno.id() as i64;
-            highest = highest.max(Some(nr as u32));
-            if ret == default {
-                continue;
             }
-            merge(&mut all_rules, nr, &rules);
-            if ret == RET_ALLOW {
-                continue;
-            }
-            let group = match groups.iter().position(|(r, _)| *r == ret) {
-                Some(i) => &mut groups[i].1,
-                None => {
-                    groups.push((ret, BTreeMap::new()));
-                    &mut groups.last_mut().expect("just pushed").1
+            for (abi, nr) in numbers {
+                let top = highest.entry(abi).or_insert(nr);
+                *top = (*top).max(nr);
+                if ret == default {
+                    continue;
                 }
-            };
-            merge(group, nr, &rules);
+                merge(all_rules.entry(abi).or_default(), nr.into(), &rules);
+                if ret == RET_ALLOW {
+                    continue;
+                }
+                let group = match groups.iter().position(|(r, _)| *r == ret) {
+                    Some(i) => &mut groups[i].1,
+                    None => {
+                        groups.push((ret, AbiRules::new()));
+                        &mut groups.last_mut().expect("just pushed").1
+                    }
+                };
+                merge(group.entry(abi).or_default(), nr.into(), &rules);
+            }
         }
     }
 
@@ -353,10 +464,9 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
         let enosys_above = match profile.default_errno_ret() {
             Some(errno) if errno == libc::ENOSYS as u32 => None,
             _ if is_permissive(profile.default_action()) => None,
-            _ => highest,
+            _ => Some(&highest),
         };
-        let mut program = build(all_rules, RET_ALLOW, default)?;
-        insert_prologue(&mut program, enosys_above);
+        let program = assemble(&abis, all_rules, RET_ALLOW, default, enosys_above)?;
         filters.push(Filter {
             program,
             flags,
@@ -365,17 +475,8 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
     }
     // The newest filter wins among equal actions: load the first-listed action last.
     for (ret, rules) in groups.into_iter().rev() {
-        let mut program = build(rules, ret, RET_ALLOW)?;
-        insert_prologue(&mut program, None);
+        let program = assemble(&abis, rules, ret, RET_ALLOW, None)?;
         let notify = ret == RET_NOTIFY;
-        if notify {
-            for insn in &mut program {
-                if insn.code == (libc::BPF_RET | libc::BPF_K) as u16 && insn.k == NOTIFY_PLACEHOLDER
-                {
-                    insn.k = RET_NOTIFY;
-                }
-            }
-        }
         filters.push(Filter {
             program,
             flags: if notify { flags | notify_flags } else { flags },

@@ -360,3 +360,67 @@ fn notify_sends_the_listener_to_the_agent_which_answers_for_the_kernel() {
     assert_eq!(exec_state["state"]["pid"], init_pid);
     assert_ne!(exec_state["pid"], init_pid, "the exec'd process's own pid");
 }
+
+/// runc (through libseccomp) filters every architecture a profile lists with that architecture's own syscall table.
+/// `/i386-probe` (tests/fixtures/i386-probe.S, a static 32-bit program) calls i386's getpid (20) and says whether it
+/// was denied:
+/// - under Docker's default profile (x86_64, x86 and x32 listed) it runs;
+/// - a profile denying getpid with x86 listed denies the i386 getpid, which is 20 there (39, x86_64's getpid, is
+///   i386's mkdir);
+/// - the same profile without x86 kills it (an architecture the profile does not list).
+///
+/// hull used to filter only x86_64 and kill every i386 syscall, so 32-bit programs died under every default profile.
+#[test]
+fn a_32_bit_program_is_filtered_with_the_i386_table() {
+    require_root!("a_32_bit_program_is_filtered_with_the_i386_table");
+    let env = Env::new("sc-i386");
+    let probe = common::rootfs().join("i386-probe");
+    assert!(
+        probe.exists(),
+        "{} is missing: `make rootfs` assembles it",
+        probe.display()
+    );
+    let config = base_config(&["/i386-probe"]);
+    let r = env.run(&config);
+    if r.stderr.contains("Exec format error") {
+        skip!("a_32_bit_program_is_filtered_with_the_i386_table: this kernel runs no 32-bit programs (no IA32 emulation)");
+    }
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "getpid ok\n"),
+        "the probe without a profile: {}",
+        r.describe()
+    );
+    assert_eq!(
+        run_with(&env, config.clone(), docker_profile(), 0),
+        "getpid ok\n",
+        "the i386 probe under Docker's default profile"
+    );
+    let deny_getpid = |archs: Value| {
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": archs,
+            "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 99}]
+        })
+    };
+    assert_eq!(
+        run_with(
+            &env,
+            config.clone(),
+            deny_getpid(json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"])),
+            0
+        ),
+        "getpid denied\n",
+        "the i386 getpid under a profile denying getpid on x86"
+    );
+    assert_eq!(
+        run_with(
+            &env,
+            config,
+            deny_getpid(json!(["SCMP_ARCH_X86_64"])),
+            128 + libc::SIGSYS
+        ),
+        "",
+        "an i386 syscall under a profile that does not list x86 kills the program"
+    );
+}
