@@ -58,6 +58,7 @@ fn the_container_is_a_transient_scope_systemd_made() {
         ("ActiveState", "active"),
         ("Slice", "machine.slice"),
         ("Delegate", "yes"),
+        ("CollectMode", "inactive-or-failed"),
         ("ControlGroup", cgroup.as_str()),
     ] {
         assert_eq!(
@@ -208,7 +209,7 @@ fn systemd_is_given_the_properties_runc_gives_it() {
     config["linux"]["resources"]["cpu"] = json!({"cpus": "0", "quota": 1500, "period": 100000});
     config["annotations"] = json!({
         "org.systemd.property.TimeoutStopSec": "uint64 7",
-        "org.systemd.property.CollectMode": "'inactive-or-failed'"
+        "org.systemd.property.CollectMode": "'inactive'"
     });
     env.write_config(&config);
     let r = systemd_hull(&env, &["run", "-d", &env.id]);
@@ -219,7 +220,8 @@ fn systemd_is_given_the_properties_runc_gives_it() {
         ("CPUQuotaPerSecUSec", "20ms"),
         ("DevicePolicy", "strict"),
         ("TimeoutStopUSec", "7s"),
-        ("CollectMode", "inactive-or-failed"),
+        // hull's own CollectMode (inactive-or-failed) gives way to the annotation's.
+        ("CollectMode", "inactive"),
     ] {
         assert_eq!(
             unit_property(&unit, name),

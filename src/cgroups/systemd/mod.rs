@@ -146,6 +146,9 @@ impl Manager {
             properties.push(("Slice", Value::Str(unit.slice.clone())));
             properties.push(("Delegate", Value::Bool(true)));
             properties.push(("PIDs", Value::Array("u".into(), vec![Value::U32(pid)])));
+            // A scope that fails (its process gone before systemd started it: a create killed while asking for it)
+            // is collected by systemd rather than left loaded until someone resets it.
+            properties.push(("CollectMode", Value::Str("inactive-or-failed".into())));
         }
         for accounting in [
             "MemoryAccounting",
