@@ -1,6 +1,7 @@
 //! Loading a bundle's `config.json` and checking it before anything is created: every rejection here happens before
 //! hull touches the state directory, cgroups or the kernel, so a bad bundle leaves nothing behind.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -116,8 +117,22 @@ pub fn validate(spec: &Spec) -> Result<()> {
     }
     validate_devices(linux.devices().as_deref().unwrap_or(&[]))?;
     if let Some(sysctl) = linux.sysctl() {
+        // A network namespace joined by path may be this process's own, the host's (runc's `isHostNetNS`).
+        let own_network_namespace = || -> Result<bool> {
+            match namespaces(spec)
+                .iter()
+                .find(|ns| ns.typ() == LinuxNamespaceType::Network)
+            {
+                None => Ok(false),
+                Some(ns) => match ns.path() {
+                    None => Ok(true),
+                    Some(path) => Ok(!same_namespace(path, Path::new("/proc/self/ns/net"))
+                        .context("invalid netns path")?),
+                },
+            }
+        };
         for key in sysctl.keys() {
-            validate_sysctl(key, &has)?;
+            validate_sysctl(key, &has, &own_network_namespace)?;
         }
     }
     if let Some(prop) = linux.rootfs_propagation() {
@@ -170,8 +185,40 @@ pub fn ns_name(t: LinuxNamespaceType) -> &'static str {
     }
 }
 
-/// runc's rule (and messages): only namespaced sysctls, and only when the container has the namespace that scopes them.
-fn validate_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<()> {
+/// Whether two namespace files name the same namespace (device and inode).
+fn same_namespace(a: &Path, b: &Path) -> Result<bool> {
+    let stat = |p: &Path| nix::sys::stat::stat(p).with_context(|| format!("stat {}", p.display()));
+    let (a, b) = (stat(a)?, stat(b)?);
+    Ok((a.st_dev, a.st_ino) == (b.st_dev, b.st_ino))
+}
+
+/// A sysctl name in dot form: `kernel/shmmax` becomes `kernel.shmmax` (and a dot inside a slash-separated name, as in
+/// `net/ipv4/conf/eth0.100/forwarding`, a slash), as runc's `convertSysctlVariableToDotsSeparator` does.
+fn sysctl_dot_form(key: &str) -> Cow<'_, str> {
+    match key.find(['.', '/']) {
+        Some(i) if key.as_bytes()[i] == b'/' => Cow::Owned(
+            key.chars()
+                .map(|c| match c {
+                    '.' => '/',
+                    '/' => '.',
+                    c => c,
+                })
+                .collect(),
+        ),
+        _ => Cow::Borrowed(key),
+    }
+}
+
+/// runc's rule (and messages): only namespaced sysctls, and only when the container has the namespace that scopes them;
+/// names in slash form are judged in dot form. `user.*` (the user namespace's ucounts limits) needs a user namespace
+/// of the container's own (runc 1.5).
+fn validate_sysctl(
+    key: &str,
+    has: &dyn Fn(LinuxNamespaceType) -> bool,
+    own_network_namespace: &dyn Fn() -> Result<bool>,
+) -> Result<()> {
+    let key = sysctl_dot_form(key);
+    let key = key.as_ref();
     const IPC_KEYS: &[&str] = &[
         "kernel.msgmax",
         "kernel.msgmnb",
@@ -189,7 +236,7 @@ fn validate_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Resul
         bail!("sysctl {key:?} is not allowed in the hosts ipc namespace");
     }
     if key.starts_with("net.") {
-        if has(LinuxNamespaceType::Network) {
+        if own_network_namespace()? {
             return Ok(());
         }
         bail!("sysctl {key:?} not allowed in host network namespace");
@@ -201,6 +248,12 @@ fn validate_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Resul
         if key == "kernel.hostname" {
             bail!("sysctl {key:?} is not allowed as it conflicts with the OCI \"hostname\" field");
         }
+    }
+    if key.starts_with("user.") {
+        if has(LinuxNamespaceType::User) {
+            return Ok(());
+        }
+        bail!("setting ucounts without a user namespace not allowed: {key}");
     }
     bail!("sysctl {key:?} is not in a separate kernel namespace")
 }
@@ -371,6 +424,64 @@ mod tests {
         check(v.clone()).unwrap();
         v["linux"]["sysctl"] = serde_json::json!({"vm.swappiness": "1"});
         assert!(err(v).contains("not in a separate kernel namespace"));
+    }
+
+    #[test]
+    fn a_network_namespace_joined_by_path_may_be_the_hosts() {
+        let mut v = base();
+        v["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"});
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "network", "path": "/proc/self/ns/net"}));
+        assert_eq!(
+            err(v.clone()),
+            "sysctl \"net.ipv4.ip_forward\" not allowed in host network namespace"
+        );
+        v["linux"]["namespaces"][2]["path"] = "/nonexistent/net".into();
+        assert_eq!(err(v), "invalid netns path");
+    }
+
+    #[test]
+    fn sysctl_names_in_slash_form_are_judged_in_dot_form() {
+        assert_eq!(sysctl_dot_form("kernel/shmmax"), "kernel.shmmax");
+        assert_eq!(
+            sysctl_dot_form("net/ipv4/conf/eth0.100/forwarding"),
+            "net.ipv4.conf.eth0/100.forwarding"
+        );
+        assert_eq!(
+            sysctl_dot_form("net.ipv4.ip_forward"),
+            "net.ipv4.ip_forward"
+        );
+        let mut v = base();
+        v["linux"]["sysctl"] = serde_json::json!({"kernel/shmmax": "1"});
+        assert_eq!(
+            err(v.clone()),
+            "sysctl \"kernel.shmmax\" is not allowed in the hosts ipc namespace"
+        );
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "ipc"}));
+        check(v).unwrap();
+    }
+
+    #[test]
+    fn user_sysctls_need_a_user_namespace() {
+        let mut v = base();
+        v["linux"]["sysctl"] = serde_json::json!({"user.max_ipc_namespaces": "10"});
+        assert_eq!(
+            err(v.clone()),
+            "setting ucounts without a user namespace not allowed: user.max_ipc_namespaces"
+        );
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "user"}));
+        let map = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        v["linux"]["uidMappings"] = map.clone();
+        v["linux"]["gidMappings"] = map;
+        check(v).unwrap();
     }
 
     #[test]

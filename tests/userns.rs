@@ -193,3 +193,22 @@ fn rlimits_apply_in_a_user_namespace() {
         "the soft and hard RLIMIT_NOFILE the config asks for"
     );
 }
+
+/// runc 1.5: `user.*` sysctls (the ucounts limits of the container's own user namespace) are allowed when the
+/// container has a user namespace, and a name in slash form (`kernel/shmmax`) is a sysctl like its dot form. Both
+/// land in the container's /proc/sys; hull used to refuse both as "not in a separate kernel namespace".
+#[test]
+fn user_sysctls_and_slash_names_are_written_in_a_user_namespace() {
+    require_root!("user_sysctls_and_slash_names_are_written_in_a_user_namespace");
+    let env = Env::new("usernssysctl");
+    let mut config =
+        in_user_namespace("cat /proc/sys/user/max_ipc_namespaces /proc/sys/kernel/shmmax");
+    config["linux"]["sysctl"] = json!({"user.max_ipc_namespaces": "77", "kernel/shmmax": "65536"});
+    let r = env.run(&config);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "77\n65536\n"),
+        "expected both sysctls written: {}",
+        r.describe()
+    );
+}
