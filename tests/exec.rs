@@ -150,6 +150,18 @@ fn process_file_as_containerd_sends_it() {
         out,
         "from-file\nuid=1(daemon) gid=1(daemon) groups=2\n/etc\n"
     );
+    // runc 1.5: a process without `user` runs as root.
+    let no_user = env.dir.path().join("no-user.json");
+    fs::write(
+        &no_user,
+        json!({"args": ["/bin/sh", "-c", "id"], "cwd": "/"}).to_string(),
+    )
+    .unwrap();
+    assert_eq!(
+        exec_ok(&env, &["--process", no_user.to_str().unwrap(), &env.id]),
+        "uid=0(root) gid=0(root)\n",
+        "a process file without user"
+    );
     let bad = env.dir.path().join("bad.json");
     fs::write(
         &bad,
@@ -538,6 +550,15 @@ fn sub_cgroup() {
         })
         .unwrap_or_else(|| panic!("no pids line in {out:?}"));
     assert!(line.ends_with("/inner"), "in the sub-cgroup: {out}");
+    // `/` names the container's own cgroup (runc 1.5).
+    assert_eq!(
+        exec_ok(
+            &env,
+            &["--cgroup", "/", &env.id, "cat", "/proc/self/cgroup"]
+        ),
+        exec_ok(&env, &[&env.id, "cat", "/proc/self/cgroup"]),
+        "exec --cgroup / lands in the container's own cgroup"
+    );
     let r = exec(&env, &["--cgroup", "a", "--cgroup", "b", &env.id, "true"]);
     assert!(
         r.code == 255

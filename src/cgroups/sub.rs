@@ -52,19 +52,20 @@ impl SubPaths {
                 .or_else(|| self.0.get(""))
         };
         match sub {
-            Some(sub) => h.path.join(sub),
-            None => h.path.clone(),
+            Some(sub) if !sub.as_os_str().is_empty() => h.path.join(sub),
+            _ => h.path.clone(),
         }
     }
 }
 
-/// A sub-cgroup path stays below the container's cgroup: relative components only, no `..`.
+/// A sub-cgroup path stays at or below the container's cgroup: relative components only, no `..`; `/` names the
+/// container's cgroup itself, as in runc.
 fn checked(arg: &str, path: &str) -> Result<PathBuf> {
     let relative = path.trim_start_matches('/');
     let escapes = Path::new(relative)
         .components()
         .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
-    if relative.is_empty() || escapes {
+    if path.is_empty() || escapes {
         bail!("invalid --cgroup argument: {arg} (the path must name a sub-cgroup of the container's cgroup)");
     }
     Ok(PathBuf::from(relative))
@@ -98,6 +99,15 @@ mod tests {
             sub.dir_in(&hierarchy(&["memory"], false)),
             Path::new("/sys/fs/cgroup/x/c1/inner")
         );
+    }
+
+    /// runc 1.5 takes `--cgroup /` as the container's own cgroup.
+    #[test]
+    fn slash_is_the_containers_own_cgroup() {
+        let sub = SubPaths::parse(&args(&["/"])).unwrap();
+        for h in [hierarchy(&[], true), hierarchy(&["memory"], false)] {
+            assert_eq!(sub.dir_in(&h), Path::new("/sys/fs/cgroup/x/c1"));
+        }
     }
 
     #[test]
@@ -139,7 +149,7 @@ mod tests {
         );
         assert_eq!(err(&["a:b:c"]), "invalid --cgroup argument: a:b:c");
         assert!(err(&["../../escape"]).contains("must name a sub-cgroup"));
-        assert!(err(&["/"]).contains("must name a sub-cgroup"));
+        assert!(err(&["memory:"]).contains("must name a sub-cgroup"));
         assert_eq!(SubPaths::parse(&[]).unwrap(), SubPaths::default());
     }
 }

@@ -56,9 +56,17 @@ pub fn run(root: &Root, args: &ExecArgs) -> Result<i32> {
     })
 }
 
+/// A `--process` file. Its `user` may be left out, as in runc: the process then runs as uid 0, gid 0.
 fn read_process(path: &Path) -> Result<Process> {
     let bytes = fs::read(path).with_context(|| format!("open {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("parse {}", path.display()))
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&bytes).with_context(|| format!("parse {}", path.display()))?;
+    if let Some(fields) = value.as_object_mut() {
+        fields
+            .entry("user")
+            .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+    }
+    serde_json::from_value(value).with_context(|| format!("parse {}", path.display()))
 }
 
 /// runc's `validateProcessSpec`, plus hull's refusal of process fields it does not implement yet.
