@@ -19,6 +19,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use oci_spec::runtime::{Hook, Hooks};
 
 use crate::logger;
+use crate::signal;
 use crate::state::SpecState;
 
 /// The hook kinds, in the order the runtime spec runs them (and `features` lists them).
@@ -204,9 +205,13 @@ fn run_one(hook: &Hook, input: &[u8], cwd: Option<&Path>) -> Result<()> {
     if status.success() {
         return Ok(());
     }
+    // Go's `ExitError` text, which runc's message carries.
     let how = match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit status {code}"),
-        (None, Some(sig)) => format!("signal: {sig}"),
+        (None, Some(sig)) if status.core_dumped() => {
+            format!("signal: {} (core dumped)", signal::go_description(sig))
+        }
+        (None, Some(sig)) => format!("signal: {}", signal::go_description(sig)),
         _ => "failed".to_owned(),
     };
     Err(anyhow!(

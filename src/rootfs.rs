@@ -207,8 +207,25 @@ impl Rootfs<'_> {
             0
         };
         if extra != 0 {
-            if let Err(Errno::ELOOP) = inroot::open(root, dest, OFlag::O_PATH, extra) {
-                bail!("mount destination {} is a symlink", dest.display());
+            // runc's words for a procfs or sysfs destination that is not a directory lead, hull's detail follows.
+            let lead = if matches!(typ, "proc" | "sysfs") {
+                format!("filesystem {typ:?} must be mounted on ordinary directory: ")
+            } else {
+                String::new()
+            };
+            match inroot::open(root, dest, OFlag::O_PATH, extra) {
+                Err(Errno::ELOOP) => {
+                    bail!("{lead}mount destination {} is a symlink", dest.display())
+                }
+                Ok(fd)
+                    if !fstat(&fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR) =>
+                {
+                    bail!(
+                        "{lead}mount destination {} is not a directory",
+                        dest.display()
+                    )
+                }
+                _ => {}
             }
         }
         let covered_mode = if typ == "tmpfs" {

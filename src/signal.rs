@@ -46,6 +46,51 @@ const SIGNALS: &[(&str, libc::c_int)] = &[
     ("SIGSYS", libc::SIGSYS),
 ];
 
+/// Go's description of signals 1 to 31 (`syscall.Signal.String()` on Linux), which runc's errors carry, as in
+/// `signal: bad system call`.
+const GO_DESCRIPTIONS: [&str; 31] = [
+    "hangup",
+    "interrupt",
+    "quit",
+    "illegal instruction",
+    "trace/breakpoint trap",
+    "aborted",
+    "bus error",
+    "floating point exception",
+    "killed",
+    "user defined signal 1",
+    "segmentation fault",
+    "user defined signal 2",
+    "broken pipe",
+    "alarm clock",
+    "terminated",
+    "stack fault",
+    "child exited",
+    "continued",
+    "stopped (signal)",
+    "stopped",
+    "stopped (tty input)",
+    "stopped (tty output)",
+    "urgent I/O condition",
+    "CPU time limit exceeded",
+    "file size limit exceeded",
+    "virtual timer expired",
+    "profiling timer expired",
+    "window changed",
+    "I/O possible",
+    "power failure",
+    "bad system call",
+];
+
+/// How Go names signal `sig` (`signal 34` beyond the table, as Go prints it).
+pub fn go_description(sig: libc::c_int) -> String {
+    usize::try_from(sig)
+        .ok()
+        .and_then(|n| n.checked_sub(1))
+        .and_then(|i| GO_DESCRIPTIONS.get(i))
+        .map_or_else(|| format!("signal {sig}"), |d| (*d).to_owned())
+}
+
 /// Parses a `kill` signal argument into the number passed to kill(2).
 ///
 /// A plain number is returned as is, truncated to a C `int` as the kernel
@@ -116,6 +161,15 @@ fn go_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signals_are_described_as_go_describes_them() {
+        assert_eq!(go_description(libc::SIGSYS), "bad system call");
+        assert_eq!(go_description(libc::SIGKILL), "killed");
+        assert_eq!(go_description(libc::SIGSEGV), "segmentation fault");
+        assert_eq!(go_description(libc::SIGHUP), "hangup");
+        assert_eq!(go_description(34), "signal 34");
+    }
 
     fn err(raw: &str) -> String {
         parse_signal(raw).unwrap_err().to_string()

@@ -305,6 +305,27 @@ fn a_missing_hook_program_is_named() {
     assert_leaves_nothing(&env);
 }
 
+/// A hook killed by a signal is named in Go's words, as runc's error has it (`signal: bad system call`), so that
+/// scripts matching runc's text match hull's.
+#[test]
+fn a_hook_killed_by_a_signal_is_named_as_runc_names_it() {
+    require_root!("a_hook_killed_by_a_signal_is_named_as_runc_names_it");
+    let env = Env::new("hooksignal");
+    let mut config = base_config(&["true"]);
+    config["hooks"] =
+        json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "kill -SYS $$"]}]});
+    env.write_config(&config);
+    let r = env.hull(&["create", &env.id]);
+    assert_eq!(r.code, 1, "{}", r.describe());
+    assert!(
+        r.stderr
+            .contains("error running createRuntime hook #0: signal: bad system call"),
+        "expected Go's signal name in the error: {}",
+        r.describe()
+    );
+    assert_leaves_nothing(&env);
+}
+
 /// A hook past its timeout is killed and fails the operation, naming the timeout.
 #[test]
 fn a_hook_past_its_timeout_is_killed() {
