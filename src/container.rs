@@ -15,6 +15,7 @@ use nix::unistd::Pid;
 use serde::Serialize;
 
 use crate::hooks::{self, Kind};
+use crate::logger;
 use crate::state::{self, Root, SpecState, State, Status};
 use crate::sys;
 
@@ -170,13 +171,23 @@ impl Container {
         Ok(())
     }
 
-    /// Run the poststart hooks once the program runs (failures are warnings).
-    pub fn run_poststart_hooks(&self) {
-        hooks::run_warning(
+    /// Run the poststart hooks once the program runs. The first failure stops them and the container, and is the
+    /// error (runtime-spec 1.3, runc 1.5's `postStart`); the container is left stopped for `delete`.
+    pub fn run_poststart_hooks(&self) -> Result<()> {
+        let ran = hooks::run(
             Kind::Poststart,
             self.state.hooks.as_ref(),
             self.state.spec_state("running"),
             Some(&self.state.bundle),
         );
+        if ran.is_err() {
+            if let Err(e) = self.kill_all() {
+                logger::log(
+                    logger::Level::Warning,
+                    &format!("kill after failed poststart: {e:#}"),
+                );
+            }
+        }
+        ran
     }
 }

@@ -383,29 +383,75 @@ fn a_failing_start_container_hook_fails_start_and_destroys_the_container() {
     assert_leaves_nothing(&env);
 }
 
-/// Failing poststart and poststop hooks are warnings: the next hook runs and the command succeeds.
+/// runtime-spec 1.3 and runc 1.5: a failing poststart hook fails `start` (the later poststart hooks do not run) and
+/// stops the container, which `delete` then removes; `run -d` fails the same way and removes the container itself.
+/// Before, the failure was a warning and the container ran on.
 #[test]
-fn failing_poststart_and_poststop_hooks_are_warnings() {
-    require_root!("failing_poststart_and_poststop_hooks_are_warnings");
-    let env = Env::new("hookwarn");
+fn a_failing_poststart_hook_fails_start_and_stops_the_container() {
+    require_root!("a_failing_poststart_hook_fails_start_and_stops_the_container");
+    let env = Env::new("hookpoststart");
     let mut config = base_config(&["sleep", "600"]);
     let results = Results::new(&env, &mut config);
     let host = |phase: &str| recording_hook(&host_checker(), &results.dir, phase);
     config["hooks"] = json!({
         "poststart": [checker_hook(&["exit", "5"]), host("poststart")],
-        "poststop": [checker_hook(&["exit", "6"]), host("poststop")],
+        "poststop": [host("poststop")],
     });
     env.write_config(&config);
     ok(&env.hull(&["create", &env.id]), "create");
     let r = env.hull(&["start", &env.id]);
-    ok(&r, "start");
-    assert!(
-        r.stderr
-            .contains("error running poststart hook #0: exit status 5"),
-        "a warning names the hook: {}",
+    assert_eq!(
+        (
+            r.code,
+            r.stderr
+                .contains("error running poststart hook #0: exit status 5")
+        ),
+        (1, true),
+        "expected start to fail naming the poststart hook: {}",
         r.describe()
     );
-    assert_eq!(env.state()["status"], "running");
+    assert_eq!(
+        env.state()["status"],
+        "stopped",
+        "expected the container stopped"
+    );
+    assert!(
+        results.order().is_empty(),
+        "expected no later poststart hook to run, saw {:?}",
+        results.order()
+    );
+    ok(&env.hull(&["delete", &env.id]), "delete");
+    assert_eq!(results.order(), ["poststop"]);
+    assert_leaves_nothing(&env);
+
+    let r = env.hull(&["run", "-d", &env.id]);
+    assert_eq!(
+        (
+            r.code,
+            r.stderr
+                .contains("error running poststart hook #0: exit status 5")
+        ),
+        (1, true),
+        "expected run -d to fail naming the poststart hook: {}",
+        r.describe()
+    );
+    assert_eq!(results.order(), ["poststop", "poststop"]);
+    assert_leaves_nothing(&env);
+}
+
+/// Failing poststop hooks are warnings (runtime-spec): the next hook runs and `delete` succeeds.
+#[test]
+fn failing_poststop_hooks_are_warnings() {
+    require_root!("failing_poststop_hooks_are_warnings");
+    let env = Env::new("hookwarn");
+    let mut config = base_config(&["sleep", "600"]);
+    let results = Results::new(&env, &mut config);
+    let host = |phase: &str| recording_hook(&host_checker(), &results.dir, phase);
+    config["hooks"] = json!({
+        "poststop": [checker_hook(&["exit", "6"]), host("poststop")],
+    });
+    env.write_config(&config);
+    ok(&env.hull(&["run", "-d", &env.id]), "run -d");
     let r = env.hull(&["delete", "--force", &env.id]);
     ok(&r, "delete");
     assert!(
@@ -414,6 +460,6 @@ fn failing_poststart_and_poststop_hooks_are_warnings() {
         "{}",
         r.describe()
     );
-    assert_eq!(results.order(), ["poststart", "poststop"]);
+    assert_eq!(results.order(), ["poststop"]);
     assert_leaves_nothing(&env);
 }

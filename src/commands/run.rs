@@ -14,7 +14,11 @@ pub fn run(root: &Root, args: &RunArgs) -> Result<i32> {
     if args.detach {
         let container = spawn::create(root, id, &args.opts, true)?.container;
         let pending = spawn::release_notifying(&container)?;
-        container.run_poststart_hooks();
+        if let Err(e) = container.run_poststart_hooks() {
+            // runc's `run` destroys the container it made whenever it fails.
+            let _ = container.destroy();
+            return Err(e);
+        }
         if let Some(pending) = pending {
             pending.forward()?;
         }
@@ -28,7 +32,7 @@ pub fn run(root: &Root, args: &RunArgs) -> Result<i32> {
     let spawn::Created { container, master } = spawn::create(root, id, &args.opts, false)?;
     let init = Pid::from_raw(container.state.init_pid);
     let outcome = spawn::release_notifying(&container)
-        .inspect(|_| container.run_poststart_hooks())
+        .and_then(|pending| container.run_poststart_hooks().map(|()| pending))
         .and_then(|pending| pending.map_or(Ok(()), notify::Pending::forward))
         .inspect(|()| logger::phase("run: started"))
         .and_then(|()| foreground::wait(&signals, init, master));

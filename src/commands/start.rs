@@ -16,7 +16,7 @@ pub fn run(root: &Root, args: &IdArgs) -> Result<i32> {
             Status::Running | Status::Paused => bail!("cannot start an already running container"),
         }
     };
-    container.run_poststart_hooks();
+    container.run_poststart_hooks()?;
     if let Some(pending) = pending {
         pending.forward()?;
     }
