@@ -338,5 +338,17 @@ fn hugepage_limits_land_in_the_hugetlb_files() {
     };
     let dir = dir_for(&env.id, "hugetlb");
     assert_eq!(read(&dir, file), "4194304", "{}/{file}", dir.display());
+    // The reservation limit too, where the kernel has it (5.7+), as runc since 1.1.10.
+    let rsvd = file.replace("2MB.", "2MB.rsvd.");
+    if dir.join(&rsvd).exists() {
+        assert_eq!(
+            read(&dir, &rsvd),
+            "4194304",
+            "expected the reservation limit {}/{rsvd} set with the limit",
+            dir.display()
+        );
+    } else {
+        eprintln!("note: this kernel has no {rsvd}");
+    }
     assert_eq!(env.hull(&["delete", "--force", &env.id]).code, 0);
 }

@@ -973,7 +973,8 @@ fn remove_tree(dir: &Path) -> io::Result<()> {
 }
 
 /// Performs planned writes in order. A write marked `retry_after_next` that the kernel refuses with EINVAL is
-/// written again after the next write that is not so marked (or at the end), and only then may fail.
+/// written again after the next write that is not so marked (or at the end), and only then may fail; one marked
+/// `if_present` whose file the kernel lacks is skipped.
 fn execute(writes: Vec<(PathBuf, Write)>) -> Result<()> {
     let mut deferred = Vec::new();
     for (path, w) in writes {
@@ -982,6 +983,7 @@ fn execute(writes: Vec<(PathBuf, Write)>) -> Result<()> {
                 deferred.push((path, w));
                 continue;
             }
+            Err(err) if w.if_present && errno_of(&err) == Some(Errno::ENOENT) => continue,
             result => result?,
         }
         if !w.retry_after_next {
@@ -1262,6 +1264,25 @@ mod tests {
             err.to_string(),
             "own cgroup /elsewhere is outside the root /docker/abc of the cgroup mount at /sys/fs/cgroup/devices"
         );
+    }
+
+    #[test]
+    fn a_write_of_a_file_the_kernel_lacks_is_skipped_only_when_optional() {
+        let dir = tempfile::tempdir().unwrap();
+        let there = dir.path().join("hugetlb.2MB.max");
+        fs::write(&there, "").unwrap();
+        let missing = dir.path().join("hugetlb.2MB.rsvd.max");
+        execute(vec![
+            (there.clone(), Write::new("", "hugetlb.2MB.max", 7)),
+            (
+                missing.clone(),
+                Write::new("", "hugetlb.2MB.rsvd.max", 7).if_present(),
+            ),
+        ])
+        .unwrap();
+        assert_eq!(fs::read_to_string(&there).unwrap(), "7");
+        let err = execute(vec![(missing, Write::new("", "hugetlb.2MB.rsvd.max", 7))]).unwrap_err();
+        assert_eq!(errno_of(&err), Some(Errno::ENOENT));
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub struct Write {
     pub retry_after_next: bool,
     /// What the error of this write says it was doing, when the file name alone does not (`unified` keys).
     pub context: Option<String>,
+    /// Written only where the kernel has the file (a file newer kernels added): a missing one is skipped.
+    pub if_present: bool,
 }
 
 impl Write {
@@ -26,7 +28,13 @@ impl Write {
             value: value.to_string(),
             retry_after_next: false,
             context: None,
+            if_present: false,
         }
+    }
+
+    pub fn if_present(mut self) -> Write {
+        self.if_present = true;
+        self
     }
 
     pub fn retried_after_next(mut self, retry: bool) -> Write {

@@ -58,8 +58,11 @@ pub fn v1_writes(r: &LinuxResources, facts: &Facts) -> Result<Vec<Write>> {
                 limit.limit()
             );
         }
+        // The reservation limit beside the fault limit where the kernel has it (5.7+), as runc since 1.1.10.
         let file = format!("hugetlb.{size}.limit_in_bytes");
         writes.push(Write::new("hugetlb", file, limit.limit()));
+        let file = format!("hugetlb.{size}.rsvd.limit_in_bytes");
+        writes.push(Write::new("hugetlb", file, limit.limit()).if_present());
     }
     if let Some(network) = r.network() {
         if let Some(class_id) = network.class_id().filter(|&c| c != 0) {
@@ -511,7 +514,8 @@ mod tests {
         let mut expected = vec!["cpuset"];
         expected.extend(vec!["devices"; DEFAULT_DEVICES.len() + 1]);
         expected.extend([
-            "memory", "cpu", "cpu", "pids", "blkio", "hugetlb", "net_cls", "net_prio", "rdma",
+            "memory", "cpu", "cpu", "pids", "blkio", "hugetlb", "hugetlb", "net_cls", "net_prio",
+            "rdma",
         ]);
         assert_eq!(controllers, expected);
     }
@@ -681,6 +685,7 @@ mod tests {
             ),
             [
                 w("hugetlb", "hugetlb.2MB.limit_in_bytes", "4194304"),
+                w("hugetlb", "hugetlb.2MB.rsvd.limit_in_bytes", "4194304"),
                 w("net_cls", "net_cls.classid", "1048577"),
                 w("net_prio", "net_prio.ifpriomap", "eth0 5"),
                 w("rdma", "rdma.max", "mlx4_0 hca_handle=2"),

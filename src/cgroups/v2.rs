@@ -47,7 +47,9 @@ pub fn v2_writes(r: &LinuxResources, facts: &Facts) -> Result<Vec<Write>> {
             l if l < 0 => bail!("linux.resources.hugepageLimits: limit {l} for {size} is invalid"),
             l => l.to_string(),
         };
-        writes.push(Write::new("", format!("hugetlb.{size}.max"), value));
+        // The reservation limit beside the fault limit where the kernel has it (5.7+), as runc since 1.1.10.
+        writes.push(Write::new("", format!("hugetlb.{size}.max"), &value));
+        writes.push(Write::new("", format!("hugetlb.{size}.rsvd.max"), value).if_present());
     }
     for line in rdma_lines(r) {
         writes.push(Write::new("", "rdma.max", line));
@@ -622,7 +624,9 @@ mod tests {
             [
                 pair("pids.max", "5"),
                 pair("hugetlb.2MB.max", "max"),
+                pair("hugetlb.2MB.rsvd.max", "max"),
                 pair("hugetlb.1GB.max", "1073741824"),
+                pair("hugetlb.1GB.rsvd.max", "1073741824"),
                 pair("rdma.max", "mlx4_0 hca_object=3"),
                 pair("cgroup.type", "threaded"),
                 pair("memory.high", "1000000"),
