@@ -40,7 +40,8 @@ pub fn features_json() -> String {
                 v2: true,
                 systemd: true,
                 systemd_user: true,
-                rdma: false,
+                // rdma.max (v2) and the rdma v1 controller are written (cgroups::v1, v2).
+                rdma: true,
             },
             seccomp: Seccomp::supported(),
             // Implemented (applied where the host has the LSM, refused where it does not), as runc reports them.

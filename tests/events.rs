@@ -120,6 +120,21 @@ fn events_stats_reports_limits_and_usage() {
         data["cpu"]["usage"]["total"].as_u64().unwrap_or(0) > 0,
         "{data}"
     );
+    // runc 1.2+: pressure stall information, where the stats come from cgroup v2 and the kernel keeps PSI.
+    if common::unified()
+        && common::dir_for(&env.id, "cpu")
+            .join("cpu.pressure")
+            .exists()
+    {
+        for group in ["cpu", "memory", "blkio"] {
+            assert!(
+                data[group]["psi"].is_object(),
+                "expected {group}.psi in the stats: {data}"
+            );
+        }
+    } else {
+        assert!(data["cpu"]["psi"].is_null(), "{data}");
+    }
     let keys: Vec<&str> = data
         .as_object()
         .unwrap()

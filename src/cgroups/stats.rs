@@ -20,8 +20,9 @@ const HUGEPAGES_DIR: &str = "/sys/kernel/mm/hugepages";
 /// Nanoseconds per clock tick of `cpuacct.stat` (USER_HZ, 100 on Linux; runc hard-codes it too).
 const NANOS_PER_TICK: u64 = 1_000_000_000 / 100;
 
-/// `data` of a `stats` event. Field order and names are runc's; Go's `omitempty` is mirrored by
-/// `skip_serializing_if` (structs are never omitted by Go, maps and slices are when empty).
+/// `data` of a `stats` event. Field order and names are runc's; Go's `omitempty` and `omitzero` are mirrored by
+/// `skip_serializing_if`: maps and slices are left out when empty, and (runc 1.4+, `omitzero`) the nested usage,
+/// throttling and memory entries when all their fields are zero; the top-level groups always appear.
 #[derive(Debug, Default, PartialEq, Serialize)]
 pub struct Stats {
     pub cpu: Cpu,
@@ -37,8 +38,46 @@ pub struct Stats {
 
 #[derive(Debug, Default, PartialEq, Serialize)]
 pub struct Cpu {
+    #[serde(skip_serializing_if = "is_default")]
     pub usage: CpuUsage,
+    #[serde(skip_serializing_if = "is_default")]
     pub throttling: Throttling,
+    /// cgroup v2 `cpu.pressure` (runc 1.2+), absent where the kernel has no PSI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psi: Option<Psi>,
+}
+
+/// Pressure stall information of one resource (`<resource>.pressure`): the `some` and `full` lines.
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct Psi {
+    #[serde(skip_serializing_if = "is_default")]
+    pub some: PsiData,
+    #[serde(skip_serializing_if = "is_default")]
+    pub full: PsiData,
+}
+
+/// One PSI line: the share of time stalled over 10, 60 and 300 s (percent), and the total stall time (µs).
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct PsiData {
+    #[serde(serialize_with = "go_float")]
+    pub avg10: f64,
+    #[serde(serialize_with = "go_float")]
+    pub avg60: f64,
+    #[serde(serialize_with = "go_float")]
+    pub avg300: f64,
+    pub total: u64,
+}
+
+/// A float as Go's encoding/json writes it: a whole number without a fraction (`0`, not `0.0`).
+fn go_float<S: serde::Serializer>(
+    value: &f64,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        serializer.serialize_i64(*value as i64)
+    } else {
+        serializer.serialize_f64(*value)
+    }
 }
 
 /// CPU time in nanoseconds.
@@ -100,15 +139,21 @@ pub struct MemoryEntry {
 pub struct Memory {
     #[serde(skip_serializing_if = "is_zero")]
     pub cache: u64,
+    #[serde(skip_serializing_if = "is_default")]
     pub usage: MemoryEntry,
     /// Memory plus swap, as cgroup v1's `memsw` (v2's separate swap counters are added to memory's).
+    #[serde(skip_serializing_if = "is_default")]
     pub swap: MemoryEntry,
+    #[serde(skip_serializing_if = "is_default")]
     pub kernel: MemoryEntry,
-    #[serde(rename = "kernelTCP")]
+    #[serde(rename = "kernelTCP", skip_serializing_if = "is_default")]
     pub kernel_tcp: MemoryEntry,
     /// `memory.stat` as is.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub raw: BTreeMap<String, u64>,
+    /// cgroup v2 `memory.pressure` (runc 1.2+).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psi: Option<Psi>,
 }
 
 #[derive(Debug, Default, PartialEq, Serialize)]
@@ -156,6 +201,9 @@ pub struct Blkio {
     pub io_time_recursive: Vec<BlkioEntry>,
     #[serde(rename = "sectorsRecursive", skip_serializing_if = "Vec::is_empty")]
     pub sectors_recursive: Vec<BlkioEntry>,
+    /// cgroup v2 `io.pressure` (runc 1.2+).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psi: Option<Psi>,
 }
 
 /// One huge page size; `max` is the peak usage (v1 only).
@@ -174,6 +222,11 @@ pub struct IntelRdt {}
 
 fn is_zero(value: &u64) -> bool {
     *value == 0
+}
+
+/// Go's `omitzero` for a struct: every field zero.
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 impl Cgroup {
@@ -248,7 +301,66 @@ fn v2_stats(d: &Dir) -> Result<Stats> {
     if let Some(cpu) = d.parse("cpu.stat", cpu_v2)? {
         stats.cpu = cpu;
     }
+    stats.cpu.psi = psi(d, "cpu.pressure")?;
+    stats.memory.psi = psi(d, "memory.pressure")?;
+    stats.blkio.psi = psi(d, "io.pressure")?;
     Ok(stats)
+}
+
+/// A `<resource>.pressure` file, as runc's `statPSI` reads it: absent (no PSI in the kernel, or turned off for the
+/// cgroup) or unreadable with ENOTSUP (a kernel wanting `psi=1`) is `None`.
+fn psi(d: &Dir, file: &str) -> Result<Option<Psi>> {
+    let text = match d.read(file) {
+        Err(err)
+            if err
+                .downcast_ref::<io::Error>()
+                .and_then(io::Error::raw_os_error)
+                == Some(libc::EOPNOTSUPP) =>
+        {
+            return Ok(None)
+        }
+        result => result?,
+    };
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    parse_psi(&text)
+        .map(Some)
+        .with_context(|| format!("parse {}", d.0.join(file).display()))
+}
+
+fn parse_psi(text: &str) -> Result<Psi> {
+    let mut psi = Psi::default();
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        let data = match fields.next() {
+            Some("some") => &mut psi.some,
+            Some("full") => &mut psi.full,
+            _ => continue,
+        };
+        for field in fields {
+            let (key, value) = field
+                .split_once('=')
+                .with_context(|| format!("invalid psi data: {field:?}"))?;
+            let float = || -> Result<f64> {
+                value
+                    .parse()
+                    .with_context(|| format!("invalid {key} PSI value: {value:?}"))
+            };
+            match key {
+                "avg10" => data.avg10 = float()?,
+                "avg60" => data.avg60 = float()?,
+                "avg300" => data.avg300 = float()?,
+                "total" => {
+                    data.total = value
+                        .parse()
+                        .with_context(|| format!("invalid total PSI value: {value:?}"))?
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(psi)
 }
 
 fn cpuset_v1(d: &Dir) -> Result<CpuSet> {
@@ -297,6 +409,7 @@ fn memory_v1(d: &Dir) -> Result<Memory> {
         kernel: entry("memory.kmem")?,
         kernel_tcp: entry("memory.kmem.tcp")?,
         raw,
+        psi: None,
     })
 }
 
@@ -770,7 +883,7 @@ mod tests {
     use crate::cgroups::Hierarchy;
 
     /// Files of a runc 1.1.5 container's cgroup on this project's hybrid test host (kernel 6.18), and what
-    /// `runc events --stats` printed for them.
+    /// `runc events --stats` printed for them, less the all-zero nested groups runc 1.4+ leaves out (`omitzero`).
     const V1_MEMORY_STAT: &str =
         "cache 184320\nrss 53248\nrss_huge 0\nshmem 0\nmapped_file 86016\n\
         dirty 0\nwriteback 0\nswap 0\npgpgin 477\npgpgout 419\npgfault 729\npgmajfault 1\n\
@@ -905,8 +1018,7 @@ mod tests {
                     "cpu": {
                         "usage": {"total": 12966934u64, "percpu": [9263848u64, 3703086u64],
                                   "percpu_kernel": [12000000u64, 0], "percpu_user": [0, 0],
-                                  "kernel": 10000000u64, "user": 0},
-                        "throttling": {}
+                                  "kernel": 10000000u64, "user": 0}
                     },
                     "cpuset": {"cpus": [0, 1], "cpu_exclusive": 0, "mems": [0], "mem_hardwall": 0,
                                "mem_exclusive": 0, "memory_migrate": 0, "memory_spread_page": 0,
@@ -938,20 +1050,45 @@ mod tests {
         }
     }
 
+    /// runc 1.2+ reports pressure stall information on cgroup v2 (`cgroups/fs2/psi.go`); Go writes whole floats
+    /// without a fraction, and an all-zero line is left out.
+    #[test]
+    fn pressure_stall_information_as_runc_reports_it() {
+        let parsed = parse_psi(
+            "some avg10=1.50 avg60=0.00 avg300=12.00 total=12345\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&parsed).unwrap(),
+            r#"{"some":{"avg10":1.5,"avg60":0,"avg300":12,"total":12345}}"#
+        );
+        assert!(parse_psi("some avg10\n").is_err());
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(
+            tmp.path().join("cpu.pressure"),
+            "some avg10=0.10 avg60=0.20 avg300=0.30 total=7\n",
+        )
+        .unwrap();
+        let d = Dir(tmp.path());
+        assert_eq!(psi(&d, "io.pressure").unwrap(), None, "no file, no psi");
+        let cpu = psi(&d, "cpu.pressure").unwrap().unwrap();
+        assert_eq!((cpu.some.avg60, cpu.some.total), (0.2, 7));
+    }
+
     #[test]
     fn serialized_in_runc_field_order() {
         let text = serde_json::to_string(&Stats::default()).unwrap();
         assert_eq!(
             text,
             concat!(
-                r#"{"cpu":{"usage":{"kernel":0,"user":0},"throttling":{}},"#,
+                r#"{"cpu":{},"#,
                 r#""cpuset":{"cpu_exclusive":0,"mem_hardwall":0,"mem_exclusive":0,"memory_migrate":0,"#,
                 r#""memory_spread_page":0,"memory_spread_slab":0,"memory_pressure":0,"sched_load_balance":0,"#,
                 r#""sched_relax_domain_level":0},"#,
-                r#""memory":{"usage":{"limit":0,"failcnt":0},"swap":{"limit":0,"failcnt":0},"#,
-                r#""kernel":{"limit":0,"failcnt":0},"kernelTCP":{"limit":0,"failcnt":0}},"#,
+                r#""memory":{},"#,
                 r#""pids":{},"blkio":{},"hugetlb":{},"intel_rdt":{},"network_interfaces":null}"#
-            )
+            ),
+            "runc 1.4+ leaves out nested groups that are all zero (Go's omitzero)"
         );
         let throttling = Throttling {
             periods: 1,
@@ -1099,8 +1236,6 @@ mod tests {
                 "cache": 184320,
                 "usage": {"limit": 104857600u64, "usage": 897024, "failcnt": 0},
                 "swap": {"limit": u64::MAX, "usage": 901120, "failcnt": 0},
-                "kernel": {"limit": 0, "failcnt": 0},
-                "kernelTCP": {"limit": 0, "failcnt": 0},
                 "raw": {"anon": 53248, "file": 184320, "kernel": 425984, "sock": 0, "shmem": 0,
                         "file_mapped": 86016}
             })

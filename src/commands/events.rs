@@ -117,7 +117,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], r#"{"type":"oom","id":"c1"}"#);
         assert!(
-            lines[1].starts_with(r#"{"type":"stats","id":"c1","data":{"cpu":{"usage":"#),
+            lines[1].starts_with(r#"{"type":"stats","id":"c1","data":{"cpu":{},"cpuset":"#),
             "{}",
             lines[1]
         );
