@@ -114,6 +114,7 @@ impl Init<'_> {
             sys::close_in_child(link.socket.as_raw_fd());
         }
         self.join_cgroup_namespace()?;
+        rootfs.make_tmpfs_readonly()?;
         rootfs.make_root_readonly()?;
         umask(Mode::from_bits_truncate(
             process.user().umask().unwrap_or(0o022),

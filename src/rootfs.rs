@@ -94,7 +94,8 @@ fn remount_bind(fd: &OwnedFd, wanted: MsFlags, cleared: MsFlags, what: &str) -> 
     if wanted.intersects(atime) {
         keep &= !atime;
     }
-    let flags = (wanted & !(MsFlags::MS_REC | MsFlags::MS_BIND | MsFlags::MS_REMOUNT))
+    // `difference`, not `& !`: the complement of nix's flags drops bits nix does not name (MS_NOSYMFOLLOW).
+    let flags = wanted.difference(MsFlags::MS_REC | MsFlags::MS_BIND | MsFlags::MS_REMOUNT)
         | keep
         | MsFlags::MS_REMOUNT
         | MsFlags::MS_BIND;
@@ -123,7 +124,10 @@ impl Rootfs<'_> {
         let root_flag = propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
         mount(None::<&str>, "/", None::<&str>, root_flag, None::<&str>)
             .with_context(|| format!("set propagation {root_flag:?} on /"))?;
-        if propagation.is_some_and(|p| p.contains(MsFlags::MS_SHARED)) {
+        // Unless / is now a slave (the default), the rootfs' parent mount may be shared (pivot_root fails, the bind
+        // below would propagate to the host) or unbindable (the bind fails): make it private, as runc's
+        // `rootfsParentMountPropagation` does.
+        if propagation.is_some_and(|p| !p.contains(MsFlags::MS_SLAVE)) {
             self.make_parent_mount_private()?;
         }
         mount(
@@ -164,7 +168,7 @@ impl Rootfs<'_> {
         Ok(())
     }
 
-    /// pivot_root needs the rootfs' parent mount not to be shared; with `rootfsPropagation: shared` it may be.
+    /// pivot_root needs the rootfs' parent mount not to be shared, and the rootfs bind needs it not to be unbindable.
     fn make_parent_mount_private(&self) -> Result<()> {
         let parent = mountinfo::read()?
             .into_iter()
@@ -249,9 +253,11 @@ impl Rootfs<'_> {
         } else {
             lsm::with_mount_label(&data, self.mount_label)
         };
-        // A copied-up tmpfs is filled before it is made read-only.
         let copy_up = opts.copy_up && typ == "tmpfs" && covered_mode.is_some();
-        let flags = if copy_up {
+        // A read-only tmpfs is mounted writable and made read-only once everything in it is in place (after the
+        // pivot, see `make_tmpfs_readonly`), as runc's `finalizeRootfs` does: a copied-up one is filled first, a
+        // read-only /dev gets its sub-mounts and device nodes.
+        let flags = if typ == "tmpfs" {
             opts.flags - MsFlags::MS_RDONLY
         } else {
             opts.flags
@@ -283,16 +289,6 @@ impl Rootfs<'_> {
         let mounted = open_dest(root, dest, extra)?;
         if copy_up {
             copyup::copy_tree(target.as_fd(), mounted.as_fd(), &dest.display().to_string())?;
-            if opts.flags.contains(MsFlags::MS_RDONLY) {
-                mount(
-                    None::<&str>,
-                    fd_path(&mounted).as_str(),
-                    None::<&str>,
-                    opts.flags | MsFlags::MS_REMOUNT,
-                    (!data.is_empty()).then_some(data.as_str()),
-                )
-                .context("remount the copied-up tmpfs read-only")?;
-            }
         }
         apply_after_mount(&mounted, &opts)
     }
@@ -351,7 +347,11 @@ impl Rootfs<'_> {
             )?;
         }
         let mounted = open_dest(root, dest, 0)?;
-        if !(opts.flags & !(MsFlags::MS_REC | MsFlags::MS_BIND | MsFlags::MS_REMOUNT)).is_empty() {
+        if !opts
+            .flags
+            .difference(MsFlags::MS_REC | MsFlags::MS_BIND | MsFlags::MS_REMOUNT)
+            .is_empty()
+        {
             remount_bind(
                 &mounted,
                 opts.flags,
@@ -592,6 +592,34 @@ impl Rootfs<'_> {
             .context("move rootfs onto /")?;
         chroot(".").context("chroot into rootfs")?;
         chdir("/").context("chdir /")?;
+        Ok(())
+    }
+
+    /// After pivot, before `root.readonly`: the tmpfs mounts the config wants read-only, mounted writable so far
+    /// (see `mount_entry`), are remounted read-only with their other flags.
+    pub fn make_tmpfs_readonly(&self) -> Result<()> {
+        let mounts = self.spec.mounts().as_deref().unwrap_or(&[]);
+        let read_only_tmpfs = mounts.iter().filter_map(|m| {
+            let opts = mountopts::parse(m.options().as_deref().unwrap_or(&[]));
+            (m.typ().as_deref() == Some("tmpfs") && opts.flags.contains(MsFlags::MS_RDONLY))
+                .then_some((m.destination(), opts.flags))
+        });
+        let mut root = None;
+        for (dest, flags) in read_only_tmpfs {
+            let root = match &root {
+                Some(root) => root,
+                None => root.insert(File::open("/").context("open /")?),
+            };
+            let mounted = open_dest(root.as_fd(), dest, 0)?;
+            mount(
+                None::<&str>,
+                fd_path(&mounted).as_str(),
+                None::<&str>,
+                flags | MsFlags::MS_REMOUNT,
+                None::<&str>,
+            )
+            .with_context(|| format!("remount tmpfs {} read-only", dest.display()))?;
+        }
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::{LinuxDevice, LinuxNamespaceType, Process, Spec};
+use oci_spec::runtime::{LinuxDevice, LinuxNamespaceType, Mount, Process, Spec};
 
 /// The bundle's parsed config and the absolute paths derived from it.
 pub struct Bundle {
@@ -116,6 +116,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         bail!("time namespace offsets specified, but time namespace isn't enabled in the config");
     }
     validate_devices(linux.devices().as_deref().unwrap_or(&[]))?;
+    validate_bind_options(spec.mounts().as_deref().unwrap_or(&[]))?;
     if let Some(sysctl) = linux.sysctl() {
         // A network namespace joined by path may be this process's own, the host's (runc's `isHostNetNS`).
         let own_network_namespace = || -> Result<bool> {
@@ -183,6 +184,22 @@ pub fn ns_name(t: LinuxNamespaceType) -> &'static str {
         LinuxNamespaceType::Network => "network",
         LinuxNamespaceType::Time => "time",
     }
+}
+
+/// runc 1.2+ refuses a bind mount with filesystem data options (`size=10k`): the kernel ignores them on a bind.
+fn validate_bind_options(mounts: &[Mount]) -> Result<()> {
+    for m in mounts {
+        let opts = crate::mountopts::parse(m.options().as_deref().unwrap_or(&[]));
+        let bind = m.typ().as_deref() == Some("bind") || opts.is_bind();
+        if bind && !opts.data.is_empty() {
+            bail!(
+                "invalid mount {} ({}): bind mounts cannot have any filesystem-specific options applied",
+                m.destination().display(),
+                opts.data_string()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Whether two namespace files name the same namespace (device and inode).
@@ -440,6 +457,21 @@ mod tests {
         );
         v["linux"]["namespaces"][2]["path"] = "/nonexistent/net".into();
         assert_eq!(err(v), "invalid netns path");
+    }
+
+    #[test]
+    fn bind_mounts_take_no_filesystem_options() {
+        let mut v = base();
+        v["mounts"] = serde_json::json!([
+            {"destination": "/a", "type": "bind", "source": "/tmp", "options": ["rbind", "ro", "nosymfollow"]},
+            {"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["size=10k"]}
+        ]);
+        check(v.clone()).unwrap();
+        v["mounts"][0]["options"] = serde_json::json!(["rbind", "size=10k"]);
+        assert_eq!(
+            err(v),
+            "invalid mount /a (size=10k): bind mounts cannot have any filesystem-specific options applied"
+        );
     }
 
     #[test]

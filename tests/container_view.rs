@@ -475,6 +475,18 @@ fn no_pivot_and_rootfs_propagation() {
         "1\n",
         "rootfsPropagation shared makes / shared"
     );
+    // The rootfs' parent mount is made private first, so that an unbindable / can still be bound (runc 1.5).
+    config["linux"]["rootfsPropagation"] = "unbindable".into();
+    config["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "awk '$5 == \"/\"' /proc/self/mountinfo | grep -c unbindable"
+    ]);
+    assert_eq!(
+        run_ok(&env, &config),
+        "1\n",
+        "rootfsPropagation unbindable makes / unbindable"
+    );
     env.write_config(&base_config(&["ls", "/bin/busybox"]));
     let r = env.hull(&["run", "--no-pivot", &env.id]);
     assert_eq!(
@@ -733,5 +745,49 @@ fn a_tmpfs_over_a_directory_keeps_its_mode() {
     assert_eq!(
         r.stdout, "755\n1777\n",
         "/home (0755 in the image), then a new /fresh"
+    );
+}
+
+/// Mount behaviour of runc 1.5 that hull lacked:
+/// - a read-only `/dev` tmpfs still gets its sub-mounts (`/dev/pts`, `/dev/shm`) and device nodes, and is read-only
+///   afterwards (runc remounts read-only tmpfs mounts last); hull failed creating `/dev/pts`;
+/// - `nosymfollow` on a bind mount is applied (a symlink there is not followed); hull dropped the flag;
+/// - a bind mount with filesystem data options (`size=10k`) is refused, as runc 1.2+ refuses it; hull ignored them.
+#[test]
+fn read_only_dev_nosymfollow_binds_and_bind_data_options() {
+    require_root!("read_only_dev_nosymfollow_binds_and_bind_data_options");
+    let env = Env::new("mountopts");
+    let mut config = sh(
+        "ls /dev/pts/ptmx /dev/null /dev/shm >/dev/null && echo nodes; \
+                         touch /dev/x 2>/dev/null || echo dev-ro; \
+                         cat /mnt/link 2>/dev/null || echo not-followed; cat /mnt/target",
+    );
+    for m in config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/dev" {
+            m["options"].as_array_mut().unwrap().push(json!("ro"));
+        }
+    }
+    let host = env.dir.path().join("linked");
+    fs::create_dir(&host).unwrap();
+    fs::write(host.join("target"), "target\n").unwrap();
+    std::os::unix::fs::symlink("target", host.join("link")).unwrap();
+    config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/mnt", "type": "bind", "source": host, "options": ["rbind", "nosymfollow"]
+    }));
+    assert_eq!(
+        run_ok(&env, &config),
+        "nodes\ndev-ro\nnot-followed\ntarget\n",
+        "expected /dev's nodes under a read-only /dev, and /mnt/link not followed"
+    );
+    let last = config["mounts"].as_array().unwrap().len() - 1;
+    config["mounts"][last]["options"] = json!(["rbind", "size=10k"]);
+    let r = env.run(&config);
+    assert!(
+        r.code == 1
+            && r.stderr.contains(
+                "invalid mount /mnt (size=10k): bind mounts cannot have any filesystem-specific options applied"
+            ),
+        "expected the bind with a data option refused: {}",
+        r.describe()
     );
 }
