@@ -142,6 +142,7 @@ pub fn exec(req: &Request) -> Result<i32> {
                 channel: &child_end,
                 console: console.as_ref(),
                 labels: &labels,
+                personality: req.container.state.personality.as_ref(),
                 seccomp: filters.as_ref(),
                 first_closed_fd: (3 + req.preserve_fds) as i32,
             }
@@ -233,6 +234,8 @@ struct Child<'a> {
     console: Option<&'a spawn::ConsoleLink>,
     /// The process's AppArmor/SELinux labels, checked against the host.
     labels: &'a lsm::Labels,
+    /// The container's `linux.personality`.
+    personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
     /// The container's seccomp filters, compiled by hull before the clone.
     seccomp: Option<&'a seccomp::Compiled>,
     /// The first fd not passed to the program (3 + --preserve-fds).
@@ -274,8 +277,14 @@ impl Child<'_> {
         } else {
             init::RlimitsBy::Itself
         };
-        let program =
-            init::become_process(process, self.labels, self.seccomp, self.channel, rlimits_by)?;
+        let program = init::become_process(
+            process,
+            self.labels,
+            self.personality,
+            self.seccomp,
+            self.channel,
+            rlimits_by,
+        )?;
         self.channel.send(&Msg::Exec)?;
         let errno = sys::execve(&program.path, &program.argv, &program.envp);
         Err(anyhow!(errno.desc())).with_context(|| format!("exec {}", program.name))

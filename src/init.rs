@@ -15,7 +15,9 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{chdir, fork, sethostname, ForkResult, Pid};
-use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use oci_spec::runtime::{
+    LinuxNamespaceType, LinuxPersonality, LinuxPersonalityDomain, Process, Spec,
+};
 
 use crate::cgroups::Cgroup;
 use crate::channel::{Channel, Msg};
@@ -155,7 +157,19 @@ impl Init<'_> {
         self.channel.send(&Msg::Ready)?;
         self.channel.recv_expect(&["StateSaved"])?;
         sys::set_parent_death_signal(0).context("clear parent death signal")?;
-        let program = become_process(process, self.labels, self.seccomp, self.channel, rlimits_by)?;
+        let personality = self
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.personality().as_ref());
+        let program = become_process(
+            process,
+            self.labels,
+            personality,
+            self.seccomp,
+            self.channel,
+            rlimits_by,
+        )?;
         logger::phase("init: parked");
         sys::close_in_child(self.channel.raw_fd());
         self.wait_for_start();
@@ -326,6 +340,7 @@ pub enum RlimitsBy {
 pub fn become_process(
     process: &Process,
     labels: &lsm::Labels,
+    personality: Option<&LinuxPersonality>,
     seccomp: Option<&seccomp::Compiled>,
     channel: &Channel,
     rlimits_by: RlimitsBy,
@@ -357,6 +372,9 @@ pub fn become_process(
         argv: program::c_strings(args)?,
         envp: program::c_strings(&env)?,
     };
+    if let Some(personality) = personality {
+        set_personality(personality)?;
+    }
     let no_new_privs = process.no_new_privileges().unwrap_or(false);
     if let Some(filters) = seccomp.filter(|_| !no_new_privs) {
         credentials::raise_permitted()?;
@@ -367,6 +385,20 @@ pub fn become_process(
         load_seccomp(filters, channel)?;
     }
     Ok(program)
+}
+
+/// `linux.personality`: the execution domain of the container's processes (`LINUX32` makes `uname -m` say i686), set
+/// before the seccomp filters as runc sets it; its flags are ignored, as runc ignores them (with a warning at create).
+fn set_personality(personality: &LinuxPersonality) -> Result<()> {
+    let domain: libc::c_ulong = match personality.domain() {
+        LinuxPersonalityDomain::PerLinux => 0x0000,
+        LinuxPersonalityDomain::PerLinux32 => 0x0008,
+    };
+    // SAFETY: personality(2) takes a plain value and touches no memory of ours.
+    let ret = unsafe { libc::personality(domain) };
+    nix::errno::Errno::result(ret)
+        .map(drop)
+        .with_context(|| format!("set personality {}", personality.domain()))
 }
 
 /// Load the filters; a notify listener goes to the parent, which passes it on to the profile's agent.

@@ -416,6 +416,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
             private_pid_ns: plan.private_pid,
             seccomp: linux.seccomp().clone(),
             hooks: hooks.cloned(),
+            personality: linux.personality().clone(),
         };
         state.save(&dir)?;
         logger::phase("create: state saved");

@@ -23,6 +23,7 @@ pub fn load_bundle(dir: &Path) -> Result<Bundle> {
     let spec: Spec =
         serde_json::from_slice(&bytes).with_context(|| format!("parse {}", config.display()))?;
     validate(&spec)?;
+    warn_ignored(&spec);
     let root = spec
         .root()
         .as_ref()
@@ -40,6 +41,24 @@ pub fn load_bundle(dir: &Path) -> Result<Bundle> {
         spec,
         rootfs,
     })
+}
+
+/// What runc accepts and ignores with a warning, hull too.
+fn warn_ignored(spec: &Spec) {
+    let flags = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.personality().as_ref())
+        .and_then(|p| p.flags().as_ref())
+        .filter(|flags| !flags.is_empty());
+    if let Some(flags) = flags {
+        crate::logger::log(
+            crate::logger::Level::Warning,
+            &format!(
+                "ignoring unsupported personality flags: {flags:?} because personality flag has not supported at this time"
+            ),
+        );
+    }
 }
 
 pub fn namespaces(spec: &Spec) -> &[oci_spec::runtime::LinuxNamespace] {
@@ -299,9 +318,6 @@ fn reject_unsupported(spec: &Spec) -> Result<()> {
     if let Some(linux) = spec.linux() {
         if linux.intel_rdt().is_some() {
             unsupported.push("linux.intelRdt");
-        }
-        if linux.personality().is_some() {
-            unsupported.push("linux.personality");
         }
         if linux.memory_policy().is_some() {
             unsupported.push("linux.memoryPolicy");

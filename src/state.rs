@@ -65,6 +65,9 @@ pub struct State {
     /// `hooks` as they were at create: `start` runs startContainer's wait and poststart, `delete` poststop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// `linux.personality` as it was at create: `exec` sets it in every new process, as runc does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personality: Option<oci_spec::runtime::LinuxPersonality>,
 }
 
 /// The runtime-spec `State` as Go encodes it: what hooks read on stdin and a seccomp agent gets with the listener.
@@ -224,6 +227,7 @@ impl State {
             private_pid_ns: false,
             seccomp: None,
             hooks: None,
+            personality: None,
         };
         let bytes = serde_json::to_vec(&intent).context("encode state")?;
         let path = dir.join(STATE_FILE);

@@ -624,3 +624,28 @@ fn labels_follow_the_host() {
     }
     kill_and_delete(&env);
 }
+
+/// runc 1.5: `linux.personality` LINUX32 makes the container's processes, the init and every exec'd one, see a
+/// 32-bit machine (`uname -m` says i686 on x86_64); hull refused the field.
+#[test]
+fn personality_linux32_for_the_init_and_exec() {
+    require_root!("personality_linux32_for_the_init_and_exec");
+    if std::env::consts::ARCH != "x86_64" {
+        skip!("personality_linux32_for_the_init_and_exec: LINUX32's machine name is checked on x86_64 only");
+    }
+    let env = running("exec-persona", |c| {
+        c["process"]["args"] = json!(["sh", "-c", "uname -m > /dev/shm/machine; exec sleep 600"]);
+        c["linux"]["personality"] = json!({"domain": "LINUX32"});
+    });
+    assert_eq!(
+        exec_ok(&env, &[&env.id, "cat", "/dev/shm/machine"]),
+        "i686\n",
+        "the init's machine"
+    );
+    assert_eq!(
+        exec_ok(&env, &[&env.id, "uname", "-m"]),
+        "i686\n",
+        "an exec'd process's machine"
+    );
+    kill_and_delete(&env);
+}
