@@ -19,6 +19,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{chdir, Pid};
 use oci_spec::runtime::Process;
 
+use crate::affinity::ExecAffinity;
 use crate::cgroups::{Entry, SubPaths};
 use crate::channel::{self, Channel, Msg};
 use crate::container::Container;
@@ -120,6 +121,14 @@ pub fn exec(req: &Request) -> Result<i32> {
         .map(seccomp::compile)
         .transpose()
         .context("linux.seccomp")?;
+    // The exec'd process's own execCPUAffinity, else the container's (runc's `ExecCPUAffinity`).
+    let affinity = ExecAffinity::of(
+        req.process
+            .exec_cpu_affinity()
+            .as_ref()
+            .or(req.container.state.exec_cpu_affinity.as_ref()),
+    )?;
+    affinity.apply_initial()?;
     let (parent_end, child_end) = channel::pair()?;
     // Non-dumpable until its execve: the child runs inside the container's namespaces, where nothing may ptrace
     // it or open its /proc files (CVE-2016-9962).
@@ -142,6 +151,7 @@ pub fn exec(req: &Request) -> Result<i32> {
                 channel: &child_end,
                 console: console.as_ref(),
                 labels: &labels,
+                affinity: &affinity,
                 personality: req.container.state.personality.as_ref(),
                 seccomp: filters.as_ref(),
                 first_closed_fd: (3 + req.preserve_fds) as i32,
@@ -234,6 +244,8 @@ struct Child<'a> {
     console: Option<&'a spawn::ConsoleLink>,
     /// The process's AppArmor/SELinux labels, checked against the host.
     labels: &'a lsm::Labels,
+    /// The CPUs the process runs on once in the container's cgroups.
+    affinity: &'a ExecAffinity,
     /// The container's `linux.personality`.
     personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
     /// The container's seccomp filters, compiled by hull before the clone.
@@ -251,6 +263,7 @@ impl Child<'_> {
         // If hull dies before the program runs, the half-made process must not outlive it.
         sys::set_parent_death_signal(libc::SIGKILL).context("set parent death signal")?;
         self.entry.enter()?;
+        self.affinity.apply_final()?;
         // Nothing but what the setup uses may come along into the container (see `Init::close_unneeded_fds`).
         let mut keep = vec![self.channel.raw_fd()];
         keep.extend(self.console.map(|link| link.socket.as_raw_fd()));

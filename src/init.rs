@@ -78,6 +78,7 @@ impl Init<'_> {
         // If hull dies before the container is parked, the half-made init must not outlive it.
         sys::set_parent_death_signal(libc::SIGKILL).context("set parent death signal")?;
         self.cgroup_entry.enter()?;
+        crate::affinity::reset();
         self.close_unneeded_fds()?;
         if self.awaits_go {
             self.channel.recv_expect(&["Go"])?;

@@ -1,6 +1,7 @@
 //! hull: an OCI container runtime with runc's command line.
 #![cfg_attr(not(test), no_main)]
 
+mod affinity;
 mod cgroups;
 mod channel;
 mod cli;

@@ -417,6 +417,11 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
             seccomp: linux.seccomp().clone(),
             hooks: hooks.cloned(),
             personality: linux.personality().clone(),
+            exec_cpu_affinity: bundle
+                .spec
+                .process()
+                .as_ref()
+                .and_then(|p| p.exec_cpu_affinity().clone()),
         };
         state.save(&dir)?;
         logger::phase("create: state saved");

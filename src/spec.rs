@@ -87,6 +87,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if !process.cwd().is_absolute() {
         bail!("cwd {:?} must be an absolute path", process.cwd());
     }
+    crate::affinity::ExecAffinity::of(process.exec_cpu_affinity().as_ref())?;
     let Some(linux) = spec.linux() else {
         bail!("linux is not set: hull runs Linux containers only")
     };
@@ -302,9 +303,6 @@ pub fn unsupported_process_fields(process: &Process) -> Vec<&'static str> {
     }
     if process.scheduler().is_some() {
         unsupported.push("process.scheduler");
-    }
-    if process.exec_cpu_affinity().is_some() {
-        unsupported.push("process.execCPUAffinity");
     }
     unsupported
 }

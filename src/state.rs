@@ -68,6 +68,9 @@ pub struct State {
     /// `linux.personality` as it was at create: `exec` sets it in every new process, as runc does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub personality: Option<oci_spec::runtime::LinuxPersonality>,
+    /// `process.execCPUAffinity` as it was at create: the affinity of an exec'd process whose own says none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec_cpu_affinity: Option<oci_spec::runtime::ExecCPUAffinity>,
 }
 
 /// The runtime-spec `State` as Go encodes it: what hooks read on stdin and a seccomp agent gets with the listener.
@@ -228,6 +231,7 @@ impl State {
             seccomp: None,
             hooks: None,
             personality: None,
+            exec_cpu_affinity: None,
         };
         let bytes = serde_json::to_vec(&intent).context("encode state")?;
         let path = dir.join(STATE_FILE);

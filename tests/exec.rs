@@ -6,7 +6,7 @@ mod common;
 
 use std::fs;
 use std::os::fd::AsRawFd;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{base_config, dir_for, unified, Env, Run};
@@ -646,6 +646,83 @@ fn personality_linux32_for_the_init_and_exec() {
         exec_ok(&env, &[&env.id, "uname", "-m"]),
         "i686\n",
         "an exec'd process's machine"
+    );
+    kill_and_delete(&env);
+}
+
+/// The CPU affinity of runc 1.4+: a container's processes start on every CPU of their cpuset, whatever the affinity
+/// of the caller (`taskset -c 0 hull run ...`); `process.execCPUAffinity` gives an exec'd process its `final`
+/// affinity once in the cgroup (or keeps its `initial` one), and a bad list is refused in runc's words.
+#[test]
+fn cpu_affinity_is_reset_and_exec_cpu_affinity_applies() {
+    require_root!("cpu_affinity_is_reset_and_exec_cpu_affinity_applies");
+    let own = fs::read_to_string("/proc/self/status").unwrap();
+    let allowed = own
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|v| v.trim().to_owned())
+        .unwrap();
+    if allowed == "0" {
+        skip!("cpu_affinity_is_reset_and_exec_cpu_affinity_applies: this machine gives the test one CPU");
+    }
+    let env = Env::new("exec-affinity");
+    let config = base_config(&[
+        "sh",
+        "-c",
+        "grep Cpus_allowed_list /proc/self/status; sleep 600",
+    ]);
+    env.write_config(&config);
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "0", common::HULL]);
+    if common::systemd_driver() {
+        cmd.arg("--systemd-cgroup");
+    }
+    cmd.arg("--root")
+        .arg(env.root())
+        .args(["run", "-d", &env.id])
+        .current_dir(env.bundle());
+    let r = common::run_with_timeout(cmd, Duration::from_secs(30));
+    assert_eq!(r.code, 0, "taskset -c 0 hull run -d: {}", r.describe());
+    let init_allowed = |env: &Env| {
+        let status = fs::read_to_string(format!("/proc/{}/status", init_pid(env))).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .map(|v| v.trim().to_owned())
+            .unwrap()
+    };
+    assert_eq!(
+        init_allowed(&env),
+        allowed,
+        "expected the init on every CPU of its cpuset, not on hull's caller's CPU 0"
+    );
+    let status = "grep Cpus_allowed_list /proc/self/status";
+    for (affinity, want) in [
+        (json!({"final": "0"}), "0"),
+        (json!({"initial": "1"}), "1"),
+        (json!({"initial": "0", "final": "1"}), "1"),
+    ] {
+        let file = env.dir.path().join("affinity.json");
+        let process =
+            json!({"args": ["/bin/sh", "-c", status], "cwd": "/", "execCPUAffinity": affinity});
+        fs::write(&file, process.to_string()).unwrap();
+        let out = exec_ok(&env, &["--process", file.to_str().unwrap(), &env.id]);
+        assert_eq!(
+            out,
+            format!("Cpus_allowed_list:\t{want}\n"),
+            "execCPUAffinity {affinity}"
+        );
+    }
+    let file = env.dir.path().join("bad.json");
+    let bad = json!({"args": ["true"], "cwd": "/", "execCPUAffinity": {"initial": "3-1"}});
+    fs::write(&file, bad.to_string()).unwrap();
+    let r = exec(&env, &["--process", file.to_str().unwrap(), &env.id]);
+    assert!(
+        r.code == 255
+            && r.stderr
+                .contains("bad CPUAffinity.Initial: invalid range: 3-1"),
+        "expected runc's words for a bad range: {}",
+        r.describe()
     );
     kill_and_delete(&env);
 }
