@@ -373,6 +373,7 @@ pub fn become_process(
         argv: program::c_strings(args)?,
         envp: program::c_strings(&env)?,
     };
+    crate::sched::apply(process)?;
     if let Some(personality) = personality {
         set_personality(personality)?;
     }

@@ -34,6 +34,7 @@ mod preseal;
 mod program;
 mod rootfs;
 mod rootless;
+mod sched;
 mod seccomp;
 mod signal;
 mod spawn;

@@ -87,7 +87,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if !process.cwd().is_absolute() {
         bail!("cwd {:?} must be an absolute path", process.cwd());
     }
-    crate::affinity::ExecAffinity::of(process.exec_cpu_affinity().as_ref())?;
+    validate_process_fields(process)?;
     let Some(linux) = spec.linux() else {
         bail!("linux is not set: hull runs Linux containers only")
     };
@@ -295,24 +295,15 @@ fn validate_sysctl(
     bail!("sysctl {key:?} is not in a separate kernel namespace")
 }
 
-/// The fields of a process (the container's, or one given to `exec`) that hull does not implement yet.
-pub fn unsupported_process_fields(process: &Process) -> Vec<&'static str> {
-    let mut unsupported = Vec::new();
-    if process.io_priority().is_some() {
-        unsupported.push("process.ioPriority");
-    }
-    if process.scheduler().is_some() {
-        unsupported.push("process.scheduler");
-    }
-    unsupported
+/// The checks of a process's own fields (the container's, or one given to `exec`) that runc makes at create.
+pub fn validate_process_fields(process: &Process) -> Result<()> {
+    crate::affinity::ExecAffinity::of(process.exec_cpu_affinity().as_ref())?;
+    crate::sched::validate(process)
 }
 
 /// Features hull does not implement yet are refused by name rather than silently ignored.
 fn reject_unsupported(spec: &Spec) -> Result<()> {
     let mut unsupported: Vec<&str> = Vec::new();
-    if let Some(process) = spec.process() {
-        unsupported.extend(unsupported_process_fields(process));
-    }
     if let Some(linux) = spec.linux() {
         if linux.intel_rdt().is_some() {
             unsupported.push("linux.intelRdt");

@@ -69,7 +69,7 @@ fn read_process(path: &Path) -> Result<Process> {
     serde_json::from_value(value).with_context(|| format!("parse {}", path.display()))
 }
 
-/// runc's `validateProcessSpec`, plus hull's refusal of process fields it does not implement yet.
+/// runc's `validateProcessSpec`, then the checks of the process's own fields runc makes.
 fn validate(process: &Process) -> Result<()> {
     let cwd = process.cwd();
     if cwd.as_os_str().is_empty() {
@@ -81,10 +81,7 @@ fn validate(process: &Process) -> Result<()> {
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         bail!("args must not be empty");
     }
-    if let Some(field) = spec::unsupported_process_fields(process).first() {
-        bail!("{field} is not supported by this version of hull");
-    }
-    Ok(())
+    spec::validate_process_fields(process)
 }
 
 /// The config's process with `exec`'s flags applied (runc's `getProcess`).
