@@ -23,8 +23,9 @@ impl CpuMask {
         CpuMask(vec![0xff; MAX_CPU / 8])
     }
 
-    /// A list such as `0-3,7` (spaces around members and empty members are allowed, as runc allows them).
-    fn parse(list: &str) -> Result<Option<CpuMask>> {
+    /// A list such as `0-3,7` (spaces around members and empty members are allowed, as runc allows them): runc's
+    /// `ToCPUSet`, which also reads memory policy node lists.
+    pub fn parse(list: &str) -> Result<Option<CpuMask>> {
         if list.is_empty() {
             return Ok(None);
         }
@@ -64,6 +65,16 @@ impl CpuMask {
             }
         }
         Ok(Some(CpuMask(mask)))
+    }
+
+    /// The mask's bytes (bit `n % 8` of byte `n / 8` is member `n`).
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// How many members the set has.
+    pub fn count(&self) -> u32 {
+        self.0.iter().map(|b| b.count_ones()).sum()
     }
 
     /// sched_setaffinity(2) of this process.

@@ -153,6 +153,7 @@ pub fn exec(req: &Request) -> Result<i32> {
                 labels: &labels,
                 affinity: &affinity,
                 personality: req.container.state.personality.as_ref(),
+                memory_policy: req.container.state.memory_policy.as_ref(),
                 seccomp: filters.as_ref(),
                 first_closed_fd: (3 + req.preserve_fds) as i32,
             }
@@ -248,6 +249,8 @@ struct Child<'a> {
     affinity: &'a ExecAffinity,
     /// The container's `linux.personality`.
     personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
+    /// The container's `linux.memoryPolicy`.
+    memory_policy: Option<&'a oci_spec::runtime::LinuxMemoryPolicy>,
     /// The container's seccomp filters, compiled by hull before the clone.
     seccomp: Option<&'a seccomp::Compiled>,
     /// The first fd not passed to the program (3 + --preserve-fds).
@@ -294,6 +297,7 @@ impl Child<'_> {
             process,
             self.labels,
             self.personality,
+            self.memory_policy,
             self.seccomp,
             self.channel,
             rlimits_by,

@@ -48,6 +48,22 @@ pub fn features_json() -> String {
             apparmor: Enabled { enabled: true },
             selinux: Enabled { enabled: true },
             intel_rdt: Enabled::no(),
+            memory_policy: MemoryPolicy {
+                modes: &[
+                    "MPOL_BIND",
+                    "MPOL_DEFAULT",
+                    "MPOL_INTERLEAVE",
+                    "MPOL_LOCAL",
+                    "MPOL_PREFERRED",
+                    "MPOL_PREFERRED_MANY",
+                    "MPOL_WEIGHTED_INTERLEAVE",
+                ],
+                flags: &[
+                    "MPOL_F_NUMA_BALANCING",
+                    "MPOL_F_RELATIVE_NODES",
+                    "MPOL_F_STATIC_NODES",
+                ],
+            },
             mount_extensions: MountExtensions {
                 idmap: Enabled {
                     enabled: sys::has_mount_setattr(),
@@ -95,8 +111,16 @@ struct Linux {
     apparmor: Enabled,
     selinux: Enabled,
     intel_rdt: Enabled,
+    memory_policy: MemoryPolicy,
     mount_extensions: MountExtensions,
     net_devices: Enabled,
+}
+
+/// The `linux.memoryPolicy` modes and flags hull sets (see `mempolicy`), sorted as runc sorts them.
+#[derive(Serialize)]
+struct MemoryPolicy {
+    modes: &'static [&'static str],
+    flags: &'static [&'static str],
 }
 
 #[derive(Serialize)]

@@ -16,12 +16,13 @@ use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Sigmas
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{chdir, fork, sethostname, ForkResult, Pid};
 use oci_spec::runtime::{
-    LinuxNamespaceType, LinuxPersonality, LinuxPersonalityDomain, Process, Spec,
+    LinuxMemoryPolicy, LinuxNamespaceType, LinuxPersonality, LinuxPersonalityDomain, Process, Spec,
 };
 
 use crate::cgroups::Cgroup;
 use crate::channel::{Channel, Msg};
 use crate::hooks::{self, Kind};
+use crate::mempolicy::MemoryPolicy;
 use crate::namespaces::{self, Plan};
 use crate::rootfs::Rootfs;
 use crate::spawn::ConsoleLink;
@@ -158,15 +159,12 @@ impl Init<'_> {
         self.channel.send(&Msg::Ready)?;
         self.channel.recv_expect(&["StateSaved"])?;
         sys::set_parent_death_signal(0).context("clear parent death signal")?;
-        let personality = self
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.personality().as_ref());
+        let linux = self.spec.linux().as_ref();
         let program = become_process(
             process,
             self.labels,
-            personality,
+            linux.and_then(|l| l.personality().as_ref()),
+            linux.and_then(|l| l.memory_policy().as_ref()),
             self.seccomp,
             self.channel,
             rlimits_by,
@@ -342,6 +340,7 @@ pub fn become_process(
     process: &Process,
     labels: &lsm::Labels,
     personality: Option<&LinuxPersonality>,
+    memory_policy: Option<&LinuxMemoryPolicy>,
     seccomp: Option<&seccomp::Compiled>,
     channel: &Channel,
     rlimits_by: RlimitsBy,
@@ -376,6 +375,9 @@ pub fn become_process(
     crate::sched::apply(process)?;
     if let Some(personality) = personality {
         set_personality(personality)?;
+    }
+    if let Some(policy) = memory_policy {
+        MemoryPolicy::of(policy)?.apply()?;
     }
     let no_new_privs = process.no_new_privileges().unwrap_or(false);
     if let Some(filters) = seccomp.filter(|_| !no_new_privs) {

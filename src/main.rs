@@ -25,6 +25,7 @@ mod init;
 mod inroot;
 mod logger;
 mod lsm;
+mod mempolicy;
 mod mountinfo;
 mod mountopts;
 mod namespaces;

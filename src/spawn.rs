@@ -422,6 +422,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
                 .process()
                 .as_ref()
                 .and_then(|p| p.exec_cpu_affinity().clone()),
+            memory_policy: linux.memory_policy().clone(),
         };
         state.save(&dir)?;
         logger::phase("create: state saved");

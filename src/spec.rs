@@ -137,6 +137,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
     }
     validate_devices(linux.devices().as_deref().unwrap_or(&[]))?;
     validate_bind_options(spec.mounts().as_deref().unwrap_or(&[]))?;
+    if let Some(policy) = linux.memory_policy() {
+        crate::mempolicy::MemoryPolicy::of(policy)?;
+    }
     if let Some(sysctl) = linux.sysctl() {
         // A network namespace joined by path may be this process's own, the host's (runc's `isHostNetNS`).
         let own_network_namespace = || -> Result<bool> {
@@ -307,9 +310,6 @@ fn reject_unsupported(spec: &Spec) -> Result<()> {
     if let Some(linux) = spec.linux() {
         if linux.intel_rdt().is_some() {
             unsupported.push("linux.intelRdt");
-        }
-        if linux.memory_policy().is_some() {
-            unsupported.push("linux.memoryPolicy");
         }
         if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
             unsupported.push("linux.netDevices");

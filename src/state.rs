@@ -71,6 +71,9 @@ pub struct State {
     /// `process.execCPUAffinity` as it was at create: the affinity of an exec'd process whose own says none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec_cpu_affinity: Option<oci_spec::runtime::ExecCPUAffinity>,
+    /// `linux.memoryPolicy` as it was at create: `exec` sets it in every new process, as runc does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_policy: Option<oci_spec::runtime::LinuxMemoryPolicy>,
 }
 
 /// The runtime-spec `State` as Go encodes it: what hooks read on stdin and a seccomp agent gets with the listener.
@@ -232,6 +235,7 @@ impl State {
             hooks: None,
             personality: None,
             exec_cpu_affinity: None,
+            memory_policy: None,
         };
         let bytes = serde_json::to_vec(&intent).context("encode state")?;
         let path = dir.join(STATE_FILE);

@@ -779,3 +779,43 @@ fn scheduler_and_io_priority_for_the_init_and_exec() {
     );
     kill_and_delete(&env);
 }
+
+/// runc 1.5: `linux.memoryPolicy` is the NUMA policy of the init and of every exec'd process (set_mempolicy): their
+/// memory maps show it (`bind:0` in /proc/PID/numa_maps). A mode without the nodes it needs is refused in runc's words.
+/// hull refused the field.
+#[test]
+fn memory_policy_for_the_init_and_exec() {
+    require_root!("memory_policy_for_the_init_and_exec");
+    if !std::path::Path::new("/proc/self/numa_maps").exists() {
+        skip!("memory_policy_for_the_init_and_exec: this kernel has no NUMA support (no /proc/self/numa_maps)");
+    }
+    let show = "grep -c ' bind:0 ' /proc/$$/numa_maps";
+    let env = running("exec-mempolicy", |c| {
+        c["process"]["args"] = json!([
+            "sh",
+            "-c",
+            format!("{show} > /dev/shm/init; exec sleep 600")
+        ]);
+        c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"});
+    });
+    let count = |out: String| out.trim().parse::<u32>().unwrap_or(0);
+    assert!(
+        count(exec_ok(&env, &[&env.id, "cat", "/dev/shm/init"])) > 0,
+        "expected the init's mappings bound to node 0"
+    );
+    assert!(
+        count(exec_ok(&env, &[&env.id, "sh", "-c", show])) > 0,
+        "expected an exec'd process's mappings bound to node 0"
+    );
+    kill_and_delete(&env);
+    let mut config = base_config(&["true"]);
+    config["linux"]["memoryPolicy"] = json!({"mode": "MPOL_INTERLEAVE"});
+    let r = env.run(&config);
+    assert!(
+        r.code == 1
+            && r.stderr
+                .contains("memory policy mode requires at least one node but got 0"),
+        "expected runc's words for a mode without nodes: {}",
+        r.describe()
+    );
+}
