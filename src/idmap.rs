@@ -30,7 +30,8 @@ pub fn is_idmapped(m: &Mount, opts: &mountopts::MountOptions) -> bool {
     opts.idmap.is_some() || m.uid_mappings().is_some() || m.gid_mappings().is_some()
 }
 
-/// The detached, id-mapped trees for the spec's id-mapped mounts, by their index in `mounts`.
+/// The detached trees hull prepared for the spec's bind mounts (id-mapped ones, and in a user namespace all), by
+/// their index in `mounts`.
 #[derive(Default)]
 pub struct Trees {
     by_mount: Vec<(usize, OwnedFd)>,
@@ -42,7 +43,7 @@ impl Trees {
         self.by_mount.iter().map(|(_, fd)| fd.as_raw_fd())
     }
 
-    /// The prepared tree of mount number `index`, if it is id-mapped.
+    /// The prepared tree of mount number `index`, if hull prepared one.
     pub fn get(&self, index: usize) -> Option<BorrowedFd<'_>> {
         self.by_mount
             .iter()
@@ -53,12 +54,30 @@ impl Trees {
 
 /// Prepare every id-mapped mount of `spec` (see the module doc); `bundle` anchors relative sources. The config has
 /// been validated (`validate`), so each such mount is a bind mount with a mapping to use.
-pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Trees> {
+///
+/// With `sources_for_user_namespace` (a container in a user namespace, made by a privileged hull), every other bind
+/// mount's source is opened here too, as host root, and attached by the init like an id-mapped one: inside its user
+/// namespace the init could not traverse a host directory only host root may enter (mode 0700), as runc 1.2+ also
+/// opens these sources before the user namespace.
+pub fn prepare(spec: &Spec, bundle: &Path, sources_for_user_namespace: bool) -> Result<Trees> {
     let mut trees = Trees::default();
     let mut user_namespaces: HashMap<String, OwnedFd> = HashMap::new();
     for (index, m) in spec.mounts().as_deref().unwrap_or(&[]).iter().enumerate() {
         let opts = mountopts::parse(m.options().as_deref().unwrap_or(&[]));
         if !is_idmapped(m, &opts) {
+            let bind = m.typ().as_deref() == Some("bind") || opts.is_bind();
+            if sources_for_user_namespace && bind {
+                let source = bind_source(m, bundle)?;
+                let c_source = CString::new(source.as_os_str().as_bytes()).with_context(|| {
+                    format!("mount source {} contains a NUL byte", source.display())
+                })?;
+                let tree = sys::open_tree_clone(
+                    &c_source,
+                    opts.flags.contains(nix::mount::MsFlags::MS_REC),
+                )
+                .with_context(|| format!("open bind mount source {}", source.display()))?;
+                trees.by_mount.push((index, tree));
+            }
             continue;
         }
         let source = bind_source(m, bundle)?;

@@ -38,7 +38,7 @@ pub struct Rootfs<'a> {
     pub mount_label: Option<&'a str>,
     /// Called before the first cgroup mount: the process must be in its cgroups (and cgroup namespace) by then.
     pub before_cgroup_mount: &'a dyn Fn() -> Result<()>,
-    /// The id-mapped mounts, prepared by hull (see `idmap`).
+    /// The bind mounts hull prepared as host root: the id-mapped ones, and in a user namespace all (see `idmap`).
     pub idmapped: &'a idmap::Trees,
     /// Called once the mounts, devices and cwd are in place, just before `pivot_root`: the create-time hooks.
     pub before_pivot: &'a dyn Fn() -> Result<()>,
@@ -305,7 +305,7 @@ impl Rootfs<'_> {
             .is_some_and(|fs| fs.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
     }
 
-    /// A bind mount; `idmapped` is the prepared tree when it is id-mapped (attached instead of binding the source).
+    /// A bind mount; `idmapped` is the tree hull prepared for it, if any (attached instead of binding the source).
     fn bind_mount(
         &self,
         root: BorrowedFd<'_>,
@@ -317,7 +317,7 @@ impl Rootfs<'_> {
         let source = match idmapped {
             Some(tree) => tree
                 .try_clone_to_owned()
-                .context("duplicate an id-mapped tree")?,
+                .context("duplicate a prepared bind mount tree")?,
             None => open_path_only(&src)
                 .with_context(|| format!("open bind mount source {}", src.display()))?
                 .into(),
@@ -334,7 +334,7 @@ impl Rootfs<'_> {
         let target = open_dest(root, dest, 0)?;
         if idmapped.is_some() {
             sys::move_mount_onto(source.as_fd(), target.as_fd()).with_context(|| {
-                format!("attach the id-mapped {} with move_mount", src.display())
+                format!("attach the prepared {} with move_mount", src.display())
             })?;
         } else {
             let flags = opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);

@@ -242,7 +242,11 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         )?;
     }
     let joins = namespaces::open_joins(&plan)?;
-    let idmapped = idmap::prepare(&bundle.spec, &bundle.dir)?;
+    let idmapped = idmap::prepare(
+        &bundle.spec,
+        &bundle.dir,
+        plan.new_user_ns() && !rootless::enabled(),
+    )?;
 
     let annotations: BTreeMap<String, String> = bundle
         .spec

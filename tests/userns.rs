@@ -4,7 +4,7 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::{chown, MetadataExt};
+use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
 
 use common::{base_config, Env, USERNS_HOST_ID};
 use serde_json::{json, Value};
@@ -209,6 +209,31 @@ fn user_sysctls_and_slash_names_are_written_in_a_user_namespace() {
         (r.code, r.stdout.as_str()),
         (0, "77\n65536\n"),
         "expected both sysctls written: {}",
+        r.describe()
+    );
+}
+
+/// runc 1.2+: in a user-namespaced container, a bind source below a host directory only host root may enter (mode
+/// 0700) is still mounted, since the source is opened as host root before the user namespace. The container reads the
+/// file through the mount. hull opened the source from inside the user namespace and failed with EACCES.
+#[test]
+fn a_bind_source_below_a_root_only_directory_works_in_a_user_namespace() {
+    require_root!("a_bind_source_below_a_root_only_directory_works_in_a_user_namespace");
+    let env = Env::new("usernsprivate");
+    let private = env.dir.path().join("private");
+    fs::create_dir(&private).unwrap();
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+    let data = private.join("data");
+    fs::create_dir(&data).unwrap();
+    fs::write(data.join("hello"), "through the bind\n").unwrap();
+    fs::set_permissions(data.join("hello"), fs::Permissions::from_mode(0o644)).unwrap();
+    let mut config = in_user_namespace("cat /mnt/hello");
+    bind(&mut config, &data, "/mnt", &["rbind", "ro"]);
+    let r = env.run(&config);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "through the bind\n"),
+        "expected the bind below a 0700 directory to work: {}",
         r.describe()
     );
 }
