@@ -18,11 +18,6 @@ const MAX_CPU: usize = 64 * 1024;
 pub struct CpuMask(Vec<u8>);
 
 impl CpuMask {
-    /// Every CPU the kernel could have: sched_setaffinity(2) keeps those of the task's cpuset.
-    fn all() -> CpuMask {
-        CpuMask(vec![0xff; MAX_CPU / 8])
-    }
-
     /// A list such as `0-3,7` (spaces around members and empty members are allowed, as runc allows them): runc's
     /// `ToCPUSet`, which also reads memory policy node lists.
     pub fn parse(list: &str) -> Result<Option<CpuMask>> {
@@ -79,17 +74,20 @@ impl CpuMask {
 
     /// sched_setaffinity(2) of this process.
     fn apply(&self) -> nix::Result<()> {
-        // SAFETY: the pointer and length describe `self.0`, which outlives the call; the kernel only reads it.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_sched_setaffinity,
-                0,
-                self.0.len(),
-                self.0.as_ptr(),
-            )
-        };
-        nix::errno::Errno::result(ret).map(drop)
+        set_affinity(&self.0)
     }
+}
+
+/// Every CPU a kernel can have (its NR_CPUS is at most 8192): sched_setaffinity(2) keeps those of the task's cpuset.
+/// Static, so that the reset on every create and exec allocates nothing; 1 KiB rather than runc's 8 KiB mask, since
+/// the kernel reads no more than its own mask size.
+static ALL_CPUS: [u8; 8192 / 8] = [0xff; 8192 / 8];
+
+/// sched_setaffinity(2) of this process to the CPUs of `mask` (the kernel's `cpumask` layout).
+fn set_affinity(mask: &[u8]) -> nix::Result<()> {
+    // SAFETY: the pointer and length describe `mask`, which outlives the call; the kernel only reads it.
+    let ret = unsafe { libc::syscall(libc::SYS_sched_setaffinity, 0, mask.len(), mask.as_ptr()) };
+    nix::errno::Errno::result(ret).map(drop)
 }
 
 /// `process.execCPUAffinity`, checked as runc's `ConvertCPUAffinity` checks it.
@@ -135,7 +133,7 @@ impl ExecAffinity {
 
 /// Let this process run on every CPU of its cpuset (runc's `tryResetCPUAffinity`); a failure is a warning.
 pub fn reset() {
-    if let Err(err) = CpuMask::all().apply() {
+    if let Err(err) = set_affinity(&ALL_CPUS) {
         logger::log(
             logger::Level::Warning,
             &format!(

@@ -599,11 +599,15 @@ impl Rootfs<'_> {
     /// (see `mount_entry`), are remounted read-only with their other flags.
     pub fn make_tmpfs_readonly(&self) -> Result<()> {
         let mounts = self.spec.mounts().as_deref().unwrap_or(&[]);
-        let read_only_tmpfs = mounts.iter().filter_map(|m| {
-            let opts = mountopts::parse(m.options().as_deref().unwrap_or(&[]));
-            (m.typ().as_deref() == Some("tmpfs") && opts.flags.contains(MsFlags::MS_RDONLY))
-                .then_some((m.destination(), opts.flags))
-        });
+        let read_only_tmpfs = mounts
+            .iter()
+            .filter(|m| m.typ().as_deref() == Some("tmpfs"))
+            .filter_map(|m| {
+                let opts = mountopts::parse(m.options().as_deref().unwrap_or(&[]));
+                opts.flags
+                    .contains(MsFlags::MS_RDONLY)
+                    .then_some((m.destination(), opts.flags))
+            });
         let mut root = None;
         for (dest, flags) in read_only_tmpfs {
             let root = match &root {

@@ -320,7 +320,7 @@ impl Cgroup {
         let Some(h) = self.hierarchies.first() else {
             return Ok(());
         };
-        if self.created.iter().any(|top| h.path.starts_with(top)) {
+        if self.made_now(h) {
             return Ok(());
         }
         let mut pids = Vec::new();
@@ -334,17 +334,27 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Whether the v1 freezer or any cgroup2 directory of the container's holds its processes frozen.
+    /// Whether the v1 freezer or any cgroup2 directory of the container's holds its processes frozen. A directory
+    /// this `create` made cannot be, so on the usual path nothing is read.
     fn any_frozen(&self) -> Result<bool> {
-        if self.is_frozen()? {
-            return Ok(true);
-        }
-        for h in self.hierarchies.iter().filter(|h| h.v2) {
-            if v2::is_frozen(&h.path)? {
+        for h in self.hierarchies.iter().filter(|h| !self.made_now(h)) {
+            let frozen = if h.v2 {
+                v2::is_frozen(&h.path)?
+            } else if h.controllers.iter().any(|c| c == "freezer") {
+                v1::is_frozen(&h.path)?
+            } else {
+                false
+            };
+            if frozen {
                 return Ok(true);
             }
         }
         Ok(false)
+    }
+
+    /// Whether `h`'s directory was made by this `create` (see [`Cgroup::create`]).
+    fn made_now(&self, h: &Hierarchy) -> bool {
+        self.created.iter().any(|top| h.path.starts_with(top))
     }
 
     /// Opens what a new process needs to enter the container's cgroups by itself (see [`Entry`]).
