@@ -146,8 +146,9 @@ impl Container {
         self.wait_stopped()
     }
 
-    /// Remove what `create` made: leftover processes, the cgroup, the state directory; then run the poststop hooks
-    /// (failures are warnings, as the runtime spec wants; the container is gone either way).
+    /// Remove what `create` made: leftover processes, the cgroup, the mounts in hull's mount namespace (when the
+    /// container has none of its own), the state directory; then run the poststop hooks (failures are warnings, as
+    /// the runtime spec wants; the container is gone either way).
     pub fn destroy(&self) -> Result<()> {
         if !self.state.private_pid_ns {
             self.signal_all(libc::SIGKILL)?;
@@ -156,6 +157,9 @@ impl Container {
             self.state.cgroup.destroy_unfinished()?;
         } else {
             self.state.cgroup.destroy()?;
+        }
+        if let Some(mounts) = &self.state.host_mounts {
+            mounts.remove()?;
         }
         state::remove_dir(&self.dir)?;
         let state = SpecState {

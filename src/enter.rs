@@ -16,7 +16,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
-use nix::unistd::{chdir, Pid};
+use nix::unistd::{chdir, chroot, fchdir, Pid};
 use oci_spec::runtime::Process;
 
 use crate::affinity::ExecAffinity;
@@ -82,6 +82,20 @@ fn open_namespaces(init: i32) -> Result<Vec<Join>> {
     Ok(joins)
 }
 
+/// The init's root, when the init shares hull's mount namespace but not its root: a container without a mount
+/// namespace of its own, whose init chrooted into the rootfs. The new process chroots there too (runc leaves it at
+/// the host's /, where the process's cwd and program would be the host's).
+fn open_chroot(init: i32, joins: &[Join]) -> Result<Option<OwnedFd>> {
+    if joins.iter().any(|j| j.flag == CloneFlags::CLONE_NEWNS) {
+        return Ok(None);
+    }
+    let path = format!("/proc/{init}/root");
+    let root = File::open(&path).with_context(|| format!("open {path}"))?;
+    let theirs = root.metadata().with_context(|| format!("stat {path}"))?;
+    let ours = fs::metadata("/").context("stat /")?;
+    Ok(((theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino())).then(|| root.into()))
+}
+
 /// As runc, a rootless exec that may not join the container's cgroup runs outside it: an unprivileged user may move
 /// processes only within a subtree delegated to it, and hull may have been started outside that subtree.
 fn may_run_outside_cgroup(err: &anyhow::Error) -> bool {
@@ -101,7 +115,8 @@ pub fn exec(req: &Request) -> Result<i32> {
     // Socket activation fds are for the container's init only (runc passes none to exec).
     spawn::check_passed_fds(0, req.preserve_fds)?;
     let joins = open_namespaces(req.container.state.init_pid)?;
-    // The namespaces opened above are the init's own only if its pid still names it now (start time checked).
+    let root = open_chroot(req.container.state.init_pid, &joins)?;
+    // The namespaces and root opened above are the init's own only if its pid still names it now (start time checked).
     if req.container.status() == Status::Stopped {
         bail!("cannot exec in a stopped container");
     }
@@ -147,6 +162,7 @@ pub fn exec(req: &Request) -> Result<i32> {
             Child {
                 process: req.process,
                 joins: &joins,
+                root: root.as_ref(),
                 entry: &entry,
                 channel: &child_end,
                 console: console.as_ref(),
@@ -239,6 +255,8 @@ fn sync_with_child(chan: &Channel, first: Pid, req: &Request, pids: &mut Vec<Pid
 struct Child<'a> {
     process: &'a Process,
     joins: &'a [Join],
+    /// The init's root to chroot into (see `open_chroot`).
+    root: Option<&'a OwnedFd>,
     entry: &'a Entry,
     channel: &'a Channel,
     /// Where to send the pty master when the process has a terminal.
@@ -271,6 +289,7 @@ impl Child<'_> {
         let mut keep = vec![self.channel.raw_fd()];
         keep.extend(self.console.map(|link| link.socket.as_raw_fd()));
         keep.extend(self.joins.iter().map(|join| join.fd.as_raw_fd()));
+        keep.extend(self.root.map(|fd| fd.as_raw_fd()));
         keep.extend(logger::keep_or_close_file_in_child());
         sys::close_all_except(self.first_closed_fd, &keep).context("close inherited fds")?;
         self.join_namespaces()?;
@@ -307,7 +326,7 @@ impl Child<'_> {
         Err(anyhow!(errno.desc())).with_context(|| format!("exec {}", program.name))
     }
 
-    /// Join the init's namespaces; fork once (see the module comment) when a pid or time namespace was joined.
+    /// Join the init's namespaces, and its root when it is not its mount namespace's; fork once (see the module comment) when a pid or time namespace was joined.
     fn join_namespaces(&self) -> Result<()> {
         let mut fork = false;
         for join in self.joins {
@@ -320,6 +339,11 @@ impl Child<'_> {
         }
         for join in self.joins {
             sys::close_in_child(join.fd.as_raw_fd());
+        }
+        if let Some(root) = self.root {
+            fchdir(root).context("chdir into the container's root")?;
+            chroot(".").context("chroot into the container's root")?;
+            sys::close_in_child(root.as_raw_fd());
         }
         if !fork {
             return Ok(());

@@ -104,6 +104,7 @@ impl Init<'_> {
             cgroup: self.cgroup,
             bind_devices: self.plan.user_ns || crate::rootless::enabled(),
             cgroup_ns: self.plan.new_cgroup,
+            mount_ns: self.plan.mount_ns,
             no_pivot: self.no_pivot,
             mount_label: self.mount_label,
             before_cgroup_mount: &|| self.join_cgroup_namespace(),

@@ -20,6 +20,7 @@ mod foreground;
 mod fuzz;
 mod goduration;
 mod hooks;
+mod hostmounts;
 mod idmap;
 mod init;
 mod inroot;

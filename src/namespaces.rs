@@ -59,6 +59,8 @@ pub struct Plan {
     pub private_pid: bool,
     /// Whether the container ends up in a user namespace other than hull's.
     pub user_ns: bool,
+    /// Whether the container has a mount namespace of its own (new or joined); else it mounts into hull's.
+    pub mount_ns: bool,
 }
 
 impl Plan {
@@ -94,6 +96,7 @@ pub fn plan(spec: &Spec) -> Plan {
         new_time: false,
         private_pid: false,
         user_ns: false,
+        mount_ns: false,
     };
     let mut new = CloneFlags::empty();
     for ns in namespaces(spec) {
@@ -104,6 +107,7 @@ pub fn plan(spec: &Spec) -> Plan {
         match ns.typ() {
             LinuxNamespaceType::Pid => plan.private_pid = true,
             LinuxNamespaceType::User => plan.user_ns = true,
+            LinuxNamespaceType::Mount => plan.mount_ns = true,
             _ => {}
         }
     }

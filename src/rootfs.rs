@@ -1,6 +1,6 @@
 //! The container's filesystem view, built inside its new mount namespace: root propagation, every `mounts[]` entry,
-//! `/dev` (default and configured devices, symlinks, ptmx), `pivot_root` (or `MS_MOVE` + chroot with `--no-pivot`),
-//! then read-only root, `readonlyPaths` and `maskedPaths`. Every path inside the rootfs is resolved in-root through
+//! `/dev` (default and configured devices, symlinks, ptmx), `pivot_root` (or `MS_MOVE` + chroot with `--no-pivot`,
+//! or a chroot alone in hull's mount namespace when the container has none of its own), then read-only root, `readonlyPaths` and `maskedPaths`. Every path inside the rootfs is resolved in-root through
 //! fds (see `inroot`); mount(2) is always aimed at `/proc/self/fd/N`, never at a re-resolved path string.
 
 use std::fs::File;
@@ -33,6 +33,9 @@ pub struct Rootfs<'a> {
     /// namespace: the container has a user namespace of its own, or hull is rootless (runc's rule).
     pub bind_devices: bool,
     pub cgroup_ns: bool,
+    /// Whether the container has a mount namespace of its own. Without one, everything is mounted into hull's (see
+    /// `hostmounts`), hull's propagation is left as it is, and the root is entered with chroot, as runc does.
+    pub mount_ns: bool,
     pub no_pivot: bool,
     /// The SELinux label of the container's filesystem mounts (`linux.mountLabel`, when the host has SELinux).
     pub mount_label: Option<&'a str>,
@@ -114,21 +117,23 @@ impl Rootfs<'_> {
         File::open(self.path).with_context(|| format!("open rootfs {}", self.path.display()))
     }
 
-    /// Everything before the switch of root, then `pivot_root`. Runs in the container's mount namespace.
+    /// Everything before the switch of root, then `pivot_root` (or the chroot of a container without a mount namespace).
     pub fn prepare_and_pivot(&self) -> Result<()> {
         let linux = self.spec.linux().as_ref();
         let propagation = linux
             .and_then(|l| l.rootfs_propagation().as_deref())
             .filter(|p| !p.is_empty())
             .and_then(mountopts::propagation_flag);
-        let root_flag = propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-        mount(None::<&str>, "/", None::<&str>, root_flag, None::<&str>)
-            .with_context(|| format!("set propagation {root_flag:?} on /"))?;
-        // Unless / is now a slave (the default), the rootfs' parent mount may be shared (pivot_root fails, the bind
-        // below would propagate to the host) or unbindable (the bind fails): make it private, as runc's
-        // `rootfsParentMountPropagation` does.
-        if propagation.is_some_and(|p| !p.contains(MsFlags::MS_SLAVE)) {
-            self.make_parent_mount_private()?;
+        if self.mount_ns {
+            let root_flag = propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+            mount(None::<&str>, "/", None::<&str>, root_flag, None::<&str>)
+                .with_context(|| format!("set propagation {root_flag:?} on /"))?;
+            // Unless / is now a slave (the default), the rootfs' parent mount may be shared (pivot_root fails, the
+            // bind below would propagate to the host) or unbindable (the bind fails): make it private, as runc's
+            // `rootfsParentMountPropagation` does.
+            if propagation.is_some_and(|p| !p.contains(MsFlags::MS_SLAVE)) {
+                self.make_parent_mount_private()?;
+            }
         }
         mount(
             Some(self.path),
@@ -156,7 +161,9 @@ impl Rootfs<'_> {
         }
         drop(root);
         (self.before_pivot)()?;
-        if self.no_pivot {
+        if !self.mount_ns {
+            self.change_root()
+        } else if self.no_pivot {
             self.move_root()
         } else {
             self.pivot()
@@ -576,6 +583,13 @@ impl Rootfs<'_> {
         umount2(".", MntFlags::MNT_DETACH).context("unmount old root")?;
         chdir("/").context("chdir /")?;
         Ok(())
+    }
+
+    /// Without a mount namespace of its own: chroot into the rootfs bind, in hull's mount namespace (runc's `chroot`).
+    fn change_root(&self) -> Result<()> {
+        fchdir(&self.root_fd()?).context("chdir into rootfs")?;
+        chroot(".").with_context(|| format!("chroot into {}", self.path.display()))?;
+        chdir("/").context("chdir /")
     }
 
     /// `--no-pivot`: move the rootfs mount onto / and chroot into it (for roots on ramfs, where pivot_root fails).

@@ -28,6 +28,7 @@ use crate::channel::{self, Msg};
 use crate::cli::CreateOpts;
 use crate::container::Container;
 use crate::hooks::{self, Kind};
+use crate::hostmounts::HostMounts;
 use crate::init::Init;
 use crate::logger::{self, Level};
 use crate::namespaces;
@@ -150,6 +151,8 @@ struct Undo<'a> {
     cgroup: Option<Cgroup>,
     pids: Vec<Pid>,
     hooks: Option<&'a Hooks>,
+    /// What the init mounted into hull's mount namespace, when the container has none of its own.
+    host_mounts: Option<&'a HostMounts>,
     /// The state poststop hooks read, once the init exists.
     poststop: Option<SpecState<'a>>,
     armed: bool,
@@ -175,6 +178,9 @@ impl Drop for Undo<'_> {
             if let Err(e) = cgroup.destroy() {
                 logger::log(Level::Warning, &format!("cleanup: {e:#}"));
             }
+        }
+        if let Err(e) = self.host_mounts.map_or(Ok(()), HostMounts::remove) {
+            logger::log(Level::Warning, &format!("cleanup: {e:#}"));
         }
         let _ = fs::remove_dir_all(self.dir);
         if let Some(state) = self.poststop {
@@ -233,6 +239,12 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     // systemd makes the cgroup only once the init exists (its pid goes into the unit): the init then waits.
     let by_systemd = cgroup.systemd_unit().is_some();
     let plan = namespaces::plan(&bundle.spec);
+    if opts.no_pivot && !plan.mount_ns {
+        bail!(
+            "--no-pivot needs a mount namespace of its own: without one, the rootfs would be moved onto the host's /; \
+             add {{\"type\": \"mount\"}} to linux.namespaces or leave out --no-pivot"
+        );
+    }
     // The child waits for `Go` while hull writes its id maps or has systemd put it into its unit.
     let awaits_go = plan.child_awaits_id_maps() || by_systemd;
     if plan.new_user_ns() {
@@ -264,6 +276,11 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         annotations: &annotations,
     };
 
+    let host_mounts = if plan.mount_ns {
+        None
+    } else {
+        Some(HostMounts::record(&bundle.rootfs)?)
+    };
     logger::phase("create: checked");
     let _lock = root.create_container_dir(id)?;
     let dir = root.container_dir(id);
@@ -272,6 +289,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         cgroup: None,
         pids: Vec::new(),
         hooks,
+        host_mounts: host_mounts.as_ref(),
         poststop: None,
         armed: true,
     };
@@ -290,7 +308,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     // Recorded before it is made: if hull is killed from here on, `delete` finds what to remove (see
     // `State::save_intent`).
     cgroup.expect_created();
-    State::save_intent(&dir, id, &bundle.dir, &cgroup)?;
+    State::save_intent(&dir, id, &bundle.dir, &cgroup, host_mounts.as_ref())?;
     match if by_systemd { Ok(()) } else { cgroup.create() } {
         Ok(()) if by_systemd => {}
         Ok(()) => {
@@ -427,6 +445,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
                 .as_ref()
                 .and_then(|p| p.exec_cpu_affinity().clone()),
             memory_policy: linux.memory_policy().clone(),
+            host_mounts: host_mounts.clone(),
         };
         state.save(&dir)?;
         logger::phase("create: state saved");

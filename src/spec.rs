@@ -100,7 +100,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     }
     let has = |t| seen.contains(&t);
     if !has(LinuxNamespaceType::Mount) {
-        bail!("a mount namespace is required: add {{\"type\": \"mount\"}} to linux.namespaces");
+        validate_without_mount_namespace(linux, has(LinuxNamespaceType::User))?;
     }
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
         bail!("unable to set hostname without a private UTS namespace");
@@ -169,6 +169,25 @@ pub fn validate(spec: &Spec) -> Result<()> {
     }
     crate::idmap::validate(spec)?;
     reject_unsupported(spec)?;
+    Ok(())
+}
+
+/// A container without a mount namespace of its own mounts into hull's (see `hostmounts`): nothing can be hidden from
+/// it there (runc's wording), and a user namespace could not mount at all.
+fn validate_without_mount_namespace(linux: &oci_spec::runtime::Linux, user_ns: bool) -> Result<()> {
+    let listed = |paths: &Option<Vec<String>>| paths.as_ref().is_some_and(|p| !p.is_empty());
+    if listed(linux.masked_paths()) || listed(linux.readonly_paths()) {
+        bail!(
+            "unable to restrict sys entries without a private MNT namespace: \
+             linux.maskedPaths and linux.readonlyPaths need {{\"type\": \"mount\"}} in linux.namespaces"
+        );
+    }
+    if user_ns {
+        bail!(
+            "a user namespace needs a mount namespace of its own: without one, the container's mounts would go into \
+             the host's mount namespace, where it may not mount; add {{\"type\": \"mount\"}} to linux.namespaces"
+        );
+    }
     Ok(())
 }
 
@@ -403,10 +422,32 @@ mod tests {
     }
 
     #[test]
-    fn mount_namespace_is_required() {
+    fn without_a_mount_namespace_nothing_can_be_masked_and_no_user_namespace_can_mount() {
         let mut v = base();
         v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}]);
-        assert!(err(v).starts_with("a mount namespace is required"));
+        v["linux"]["maskedPaths"] = serde_json::json!(["/proc/kcore"]);
+        assert!(
+            err(v).starts_with("unable to restrict sys entries without a private MNT namespace")
+        );
+        let mut v = base();
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}]);
+        v["linux"]["readonlyPaths"] = serde_json::json!(["/proc/sys"]);
+        assert!(
+            err(v).starts_with("unable to restrict sys entries without a private MNT namespace")
+        );
+        let mut v = base();
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "user"}]);
+        v["linux"]["uidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+        v["linux"]["gidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+        assert!(err(v).starts_with("a user namespace needs a mount namespace of its own"));
+        let mut v = base();
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}]);
+        assert!(
+            check(v).is_ok(),
+            "no mount namespace, nothing to hide: accepted"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
 use crate::cgroups::Cgroup;
+use crate::hostmounts::HostMounts;
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
@@ -74,6 +75,9 @@ pub struct State {
     /// `linux.memoryPolicy` as it was at create: `exec` sets it in every new process, as runc does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_policy: Option<oci_spec::runtime::LinuxMemoryPolicy>,
+    /// Without a mount namespace of its own, where the container's mounts sit in hull's: `delete` detaches them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_mounts: Option<HostMounts>,
 }
 
 /// The runtime-spec `State` as Go encodes it: what hooks read on stdin and a seccomp agent gets with the listener.
@@ -218,7 +222,13 @@ impl State {
     /// What `create` is about to make, written to `<dir>/state.json` before it makes it (the file must not exist;
     /// one create and one write, so a killed `create` leaves the record whole or empty). `delete` of a container
     /// whose `create` never finished finds its cgroup there; the init's pid 0 makes its status stopped.
-    pub fn save_intent(dir: &Path, id: &str, bundle: &Path, cgroup: &Cgroup) -> Result<()> {
+    pub fn save_intent(
+        dir: &Path,
+        id: &str,
+        bundle: &Path,
+        cgroup: &Cgroup,
+        host_mounts: Option<&HostMounts>,
+    ) -> Result<()> {
         let intent = State {
             oci_version: String::new(),
             id: id.to_owned(),
@@ -236,6 +246,7 @@ impl State {
             personality: None,
             exec_cpu_affinity: None,
             memory_policy: None,
+            host_mounts: host_mounts.cloned(),
         };
         let bytes = serde_json::to_vec(&intent).context("encode state")?;
         let path = dir.join(STATE_FILE);

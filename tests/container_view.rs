@@ -497,6 +497,100 @@ fn no_pivot_and_rootfs_propagation() {
     );
 }
 
+/// The line of this process's mountinfo for `/`: its propagation is in the optional fields.
+fn host_root_mount() -> String {
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .unwrap()
+        .to_owned()
+}
+
+/// runtime-spec: a namespace type that is not listed is inherited. Without a mount namespace the container's mounts
+/// go into the host's and its init chroots into the rootfs (runc 1.5); hull changes nothing else of the host's mounts
+/// (runc makes the host's / a recursive slave), an exec'd process gets the container's root too (runc's sees the
+/// host's), and what was mounted is taken away at delete and when create fails.
+#[test]
+fn a_config_without_a_mount_namespace_mounts_into_the_hosts_and_leaves_nothing() {
+    require_root!("a_config_without_a_mount_namespace_mounts_into_the_hosts_and_leaves_nothing");
+    let env = Env::new("nomntns");
+    let mut config =
+        sh("readlink /proc/self/ns/mnt; cat /marker; touch /written 2>/dev/null || echo read-only");
+    let rootfs = env.private_rootfs(&mut config);
+    fs::write(rootfs.join("marker"), "in the rootfs\n").unwrap();
+    config["root"]["readonly"] = true.into();
+    config["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "cgroup"}]);
+    let linux = config["linux"].as_object_mut().unwrap();
+    linux.remove("maskedPaths");
+    linux.remove("readonlyPaths");
+    let host_ns = fs::read_link("/proc/self/ns/mnt").unwrap();
+    let root_before = host_root_mount();
+    assert_eq!(
+        run_ok(&env, &config),
+        format!("{}\nin the rootfs\nread-only\n", host_ns.display()),
+        "the host's mount namespace, the rootfs as /, made read-only"
+    );
+    let below_rootfs = format!(" {}/", rootfs.display());
+    assert_eq!(
+        common::host_mounts_mentioning(&below_rootfs),
+        Vec::<String>::new(),
+        "run took its mounts away"
+    );
+
+    config["process"]["args"] = json!(["sleep", "100"]);
+    env.write_config(&config);
+    let r = env.hull(&["create", &env.id]);
+    assert_eq!(r.code, 0, "create: {}", r.describe());
+    let proc_mount = format!(" {}/proc ", rootfs.display());
+    assert_eq!(
+        common::host_mounts_mentioning(&proc_mount).len(),
+        1,
+        "the container's procfs is in the host's mount table below the rootfs"
+    );
+    assert_eq!(
+        host_root_mount(),
+        root_before,
+        "the host's / keeps its propagation"
+    );
+    let r = env.hull(&["exec", &env.id, "cat", "/marker"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "in the rootfs\n"),
+        "exec runs in the container's root: {}",
+        r.describe()
+    );
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
+    common::assert_leaves_nothing(&env);
+
+    // A create that fails after its first mounts takes them away too.
+    config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/mnt", "type": "bind", "source": "/nonexistent/source", "options": ["bind"]}));
+    env.write_config(&config);
+    let r = env.hull(&["create", &env.id]);
+    assert_ne!(
+        r.code,
+        0,
+        "create with a missing bind source: {}",
+        r.describe()
+    );
+    assert!(r.stderr.contains("/nonexistent/source"), "{}", r.describe());
+    common::assert_leaves_nothing(&env);
+
+    let r = env.hull(&["run", "--no-pivot", &env.id]);
+    assert!(
+        r.code != 0
+            && r.stderr
+                .contains("--no-pivot needs a mount namespace of its own"),
+        "--no-pivot would move the rootfs onto the host's /: {}",
+        r.describe()
+    );
+    common::assert_leaves_nothing(&env);
+}
+
 #[test]
 fn preserved_and_stray_fds() {
     require_root!("preserved_and_stray_fds");

@@ -233,6 +233,21 @@ fn sleeping_bundle(name: &str) -> Env {
     env
 }
 
+/// A sleeping bundle whose config lists no mount namespace: its mounts go into the host's, below its own copy of the
+/// rootfs (inside the bundle, where `leftovers` looks for mounts).
+fn sleeping_bundle_without_mount_namespace(name: &str) -> Env {
+    let env = Env::new(name);
+    let mut config = base_config(&["/bin/sleep", &sleep_marker(&env)]);
+    env.private_rootfs(&mut config);
+    config["linux"]["namespaces"] =
+        serde_json::json!([{"type": "pid"}, {"type": "uts"}, {"type": "cgroup"}]);
+    let linux = config["linux"].as_object_mut().unwrap();
+    linux.remove("maskedPaths");
+    linux.remove("readonlyPaths");
+    env.write_config(&config);
+    env
+}
+
 fn sleep_marker(env: &Env) -> String {
     let digits: String = env.id.chars().filter(char::is_ascii_digit).collect();
     format!("9{digits}")
@@ -265,6 +280,20 @@ fn killed_create_leaves_nothing_after_delete() {
     let bundle = env.bundle().display().to_string();
     sweep(&Sweep {
         name: "create",
+        env: &env,
+        prepare: &|_| {},
+        args: &|id| args(&["create", "--bundle", &bundle, id]),
+        after_kill: &no_check,
+    });
+}
+
+#[test]
+fn killed_create_without_a_mount_namespace_leaves_no_host_mount_after_delete() {
+    sweep_prelude!("killed_create_without_a_mount_namespace_leaves_no_host_mount_after_delete");
+    let env = sleeping_bundle_without_mount_namespace("fnomnt");
+    let bundle = env.bundle().display().to_string();
+    sweep(&Sweep {
+        name: "create without a mount namespace",
         env: &env,
         prepare: &|_| {},
         args: &|id| args(&["create", "--bundle", &bundle, id]),
