@@ -38,6 +38,8 @@ pub struct Init<'a> {
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub cgroup: &'a Cgroup,
+    /// The host's hierarchies, for a container without a cgroup of its own (see `Rootfs::host_cgroups`).
+    pub host_cgroups: &'a [crate::cgroups::Hierarchy],
     /// Opened by hull: how this process enters its cgroups (first thing, before it forks or unshares).
     pub cgroup_entry: &'a crate::cgroups::Entry,
     pub plan: &'a Plan,
@@ -102,6 +104,7 @@ impl Init<'_> {
             path: self.rootfs,
             bundle: self.bundle,
             cgroup: self.cgroup,
+            host_cgroups: self.host_cgroups,
             bind_devices: self.plan.user_ns || crate::rootless::enabled(),
             cgroup_ns: self.plan.new_cgroup,
             mount_ns: self.plan.mount_ns,

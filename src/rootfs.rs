@@ -18,7 +18,7 @@ use nix::unistd::{
 };
 use oci_spec::runtime::{LinuxDeviceType, Mount, Spec};
 
-use crate::cgroups::Cgroup;
+use crate::cgroups::{Cgroup, Hierarchy};
 use crate::inroot::{self, fd_path, RESOLVE_NO_SYMLINKS};
 use crate::mountopts::{self, MountOptions};
 use crate::{copyup, idmap, logger, lsm, mountinfo, sys};
@@ -29,6 +29,9 @@ pub struct Rootfs<'a> {
     pub path: &'a Path,
     pub bundle: &'a Path,
     pub cgroup: &'a Cgroup,
+    /// For a container without a cgroup (`cgroup` has no hierarchy): the host's hierarchies, shown read-only at a
+    /// cgroup mount.
+    pub host_cgroups: &'a [Hierarchy],
     /// Devices are bind-mounted from the host instead of made with mknod, which needs CAP_MKNOD in the initial user
     /// namespace: the container has a user namespace of its own, or hull is rootless (runc's rule).
     pub bind_devices: bool,
@@ -373,41 +376,17 @@ impl Rootfs<'_> {
     /// cgroup as their root); without one, the container's own cgroup directories are bind-mounted.
     fn mount_cgroup(&self, root: BorrowedFd<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
         (self.before_cgroup_mount)()?;
-        let flags = opts.flags;
+        let (hierarchies, flags) = if self.cgroup.hierarchies().is_empty() {
+            (self.host_cgroups, opts.flags | MsFlags::MS_RDONLY)
+        } else {
+            (self.cgroup.hierarchies(), opts.flags)
+        };
+        let cleared = opts.cleared;
         inroot::mkdir_all(root, dest, 0o755)?;
-        if self.cgroup.is_unified() {
-            let hierarchy = &self.cgroup.hierarchies()[0];
-            let target = open_dest(root, dest, 0)?;
-            if self.cgroup_ns {
-                // In a user namespace the kernel may refuse a cgroup2 mount (EPERM, or EBUSY for a superblock the
-                // namespace does not own); as runc, the container's own cgroup is bind-mounted instead, which
-                // shows what the namespace would.
-                match mount(
-                    Some("cgroup2"),
-                    fd_path(&target).as_str(),
-                    Some("cgroup2"),
-                    flags,
-                    None::<&str>,
-                ) {
-                    Ok(()) => return Ok(()),
-                    Err(e @ (Errno::EPERM | Errno::EBUSY)) => logger::debug(format!(
-                        "mount cgroup2 on {}: {e}; bind-mounting {} instead",
-                        dest.display(),
-                        hierarchy.path.display()
-                    )),
-                    Err(e) => return Err(e.into()),
-                }
+        if let [hierarchy] = hierarchies {
+            if hierarchy.v2 {
+                return self.mount_unified(root, dest, hierarchy, flags, cleared);
             }
-            mount(
-                Some(&hierarchy.path),
-                fd_path(&target).as_str(),
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )?;
-            let mounted = open_dest(root, dest, 0)?;
-            remount_bind(&mounted, flags, opts.cleared, &dest.display().to_string())?;
-            return Ok(());
         }
         // cgroup v1 (or hybrid): a tmpfs holding one directory per hierarchy, made read-only at the end if asked.
         let target = open_dest(root, dest, 0)?;
@@ -423,7 +402,7 @@ impl Rootfs<'_> {
         // The fresh tmpfs holds nothing but what is made here, so its directories are made and opened relative to
         // it, without resolving the destination again for each hierarchy.
         let tmpfs = open_dest(root, dest, 0)?;
-        for hierarchy in self.cgroup.hierarchies() {
+        for hierarchy in hierarchies {
             let name = hierarchy
                 .mountpoint
                 .file_name()
@@ -466,7 +445,7 @@ impl Rootfs<'_> {
                     None::<&str>,
                 )
                 .map_err(anyhow::Error::from)
-                .and_then(|()| remount_bind(&open_dest(root, &sub, 0)?, flags, opts.cleared, &name))
+                .and_then(|()| remount_bind(&open_dest(root, &sub, 0)?, flags, cleared, &name))
             };
             result
                 .with_context(|| format!("mount cgroup hierarchy {name} on {}", sub.display()))?;
@@ -482,6 +461,48 @@ impl Rootfs<'_> {
             .context("remount cgroup tmpfs read-only")?;
         }
         Ok(())
+    }
+
+    /// cgroup v2 only: a fresh cgroup2 mount in the container's cgroup namespace, else a bind of `hierarchy`'s
+    /// directory (the container's cgroup, or the host's root for a container without one).
+    fn mount_unified(
+        &self,
+        root: BorrowedFd<'_>,
+        dest: &Path,
+        hierarchy: &Hierarchy,
+        flags: MsFlags,
+        cleared: MsFlags,
+    ) -> Result<()> {
+        let target = open_dest(root, dest, 0)?;
+        if self.cgroup_ns {
+            // In a user namespace the kernel may refuse a cgroup2 mount (EPERM, or EBUSY for a superblock the
+            // namespace does not own); as runc, the container's own cgroup is bind-mounted instead, which
+            // shows what the namespace would.
+            match mount(
+                Some("cgroup2"),
+                fd_path(&target).as_str(),
+                Some("cgroup2"),
+                flags,
+                None::<&str>,
+            ) {
+                Ok(()) => return Ok(()),
+                Err(e @ (Errno::EPERM | Errno::EBUSY)) => logger::debug(format!(
+                    "mount cgroup2 on {}: {e}; bind-mounting {} instead",
+                    dest.display(),
+                    hierarchy.path.display()
+                )),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        mount(
+            Some(&hierarchy.path),
+            fd_path(&target).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )?;
+        let mounted = open_dest(root, dest, 0)?;
+        remount_bind(&mounted, flags, cleared, &dest.display().to_string())
     }
 
     fn devices(&self) -> Vec<Device> {

@@ -308,6 +308,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     // Recorded before it is made: if hull is killed from here on, `delete` finds what to remove (see
     // `State::save_intent`).
     cgroup.expect_created();
+    let mut host_cgroups = Vec::new();
     State::save_intent(&dir, id, &bundle.dir, &cgroup, host_mounts.as_ref())?;
     match if by_systemd { Ok(()) } else { cgroup.create() } {
         Ok(()) if by_systemd => {}
@@ -330,6 +331,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
             }
             logger::debug(format!("rootless: no cgroup of its own ({err:#})"));
             cgroup = Cgroup::none();
+            host_cgroups = Cgroup::host_hierarchies()?;
         }
         Err(err) => return Err(err),
     }
@@ -378,6 +380,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
                 bundle: &bundle.dir,
                 rootfs: &bundle.rootfs,
                 cgroup: &cgroup,
+                host_cgroups: &host_cgroups,
                 cgroup_entry: &cgroup_entry,
                 plan: &plan,
                 joins: &joins,

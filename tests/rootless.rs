@@ -261,6 +261,44 @@ fn rootless_limits_without_a_cgroup_are_refused() {
     assert!(!state_dir(&env).exists(), "nothing left behind");
 }
 
+/// Without a cgroup of its own and without a cgroup namespace, a cgroup mount shows the host's hierarchies,
+/// read-only whatever its options say (runc binds the host's /sys/fs/cgroup there), not an empty directory.
+#[test]
+fn rootless_cgroup_mount_without_a_cgroup_shows_the_hosts_hierarchies_read_only() {
+    require_root!("rootless_cgroup_mount_without_a_cgroup_shows_the_hosts_hierarchies_read_only");
+    let env = UserEnv::new("rootlesscg");
+    let mut config = env.rootless_spec(&[
+        "sh",
+        "-c",
+        "d=/sys/fs/cgroup; [ -d $d/unified ] && d=$d/unified; cat $d/cgroup.controllers; \
+         mkdir $d/probe 2>&1 | grep -o 'Read-only file system'",
+    ]);
+    let mounts = config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| !m["destination"].as_str().unwrap().starts_with("/sys"));
+    mounts.push(json!({"destination": "/sys", "type": "tmpfs", "source": "tmpfs"}));
+    mounts.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                       "options": ["nosuid", "noexec", "nodev", "relatime"]}));
+    let namespaces = config["linux"]["namespaces"].as_array_mut().unwrap();
+    namespaces.retain(|ns| ns["type"] != "cgroup");
+    env.write_config(&config);
+    let host_unified = if Path::new("/sys/fs/cgroup/unified").is_dir() {
+        "/sys/fs/cgroup/unified/cgroup.controllers"
+    } else {
+        "/sys/fs/cgroup/cgroup.controllers"
+    };
+    let r = env.hull(&["run", &env.id]);
+    assert_eq!(r.code, 0, "run: {}", r.describe());
+    assert_eq!(
+        r.stdout,
+        format!(
+            "{}Read-only file system\n",
+            fs::read_to_string(host_unified).unwrap()
+        ),
+        "the host's cgroup2 root (its controllers), mounted read-only"
+    );
+    assert!(!state_dir(&env).exists());
+}
+
 /// What an unprivileged user cannot have is named: id-mapped mounts.
 #[test]
 fn rootless_idmapped_mounts_are_refused() {

@@ -233,6 +233,14 @@ impl Cgroup {
         )
     }
 
+    /// The root of every hierarchy of this process: what a container without a cgroup of its own is shown, read-only,
+    /// at a cgroup mount (runc binds the host's /sys/fs/cgroup there).
+    pub fn host_hierarchies() -> Result<Vec<Hierarchy>> {
+        let mountinfo = read_to_string("/proc/self/mountinfo")?;
+        let proc_cgroup = read_to_string("/proc/self/cgroup")?;
+        hierarchies_at(&mountinfo, &proc_cgroup, true, Path::new(""))
+    }
+
     /// No cgroup at all: a rootless container that may not have one (see `rootless`). Every operation on it does
     /// nothing, finds no process, or (pause) fails.
     pub fn none() -> Cgroup {
@@ -748,9 +756,23 @@ fn resolve_layout(
         _ => default_path.as_path(),
     };
     let (absolute, inner) = clean_cgroups_path(requested)?;
+    Ok(Cgroup {
+        hierarchies: hierarchies_at(mountinfo, proc_cgroup, absolute, &inner)?,
+        created: Vec::new(),
+        systemd: None,
+    })
+}
+
+/// The directory `inner` in every hierarchy of this process: below each hierarchy's root when `absolute`, else below
+/// this process's own cgroup (its parent on v2).
+fn hierarchies_at(
+    mountinfo: &str,
+    proc_cgroup: &str,
+    absolute: bool,
+    inner: &Path,
+) -> Result<Vec<Hierarchy>> {
     let mounts = parse_mountinfo(mountinfo)?;
     let own = parse_proc_cgroup(proc_cgroup)?;
-
     let mut hierarchies: Vec<Hierarchy> = Vec::new();
     let mut outside = Vec::new();
     for mount in &mounts {
@@ -779,7 +801,7 @@ fn resolve_layout(
             mountpoint: mount.mountpoint.clone(),
             controllers: line.controllers.clone(),
             v2: mount.v2,
-            path: base.join(&inner),
+            path: base.join(inner),
         });
     }
     for (mount, line) in outside {
@@ -796,11 +818,7 @@ fn resolve_layout(
     if hierarchies.is_empty() {
         bail!("no cgroup hierarchy of this process is mounted (see /proc/self/mountinfo)");
     }
-    Ok(Cgroup {
-        hierarchies,
-        created: Vec::new(),
-        systemd: None,
-    })
+    Ok(hierarchies)
 }
 
 /// Whether a /proc/self/cgroup line describes the hierarchy mounted by `mount`.
@@ -1169,6 +1187,34 @@ mod tests {
                 "/sys/fs/cgroup/systemd/machine/c1",
                 "/sys/fs/cgroup/unified/machine/c1",
             ]
+        );
+    }
+
+    #[test]
+    fn the_host_view_is_every_hierarchy_at_its_root() {
+        let roots = |mountinfo, cgroup| -> Vec<String> {
+            hierarchies_at(mountinfo, cgroup, true, Path::new(""))
+                .unwrap()
+                .iter()
+                .map(|h| {
+                    assert_eq!(h.path, h.mountpoint);
+                    h.path.display().to_string()
+                })
+                .collect()
+        };
+        assert_eq!(
+            roots(HYBRID_MOUNTINFO, HYBRID_CGROUP),
+            [
+                "/sys/fs/cgroup/cpu,cpuacct",
+                "/sys/fs/cgroup/memory",
+                "/sys/fs/cgroup/pids",
+                "/sys/fs/cgroup/systemd",
+                "/sys/fs/cgroup/unified",
+            ]
+        );
+        assert_eq!(
+            roots(V2_MOUNTINFO, "0::/user.slice/x\n"),
+            ["/sys/fs/cgroup"]
         );
     }
 
