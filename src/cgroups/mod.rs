@@ -801,7 +801,12 @@ fn hierarchies_at(
             mountpoint: mount.mountpoint.clone(),
             controllers: line.controllers.clone(),
             v2: mount.v2,
-            path: base.join(inner),
+            // `join("")` would add a trailing slash.
+            path: if inner.as_os_str().is_empty() {
+                base
+            } else {
+                base.join(inner)
+            },
         });
     }
     for (mount, line) in outside {
