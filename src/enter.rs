@@ -313,20 +313,24 @@ impl Child<'_> {
             init::RlimitsBy::Itself
         };
         let program = init::become_process(
-            process,
-            self.labels,
-            self.personality,
-            self.memory_policy,
-            self.seccomp,
+            &init::Identity {
+                process,
+                labels: self.labels,
+                personality: self.personality,
+                memory_policy: self.memory_policy,
+                seccomp: self.seccomp,
+                rlimits_by,
+                dumpable: false,
+            },
             self.channel,
-            rlimits_by,
         )?;
         self.channel.send(&Msg::Exec)?;
         let errno = sys::execve(&program.path, &program.argv, &program.envp);
         Err(anyhow!(errno.desc())).with_context(|| format!("exec {}", program.name))
     }
 
-    /// Join the init's namespaces, and its root when it is not its mount namespace's; fork once (see the module comment) when a pid or time namespace was joined.
+    /// Join the init's namespaces, and its root when it is not its mount namespace's; fork once (see the module
+    /// comment) when a pid or time namespace was joined.
     fn join_namespaces(&self) -> Result<()> {
         let mut fork = false;
         for join in self.joins {

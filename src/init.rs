@@ -165,13 +165,16 @@ impl Init<'_> {
         sys::set_parent_death_signal(0).context("clear parent death signal")?;
         let linux = self.spec.linux().as_ref();
         let program = become_process(
-            process,
-            self.labels,
-            linux.and_then(|l| l.personality().as_ref()),
-            linux.and_then(|l| l.memory_policy().as_ref()),
-            self.seccomp,
+            &Identity {
+                process,
+                labels: self.labels,
+                personality: linux.and_then(|l| l.personality().as_ref()),
+                memory_policy: linux.and_then(|l| l.memory_policy().as_ref()),
+                seccomp: self.seccomp,
+                rlimits_by,
+                dumpable: crate::rootless::enabled(),
+            },
             self.channel,
-            rlimits_by,
         )?;
         logger::phase("init: parked");
         sys::close_in_child(self.channel.raw_fd());
@@ -334,21 +337,42 @@ pub enum RlimitsBy {
     Parent,
 }
 
+/// What a new process becomes before its execve, as the container's init or an exec'd process.
+#[derive(Clone, Copy)]
+pub struct Identity<'a> {
+    pub process: &'a Process,
+    pub labels: &'a lsm::Labels,
+    /// The container's `linux.personality`.
+    pub personality: Option<&'a LinuxPersonality>,
+    /// The container's `linux.memoryPolicy`.
+    pub memory_policy: Option<&'a LinuxMemoryPolicy>,
+    /// The compiled filters, loaded last.
+    pub seccomp: Option<&'a seccomp::Compiled>,
+    pub rlimits_by: RlimitsBy,
+    /// Made dumpable once its credentials are final: the parked init of a rootless container, so that its user,
+    /// who has no CAP_SYS_PTRACE on the host, can open its namespaces to `exec` into it before `start` (as into runc's,
+    /// which never becomes non-dumpable when it joins nothing). By then it holds nothing of hull's but the exec fifo,
+    /// and its credentials, namespaces and filters are the container's own: what a process in the container could
+    /// reach through it, it already has. Every other new process stays non-dumpable until its execve.
+    pub dumpable: bool,
+}
+
 /// In the new process, inside the container with its cwd set: label what it will execve (AppArmor, SELinux), take
-/// the process's identity (rlimits first, see [`RlimitsBy`]), check the cwd, resolve the
-/// program with the process's environment, and load the seccomp filters. Everything that needs a syscall the profile might deny happens before the filters;
-/// after them only the capability sets (without `no_new_privs`), the parent messages, the wait for `start` and
-/// execve remain. Without `no_new_privs` loading needs CAP_SYS_ADMIN, so it comes before the capabilities are
+/// the process's identity (rlimits first, see [`RlimitsBy`]), check the cwd, resolve the program with the process's
+/// environment, and load the seccomp filters. Everything that needs a syscall the profile might deny happens before
+/// the filters; after them only the capability sets (without `no_new_privs`), the parent messages, the wait for
+/// `start` and execve remain. Without `no_new_privs` loading needs CAP_SYS_ADMIN, so it comes before the capabilities are
 /// dropped (as in runc); with it, last.
-pub fn become_process(
-    process: &Process,
-    labels: &lsm::Labels,
-    personality: Option<&LinuxPersonality>,
-    memory_policy: Option<&LinuxMemoryPolicy>,
-    seccomp: Option<&seccomp::Compiled>,
-    channel: &Channel,
-    rlimits_by: RlimitsBy,
-) -> Result<Program> {
+pub fn become_process(identity: &Identity, channel: &Channel) -> Result<Program> {
+    let Identity {
+        process,
+        labels,
+        personality,
+        memory_policy,
+        seccomp,
+        rlimits_by,
+        dumpable,
+    } = *identity;
     let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
     let group = fs::read_to_string("/etc/group").unwrap_or_default();
     let user = credentials::lookup_user(process.user().uid(), &passwd, &group);
@@ -384,13 +408,25 @@ pub fn become_process(
         MemoryPolicy::of(policy)?.apply()?;
     }
     let no_new_privs = process.no_new_privileges().unwrap_or(false);
+    // The kernel makes a process non-dumpable again at each change of its credentials except a dropping of
+    // capabilities: made dumpable after the last other change, before a filter could deny prctl.
+    let make_dumpable = || -> Result<()> {
+        if dumpable {
+            sys::set_dumpable(true).context("make the parked init dumpable")?;
+        }
+        Ok(())
+    };
     if let Some(filters) = seccomp.filter(|_| !no_new_privs) {
         credentials::raise_permitted()?;
+        make_dumpable()?;
         load_seccomp(filters, channel)?;
-    }
-    credentials::apply_caps(process, &supported)?;
-    if let Some(filters) = seccomp.filter(|_| no_new_privs) {
-        load_seccomp(filters, channel)?;
+        credentials::apply_caps(process, &supported)?;
+    } else {
+        credentials::apply_caps(process, &supported)?;
+        make_dumpable()?;
+        if let Some(filters) = seccomp {
+            load_seccomp(filters, channel)?;
+        }
     }
     Ok(program)
 }

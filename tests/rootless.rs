@@ -276,8 +276,10 @@ fn rootless_cgroup_mount_without_a_cgroup_shows_the_hosts_hierarchies_read_only(
     let mounts = config["mounts"].as_array_mut().unwrap();
     mounts.retain(|m| !m["destination"].as_str().unwrap().starts_with("/sys"));
     mounts.push(json!({"destination": "/sys", "type": "tmpfs", "source": "tmpfs"}));
-    mounts.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-                       "options": ["nosuid", "noexec", "nodev", "relatime"]}));
+    mounts.push(
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                       "options": ["nosuid", "noexec", "nodev", "relatime"]}),
+    );
     let namespaces = config["linux"]["namespaces"].as_array_mut().unwrap();
     namespaces.retain(|ns| ns["type"] != "cgroup");
     env.write_config(&config);
@@ -423,6 +425,42 @@ fn rootless_exec_kill_and_pause_without_a_cgroup() {
     assert_eq!(r.code, 0, "delete: {}", r.describe());
     assert!(!state_dir(&env).exists());
     assert!(common::processes_mentioning(&env.id).is_empty());
+}
+
+/// The user can exec into a created, not yet started container (as with runc): its parked init is dumpable for its
+/// user, and holds nothing of hull's but the exec fifo beside the container's stdio.
+#[test]
+fn rootless_exec_into_a_created_container() {
+    require_root!("rootless_exec_into_a_created_container");
+    let env = UserEnv::new("rootlesscreated");
+    let mut config = env.rootless_spec(&["sleep", "600"]);
+    // The kernel makes a process non-dumpable again when its credentials change: both orders of the capability
+    // and filter steps (see `become_process`) must leave the init dumpable.
+    config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mknodat"], "action": "SCMP_ACT_ERRNO"}]});
+    for no_new_privileges in [false, true] {
+        config["process"]["noNewPrivileges"] = no_new_privileges.into();
+        env.write_config(&config);
+        let r = env.hull(&["create", &env.id]);
+        assert_eq!(r.code, 0, "create: {}", r.describe());
+        let r = env.hull(&["exec", &env.id, "sh", "-c", "id -u; ls /proc/1/fd | wc -l"]);
+        assert_eq!(
+            (r.code, r.stdout.as_str()),
+            (0, "0\n4\n"),
+            "noNewPrivileges {no_new_privileges}: exec before start joins the container as its root; the parked init \
+             holds stdio and the fifo only: {}",
+            r.describe()
+        );
+        let state: Value = serde_json::from_str(&env.hull(&["state", &env.id]).stdout).unwrap();
+        assert_eq!(state["status"], "created", "the exec did not start the container");
+        let r = env.hull(&["start", &env.id]);
+        assert_eq!(r.code, 0, "start: {}", r.describe());
+        let r = env.hull(&["exec", &env.id, "cat", "/proc/1/comm"]);
+        assert_eq!(r.stdout, "sleep\n", "{}", r.describe());
+        let r = env.hull(&["delete", "--force", &env.id]);
+        assert_eq!(r.code, 0, "delete: {}", r.describe());
+        assert!(!state_dir(&env).exists());
+    }
 }
 
 /// A cgroup v2 subtree given to the test user as systemd's `Delegate=yes` gives one, removed at the end.
