@@ -69,7 +69,8 @@ pub fn features_json() -> String {
                     enabled: sys::has_mount_setattr(),
                 },
             },
-            net_devices: Enabled::no(),
+            // linux.netDevices: moved and renamed over rtnetlink (netdev).
+            net_devices: Enabled { enabled: true },
         },
         annotations: BTreeMap::from([
             ("io.github.hull.version", env!("CARGO_PKG_VERSION")),
@@ -327,9 +328,8 @@ mod tests {
         assert_eq!(linux["cgroup"]["systemdUser"], true);
         assert_eq!(linux["apparmor"]["enabled"], true);
         assert_eq!(linux["selinux"]["enabled"], true);
-        for key in ["intelRdt", "netDevices"] {
-            assert_eq!(linux[key]["enabled"], false, "{key}");
-        }
+        assert_eq!(linux["intelRdt"]["enabled"], false);
+        assert_eq!(linux["netDevices"]["enabled"], true);
         let seccomp = &linux["seccomp"];
         assert_eq!(seccomp["enabled"], true);
         assert_eq!(seccomp["actions"].as_array().unwrap().len(), 9);

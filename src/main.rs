@@ -30,6 +30,7 @@ mod mempolicy;
 mod mountinfo;
 mod mountopts;
 mod namespaces;
+mod netdev;
 mod notify;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod preseal;

@@ -35,8 +35,8 @@ use crate::namespaces;
 use crate::spec::{self, Bundle};
 use crate::state::{self, Root, SpecState, State, EXEC_FIFO};
 use crate::{
-    console, credentials, default_spec, foreground, idmap, lsm, notify, rootless, seccomp, subid,
-    sys, timefmt,
+    console, credentials, default_spec, foreground, idmap, lsm, netdev, notify, rootless, seccomp,
+    subid, sys, timefmt,
 };
 
 /// How the caller's terminal settings combine with `process.terminal` (runc's `checkTerminal`); `create` always
@@ -618,6 +618,11 @@ fn sync_with_init<'a>(
 ) -> Result<State> {
     let mut init = first;
     let mut saved: Option<State> = None;
+    let mut net_devices = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.net_devices().as_ref());
     loop {
         let msg = match chan.recv()? {
             // The init closes its end once parked; a crash closes it too, and leaves no live init.
@@ -632,6 +637,13 @@ fn sync_with_init<'a>(
             }
             Some(msg) => msg,
         };
+        // The init is in its final namespaces once it asks for the create hooks (after its mounts) or is ready:
+        // the devices move then, before any hook, as in runc.
+        if matches!(msg, Msg::RunCreateHooks | Msg::Ready) {
+            if let Some(devices) = net_devices.take() {
+                netdev::move_all(devices, init.as_raw())?;
+            }
+        }
         match msg {
             Msg::MapIds => {
                 namespaces::write_id_maps(first, &bundle.spec)?;

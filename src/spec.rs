@@ -136,6 +136,13 @@ pub fn validate(spec: &Spec) -> Result<()> {
         bail!("time namespace offsets specified, but time namespace isn't enabled in the config");
     }
     validate_devices(linux.devices().as_deref().unwrap_or(&[]))?;
+    if let Some(devices) = linux.net_devices() {
+        crate::netdev::validate(
+            devices,
+            has(LinuxNamespaceType::Network),
+            crate::rootless::enabled(),
+        )?;
+    }
     validate_bind_options(spec.mounts().as_deref().unwrap_or(&[]))?;
     if let Some(policy) = linux.memory_policy() {
         crate::mempolicy::MemoryPolicy::of(policy)?;
@@ -329,9 +336,6 @@ fn reject_unsupported(spec: &Spec) -> Result<()> {
     if let Some(linux) = spec.linux() {
         if linux.intel_rdt().is_some() {
             unsupported.push("linux.intelRdt");
-        }
-        if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-            unsupported.push("linux.netDevices");
         }
     }
     if let Some(first) = unsupported.first() {

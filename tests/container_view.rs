@@ -497,6 +497,72 @@ fn no_pivot_and_rootfs_propagation() {
     );
 }
 
+fn ip(args: &[&str]) -> std::process::Output {
+    Command::new("ip").args(args).output().expect("run ip")
+}
+
+/// `linux.netDevices` (runc 1.5): a host interface moves into the container's network namespace under its new name,
+/// with its permanent global addresses (not the others) and up. The kernel deletes a virtual one with the namespace.
+#[test]
+fn net_devices_move_into_the_container_renamed_with_their_addresses() {
+    require_root!("net_devices_move_into_the_container_renamed_with_their_addresses");
+    let tag = std::process::id() % 100_000;
+    let (moved, peer) = (format!("hd{tag}a"), format!("hd{tag}b"));
+    let made = ip(&["link", "add", &moved, "type", "veth", "peer", "name", &peer]);
+    if !made.status.success() {
+        skip!(
+            "net_devices_move_into_the_container_renamed_with_their_addresses: no veth on this kernel: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    }
+    for address in [
+        &["10.213.7.1/24"][..],
+        &["10.213.8.1/24", "valid_lft", "300", "preferred_lft", "300"],
+        &["169.254.7.1/16", "scope", "link"],
+    ] {
+        let out = ip(&[&["addr", "add"][..], address, &["dev", &moved]].concat());
+        assert!(out.status.success(), "ip addr add {address:?}: {out:?}");
+    }
+    let env = Env::new("netdev");
+    let mut config = sh("ls /sys/class/net | sort | tr '\\n' ' '; echo; \
+         busybox ip addr show dev ctr0 | awk '$1 == \"inet\" {print $2, $NF}'; \
+         busybox ip link show dev ctr0 | grep -o ',UP'");
+    config["linux"]["netDevices"] = json!({ &moved: {"name": "ctr0"} });
+    let r = env.run(&config);
+    // The kernel tears a network namespace down asynchronously, after its last process is gone.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut host_peer_left = true;
+    while host_peer_left && std::time::Instant::now() < deadline {
+        host_peer_left = ip(&["link", "show", &peer]).status.success();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = ip(&["link", "del", &moved]);
+    let _ = ip(&["link", "del", &peer]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "ctr0 lo \n10.213.7.1/24 ctr0\n,UP\n"),
+        "only the permanent global address moves along, and the link is up: {}",
+        r.describe()
+    );
+    assert!(
+        !host_peer_left,
+        "the veth pair goes with the container's network namespace"
+    );
+
+    config["linux"]["netDevices"] = json!({"hdnosuch0": {}});
+    let r = env.run(&config);
+    assert!(
+        r.code != 0
+            && r.stderr
+                .contains("move netDevice hdnosuch0 to namespace /proc/")
+            && r.stderr
+                .contains("link not found for interface hdnosuch0 on runtime namespace"),
+        "a missing device is named: {}",
+        r.describe()
+    );
+    common::assert_leaves_nothing(&env);
+}
+
 /// The line of this process's mountinfo for `/`: its propagation is in the optional fields.
 fn host_root_mount() -> String {
     fs::read_to_string("/proc/self/mountinfo")

@@ -210,20 +210,12 @@ fn what_is_not_advertised_is_refused() {
     let f = features();
     let linux = &f["linux"];
     assert_eq!(linux["intelRdt"]["enabled"], false);
-    assert_eq!(linux["netDevices"]["enabled"], false);
     let env = Env::new("featno");
-    for (field, value, message) in [
-        (
-            "intelRdt",
-            json!({"closID": "x"}),
-            "linux.intelRdt is not supported",
-        ),
-        (
-            "netDevices",
-            json!({"eth9": {}}),
-            "linux.netDevices is not supported",
-        ),
-    ] {
+    for (field, value, message) in [(
+        "intelRdt",
+        json!({"closID": "x"}),
+        "linux.intelRdt is not supported",
+    )] {
         let mut config = base_config(&["true"]);
         config["linux"][field] = value;
         let r = env.run(&config);

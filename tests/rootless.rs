@@ -452,7 +452,10 @@ fn rootless_exec_into_a_created_container() {
             r.describe()
         );
         let state: Value = serde_json::from_str(&env.hull(&["state", &env.id]).stdout).unwrap();
-        assert_eq!(state["status"], "created", "the exec did not start the container");
+        assert_eq!(
+            state["status"], "created",
+            "the exec did not start the container"
+        );
         let r = env.hull(&["start", &env.id]);
         assert_eq!(r.code, 0, "start: {}", r.describe());
         let r = env.hull(&["exec", &env.id, "cat", "/proc/1/comm"]);
