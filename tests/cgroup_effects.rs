@@ -102,7 +102,8 @@ fn a18_memory_limit_and_oom_kill() {
     let mut config = base_config(&["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]);
     config["linux"]["resources"]["memory"] = json!({"limit": 20_971_520, "swap": 20_971_520});
     env.write_config(&config);
-    assert_eq!(env.hull(&["create", &env.id]).code, 0);
+    let r = env.hull(&["create", &env.id]);
+    assert_eq!(r.code, 0, "create: {}", r.describe());
     let memory = dir_for(&env.id, "memory");
     if unified() {
         assert_eq!(read(&memory, "memory.max"), "20971520");
@@ -115,7 +116,8 @@ fn a18_memory_limit_and_oom_kill() {
             assert_eq!(read(&memory, "memory.memsw.limit_in_bytes"), "20971520");
         }
     }
-    assert_eq!(env.hull(&["start", &env.id]).code, 0);
+    let r = env.hull(&["start", &env.id]);
+    assert_eq!(r.code, 0, "start: {}", r.describe());
     env.wait_for_status("stopped", Duration::from_secs(10));
     // systemd removes a scope, and its cgroup with the OOM count, once its last process is gone: then the exit
     // status alone tells.
@@ -127,7 +129,8 @@ fn a18_memory_limit_and_oom_kill() {
         };
         assert!(kills >= 1, "the cgroup counts an OOM kill, got {kills}");
     }
-    assert_eq!(env.hull(&["delete", &env.id]).code, 0);
+    let r = env.hull(&["delete", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
     let r = env.run(&config);
     assert_eq!(
         r.code,
@@ -282,7 +285,8 @@ fn a22_pause_and_resume() {
     assert_eq!(env.hull(&["pause", &env.id]).code, 0);
     assert_eq!(env.hull(&["kill", &env.id, "KILL"]).code, 0);
     env.wait_for_status("stopped", Duration::from_secs(5));
-    assert_eq!(env.hull(&["delete", &env.id]).code, 0);
+    let r = env.hull(&["delete", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
     assert!(cgroup_dirs_named(&env.id).is_empty());
 }
 

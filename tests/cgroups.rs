@@ -19,7 +19,8 @@ fn a30_placement_before_create_returns_and_cleanup() {
     let mut config = base_config(&["cat", "/proc/self/cgroup"]);
     config["linux"]["cgroupsPath"] = format!("/hull-test/{}", env.id).into();
     env.write_config(&config);
-    assert_eq!(env.hull(&["create", &env.id]).code, 0);
+    let r = env.hull(&["create", &env.id]);
+    assert_eq!(r.code, 0, "create: {}", r.describe());
     let pid = env.state()["pid"].as_i64().unwrap().to_string();
     let dirs = cgroup_dirs_named(&env.id);
     assert!(!dirs.is_empty(), "cgroup directories exist after create");
@@ -36,7 +37,8 @@ fn a30_placement_before_create_returns_and_cleanup() {
             dir.display()
         );
     }
-    assert_eq!(env.hull(&["start", &env.id]).code, 0);
+    let r = env.hull(&["start", &env.id]);
+    assert_eq!(r.code, 0, "start: {}", r.describe());
     let r = env.hull(&["delete", "--force", &env.id]);
     assert_eq!(r.code, 0, "{}", r.describe());
     assert!(
@@ -137,7 +139,8 @@ fn a21_block_io_throttle_files() {
             format!("{dev} 1000")
         );
     }
-    assert_eq!(env.hull(&["delete", "--force", &env.id]).code, 0);
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
 }
 
 /// The init enters its cgroups by itself through files hull opened (see `cgroups::Entry`): that must work from inside
@@ -350,5 +353,6 @@ fn hugepage_limits_land_in_the_hugetlb_files() {
     } else {
         eprintln!("note: this kernel has no {rsvd}");
     }
-    assert_eq!(env.hull(&["delete", "--force", &env.id]).code, 0);
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
 }

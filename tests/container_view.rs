@@ -608,10 +608,11 @@ fn a_config_without_a_mount_namespace_mounts_into_the_hosts_and_leaves_nothing()
     env.write_config(&config);
     let r = env.hull(&["create", &env.id]);
     assert_eq!(r.code, 0, "create: {}", r.describe());
+    // Once, or more where the host's mount is shared with a peer that receives a copy.
     let proc_mount = format!(" {}/proc ", rootfs.display());
-    assert_eq!(
-        common::host_mounts_mentioning(&proc_mount).len(),
-        1,
+    assert_ne!(
+        common::host_mounts_mentioning(&proc_mount),
+        Vec::<String>::new(),
         "the container's procfs is in the host's mount table below the rootfs"
     );
     assert_eq!(
@@ -723,8 +724,10 @@ fn created_init_has_only_stdio() {
     require_root!("created_init_has_only_stdio");
     let env = Env::new("fdcreate");
     env.write_config(&base_config(&["sleep", "600"]));
-    assert_eq!(env.hull(&["create", &env.id]).code, 0);
-    assert_eq!(env.hull(&["start", &env.id]).code, 0);
+    let r = env.hull(&["create", &env.id]);
+    assert_eq!(r.code, 0, "create: {}", r.describe());
+    let r = env.hull(&["start", &env.id]);
+    assert_eq!(r.code, 0, "start: {}", r.describe());
     let pid = env.state()["pid"].as_i64().unwrap();
     let cmdline = format!("/proc/{pid}/cmdline");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -741,7 +744,8 @@ fn created_init_has_only_stdio() {
         .collect();
     fds.sort();
     assert_eq!(fds, ["0", "1", "2"], "the started init's fds");
-    assert_eq!(env.hull(&["delete", "--force", &env.id]).code, 0);
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
 }
 
 #[test]
@@ -750,7 +754,8 @@ fn create_runs_from_a_sealed_view_of_hull() {
     use std::os::unix::fs::MetadataExt;
     let env = Env::new("sealed");
     env.write_config(&base_config(&["sleep", "30"]));
-    assert_eq!(env.hull(&["create", &env.id]).code, 0);
+    let r = env.hull(&["create", &env.id]);
+    assert_eq!(r.code, 0, "create: {}", r.describe());
     let pid = env.state()["pid"].as_i64().unwrap();
     // CVE-2019-5736: what the init runs is an unwritable view of hull, not the host binary itself.
     let exe = fs::metadata(format!("/proc/{pid}/exe")).unwrap();
@@ -837,7 +842,8 @@ fn sealing_reexec_comes_before_the_c_library_and_only_for_commands_that_enter() 
         ["execve", "arch_prctl"],
         "state: no re-exec"
     );
-    assert_eq!(env.hull(&["delete", "--force", &env.id]).code, 0);
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
 }
 
 /// `tmpcopyup` (podman's `--read-only` asks for it on /tmp, /var/tmp and /run): the tmpfs starts with the covered

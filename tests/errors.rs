@@ -121,7 +121,8 @@ fn duplicate_id() {
     require_root!("duplicate_id");
     let env = Env::new("dup");
     env.write_config(&base_config(&["sleep", "30"]));
-    assert_eq!(env.hull(&["create", &env.id]).code, 0);
+    let r = env.hull(&["create", &env.id]);
+    assert_eq!(r.code, 0, "create: {}", r.describe());
     let log = env.dir.path().join("dup.json");
     let r = env.hull(&[
         "--log",

@@ -40,7 +40,8 @@ fn init_pid(env: &Env) -> i64 {
 }
 
 fn kill_and_delete(env: &Env) {
-    assert_eq!(env.hull(&["delete", "--force", &env.id]).code, 0);
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
 }
 
 #[test]
@@ -341,7 +342,8 @@ fn stopped_missing_and_paused_containers() {
         "{}",
         r.describe()
     );
-    assert_eq!(env.hull(&["delete", &env.id]).code, 0);
+    let r = env.hull(&["delete", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
 
     let env = running("exec-paused", |_| {});
     assert_eq!(env.hull(&["pause", &env.id]).code, 0);
@@ -415,7 +417,8 @@ fn exec_into_a_created_container() {
     require_root!("exec_into_a_created_container");
     let env = Env::new("exec-created");
     env.write_config(&base_config(&["sleep", "600"]));
-    assert_eq!(env.hull(&["create", &env.id]).code, 0);
+    let r = env.hull(&["create", &env.id]);
+    assert_eq!(r.code, 0, "create: {}", r.describe());
     assert_eq!(exec_ok(&env, &[&env.id, "hostname"]), "hull\n");
     assert_eq!(env.state()["status"], "created");
     kill_and_delete(&env);

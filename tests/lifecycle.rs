@@ -181,7 +181,8 @@ fn start_runs_the_config_as_it_was_at_create() {
     };
     assert_eq!(r.code, 0, "create: {}", r.describe());
     env.write_config(&base_config(&["/bin/echo", "edited-later"]));
-    assert_eq!(env.hull(&["start", &env.id]).code, 0);
+    let r = env.hull(&["start", &env.id]);
+    assert_eq!(r.code, 0, "start: {}", r.describe());
     env.wait_for_status("stopped", Duration::from_secs(5));
     assert_eq!(
         fs::read_to_string(&out).unwrap(),
@@ -221,7 +222,8 @@ fn run_keep_and_detach() {
         "stopped",
         "--keep leaves a stopped container"
     );
-    assert_eq!(env.hull(&["delete", &env.id]).code, 0);
+    let r = env.hull(&["delete", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
 
     env.write_config(&base_config(&["sleep", "30"]));
     let r = env.hull(&["run", "-d", &env.id]);
@@ -262,7 +264,8 @@ fn a24_kill_term_versus_kill() {
         0,
         "--all accepts a stopped container"
     );
-    assert_eq!(env.hull(&["delete", &env.id]).code, 0);
+    let r = env.hull(&["delete", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
 
     // PID 1 without a handler ignores TERM but not KILL; signals by name, SIG-name and number.
     env.write_config(&base_config(&["sleep", "3600"]));
@@ -316,7 +319,8 @@ fn delete_created_and_missing_containers() {
     require_root!("delete_created_and_missing_containers");
     let env = Env::new("del");
     env.write_config(&base_config(&["true"]));
-    assert_eq!(env.hull(&["create", &env.id]).code, 0);
+    let r = env.hull(&["create", &env.id]);
+    assert_eq!(r.code, 0, "create: {}", r.describe());
     let pid = env.state()["pid"].as_i64().unwrap();
     let r = env.hull(&["delete", &env.id]);
     assert_eq!(
@@ -384,7 +388,8 @@ fn list_formats() {
     let r = env.hull(&["list", "--format", "json"]);
     assert_eq!(r.stdout, "null\n", "no containers: {}", r.describe());
     env.write_config(&base_config(&["sleep", "30"]));
-    assert_eq!(env.hull(&["create", &env.id]).code, 0);
+    let r = env.hull(&["create", &env.id]);
+    assert_eq!(r.code, 0, "create: {}", r.describe());
     let r = env.hull(&["list"]);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert!(
@@ -612,7 +617,8 @@ fn notify_socket_ready_is_forwarded() {
                 "BARRIER=1".to_owned()
             ]
         );
-        assert_eq!(env.hull(&["delete", "--force", &env.id]).code, 0);
+        let r = env.hull(&["delete", "--force", &env.id]);
+        assert_eq!(r.code, 0, "delete: {}", r.describe());
     }
 }
 

@@ -69,7 +69,8 @@ fn a26_console_socket_gets_the_master() {
     let mut master = socket
         .accept_master(Duration::from_secs(5))
         .expect("the pty master, sent before create returned");
-    assert_eq!(env.hull(&["start", &env.id]).code, 0);
+    let r = env.hull(&["start", &env.id]);
+    assert_eq!(r.code, 0, "start: {}", r.describe());
     master
         .write_all(
             b"tty; [ -t 0 ] && echo is-a-tty; stty size; ls -ln /dev/console /dev/pts/0; exit\n",
@@ -97,7 +98,8 @@ fn a26_console_socket_gets_the_master() {
         "the pty belongs to the process user: {peer:?}"
     );
     env.wait_for_status("stopped", Duration::from_secs(5));
-    assert_eq!(env.hull(&["delete", &env.id]).code, 0);
+    let r = env.hull(&["delete", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
 }
 
 #[test]
@@ -125,7 +127,8 @@ fn exec_with_a_console_socket() {
         out.starts_with("/dev/pts/") && out.contains("is-a-tty"),
         "{out:?}"
     );
-    assert_eq!(env.hull(&["delete", "--force", &env.id]).code, 0);
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
 }
 
 /// runc's `checkTerminal` messages.
@@ -172,7 +175,8 @@ fn impossible_terminal_combinations() {
         "{}",
         r.describe()
     );
-    assert_eq!(env.hull(&["delete", "--force", &env.id]).code, 0);
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
 }
 
 /// Run hull on the slave of a pty the test opened (40x120), as a person at a terminal would; returns hull's exit
@@ -285,7 +289,8 @@ fn foreground_exec_relays_its_terminal() {
         out.contains("/dev/pts/") && out.contains("40 120"),
         "{out:?}"
     );
-    assert_eq!(env.hull(&["delete", "--force", &env.id]).code, 0);
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
 }
 
 /// `--pidfd-socket` gets a pidfd of the init (create) and of the exec'd process, in the console socket's framing.
@@ -307,7 +312,8 @@ fn pidfd_socket_gets_the_process() {
     assert_eq!(r.code, 0, "{}", r.describe());
     let pidfd = socket.accept_master(Duration::from_secs(5)).unwrap();
     assert_eq!(pid_of(&pidfd), env.state()["pid"].as_i64().unwrap());
-    assert_eq!(env.hull(&["start", &env.id]).code, 0);
+    let r = env.hull(&["start", &env.id]);
+    assert_eq!(r.code, 0, "start: {}", r.describe());
 
     let pid_file = env.dir.path().join("exec.pid");
     let r = env.hull(&[
@@ -325,5 +331,6 @@ fn pidfd_socket_gets_the_process() {
     let pidfd = socket.accept_master(Duration::from_secs(5)).unwrap();
     let exec_pid: i64 = fs::read_to_string(&pid_file).unwrap().parse().unwrap();
     assert_eq!(pid_of(&pidfd), exec_pid);
-    assert_eq!(env.hull(&["delete", "--force", &env.id]).code, 0);
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
 }
