@@ -175,14 +175,7 @@ impl Cgroup {
     ) -> Result<Cgroup> {
         let path = cgroups_path.map(|p| p.to_string_lossy().into_owned());
         let name = systemd::UnitName::parse(path.as_deref(), id, rootless)?;
-        let mounts = parse_mountinfo(&read_to_string("/proc/self/mountinfo")?)?;
-        let mountpoint = match mounts.as_slice() {
-            [mount] if mount.v2 => mount.mountpoint.clone(),
-            _ => bail!(
-                "the systemd cgroup driver needs a pure cgroup v2 host; this one mounts cgroup v1 hierarchies \
-                 (use the cgroupfs driver: no --systemd-cgroup)"
-            ),
-        };
+        let mountpoint = unified_root(&read_to_string("/proc/self/mountinfo")?)?;
         let bus = systemd::Bus::for_this_process(rootless)?;
         let manager_cgroup = match bus {
             systemd::Bus::System => String::new(),
@@ -720,6 +713,20 @@ fn parse_mountinfo(text: &str) -> Result<Vec<CgroupMount>> {
         .collect())
 }
 
+/// The mount point of the whole cgroup2 hierarchy on a pure cgroup v2 host: the first cgroup2 mount of its root (a
+/// container without a mount namespace of its own adds mounts of its own cgroup to the host's table).
+fn unified_root(mountinfo: &str) -> Result<PathBuf> {
+    let mounts = parse_mountinfo(mountinfo)?;
+    let whole = mounts.iter().find(|m| m.root == Path::new("/"));
+    match whole {
+        Some(mount) if mount.v2 && mounts.iter().all(|m| m.v2) => Ok(mount.mountpoint.clone()),
+        _ => bail!(
+            "the systemd cgroup driver needs a pure cgroup v2 host; this one mounts cgroup v1 hierarchies \
+             (use the cgroupfs driver: no --systemd-cgroup)"
+        ),
+    }
+}
+
 /// Parses /proc/self/cgroup ("ID:controllers:path" per line).
 fn parse_proc_cgroup(text: &str) -> Result<Vec<OwnCgroup>> {
     let mut own = Vec::new();
@@ -776,6 +783,10 @@ fn hierarchies_at(
     let mut hierarchies: Vec<Hierarchy> = Vec::new();
     let mut outside = Vec::new();
     for mount in &mounts {
+        // An absolute path starts at the hierarchy's root: only a mount of the root shows it.
+        if absolute && mount.root != Path::new("/") {
+            continue;
+        }
         let Some(line) = own.iter().find(|o| matches_mount(o, mount)) else {
             continue;
         };
@@ -1193,6 +1204,23 @@ mod tests {
                 "/sys/fs/cgroup/unified/machine/c1",
             ]
         );
+    }
+
+    #[test]
+    fn the_systemd_driver_finds_the_whole_hierarchy_beside_a_containers_mounts() {
+        let with_container = format!(
+            "{V2_MOUNTINFO}90 31 0:26 /hull/c1 /tmp/b/rootfs/sys/fs/cgroup ro,relatime - cgroup2 cgroup2 rw\n"
+        );
+        assert_eq!(
+            unified_root(&with_container).unwrap(),
+            Path::new("/sys/fs/cgroup")
+        );
+        let v1_too =
+            format!("{V2_MOUNTINFO}91 31 0:40 / /sys/fs/cgroup/x rw - cgroup cgroup rw,memory\n");
+        assert!(unified_root(&v1_too)
+            .unwrap_err()
+            .to_string()
+            .contains("needs a pure cgroup v2 host"));
     }
 
     #[test]
