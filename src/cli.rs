@@ -89,7 +89,7 @@ const GLOBAL_FLAGS: &[Flag] = &[
     switch(
         "systemd-cgroup",
         None,
-        "enable systemd cgroup support (not supported by this version of hull)",
+        "enable systemd cgroup support, expects cgroupsPath to be of form \"slice:prefix:name\" for e.g. \"system.slice:hull:434234\"",
     ),
     value(
         "rootless",

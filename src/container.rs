@@ -147,7 +147,7 @@ impl Container {
     }
 
     /// Remove what `create` made: leftover processes, the cgroup, the mounts in hull's mount namespace (when the
-    /// container has none of its own), the state directory; then run the poststop hooks (failures are warnings, as
+    /// container has none of its own), the resctrl group, the state directory; then run the poststop hooks (failures are warnings, as
     /// the runtime spec wants; the container is gone either way).
     pub fn destroy(&self) -> Result<()> {
         if !self.state.private_pid_ns {
@@ -160,6 +160,9 @@ impl Container {
         }
         if let Some(mounts) = &self.state.host_mounts {
             mounts.remove()?;
+        }
+        if let Some(rdt) = &self.state.intel_rdt {
+            rdt.group.destroy()?;
         }
         state::remove_dir(&self.dir)?;
         let state = SpecState {

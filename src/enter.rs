@@ -210,7 +210,12 @@ pub fn exec(req: &Request) -> Result<i32> {
 /// Drive the child to its execve; returns the pid of the process that runs the program.
 fn sync_with_child(chan: &Channel, first: Pid, req: &Request, pids: &mut Vec<Pid>) -> Result<Pid> {
     let process = req.process;
+    let rdt_group = req.container.state.intel_rdt.as_ref().map(|rdt| &rdt.group);
     let mut pid = first;
+    // As runc's setnsProcess: the new process joins the container's resctrl group (its children follow it there).
+    if let Some(group) = rdt_group {
+        group.add(first.as_raw())?;
+    }
     loop {
         let msg = match chan.recv()? {
             Some(msg) => msg,
@@ -220,6 +225,10 @@ fn sync_with_child(chan: &Channel, first: Pid, req: &Request, pids: &mut Vec<Pid
             Msg::Forked { pid: forked } => {
                 pid = Pid::from_raw(forked);
                 pids.push(pid);
+                // It may have forked before its parent joined the group.
+                if let Some(group) = rdt_group {
+                    group.add(forked)?;
+                }
                 let _ = waitpid(first, None);
                 chan.send(&Msg::ForkSeen)?;
             }

@@ -47,7 +47,11 @@ pub fn features_json() -> String {
             // Implemented (applied where the host has the LSM, refused where it does not), as runc reports them.
             apparmor: Enabled { enabled: true },
             selinux: Enabled { enabled: true },
-            intel_rdt: Enabled::no(),
+            intel_rdt: IntelRdt {
+                enabled: true,
+                schemata: true,
+                monitoring: true,
+            },
             memory_policy: MemoryPolicy {
                 modes: &[
                     "MPOL_BIND",
@@ -111,10 +115,18 @@ struct Linux {
     seccomp: Seccomp,
     apparmor: Enabled,
     selinux: Enabled,
-    intel_rdt: Enabled,
+    intel_rdt: IntelRdt,
     memory_policy: MemoryPolicy,
     mount_extensions: MountExtensions,
     net_devices: Enabled,
+}
+
+/// `linux.intelRdt` (see `resctrl`): the group, `schemata` lines and monitoring groups, as runc 1.5 reports them.
+#[derive(Serialize)]
+struct IntelRdt {
+    enabled: bool,
+    schemata: bool,
+    monitoring: bool,
 }
 
 /// The `linux.memoryPolicy` modes and flags hull sets (see `mempolicy`), sorted as runc sorts them.
@@ -232,12 +244,6 @@ struct Enabled {
     enabled: bool,
 }
 
-impl Enabled {
-    fn no() -> Self {
-        Enabled { enabled: false }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,7 +334,10 @@ mod tests {
         assert_eq!(linux["cgroup"]["systemdUser"], true);
         assert_eq!(linux["apparmor"]["enabled"], true);
         assert_eq!(linux["selinux"]["enabled"], true);
-        assert_eq!(linux["intelRdt"]["enabled"], false);
+        assert_eq!(
+            linux["intelRdt"],
+            serde_json::json!({"enabled": true, "schemata": true, "monitoring": true})
+        );
         assert_eq!(linux["netDevices"]["enabled"], true);
         let seccomp = &linux["seccomp"];
         assert_eq!(seccomp["enabled"], true);

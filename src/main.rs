@@ -35,6 +35,7 @@ mod notify;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod preseal;
 mod program;
+mod resctrl;
 mod rootfs;
 mod rootless;
 mod sched;

@@ -125,8 +125,8 @@ fn go_atoi(s: &str) -> Option<i64> {
     s.parse().ok()
 }
 
-/// Go's `%q` verb (`strconv.Quote`) for the error message.
-fn go_quote(s: &str) -> String {
+/// Go's `%q` verb (`strconv.Quote`), for error messages that quote a value as runc does.
+pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

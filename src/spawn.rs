@@ -21,7 +21,7 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::{mkfifo, Pid};
 
-use oci_spec::runtime::{Hooks, LinuxResources, Process};
+use oci_spec::runtime::{Hooks, LinuxIntelRdt, LinuxResources, Process};
 
 use crate::cgroups::{self, Cgroup};
 use crate::channel::{self, Msg};
@@ -35,8 +35,8 @@ use crate::namespaces;
 use crate::spec::{self, Bundle};
 use crate::state::{self, Root, SpecState, State, EXEC_FIFO};
 use crate::{
-    console, credentials, default_spec, foreground, idmap, lsm, netdev, notify, rootless, seccomp,
-    subid, sys, timefmt,
+    console, credentials, default_spec, foreground, idmap, lsm, netdev, notify, resctrl, rootless,
+    seccomp, subid, sys, timefmt,
 };
 
 /// How the caller's terminal settings combine with `process.terminal` (runc's `checkTerminal`); `create` always
@@ -153,6 +153,8 @@ struct Undo<'a> {
     hooks: Option<&'a Hooks>,
     /// What the init mounted into hull's mount namespace, when the container has none of its own.
     host_mounts: Option<&'a HostMounts>,
+    /// The container's resctrl groups.
+    intel_rdt: Option<&'a resctrl::Assignment>,
     /// The state poststop hooks read, once the init exists.
     poststop: Option<SpecState<'a>>,
     armed: bool,
@@ -180,6 +182,9 @@ impl Drop for Undo<'_> {
             }
         }
         if let Err(e) = self.host_mounts.map_or(Ok(()), HostMounts::remove) {
+            logger::log(Level::Warning, &format!("cleanup: {e:#}"));
+        }
+        if let Err(e) = self.intel_rdt.map_or(Ok(()), |rdt| rdt.group.destroy()) {
             logger::log(Level::Warning, &format!("cleanup: {e:#}"));
         }
         let _ = fs::remove_dir_all(self.dir);
@@ -276,6 +281,11 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         annotations: &annotations,
     };
 
+    let intel_rdt = linux
+        .intel_rdt()
+        .as_ref()
+        .map(|config| resctrl_assignment(config, id))
+        .transpose()?;
     let host_mounts = if plan.mount_ns {
         None
     } else {
@@ -290,6 +300,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         pids: Vec::new(),
         hooks,
         host_mounts: host_mounts.as_ref(),
+        intel_rdt: intel_rdt.as_ref(),
         poststop: None,
         armed: true,
     };
@@ -309,7 +320,14 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     // `State::save_intent`).
     cgroup.expect_created();
     let mut host_cgroups = Vec::new();
-    State::save_intent(&dir, id, &bundle.dir, &cgroup, host_mounts.as_ref())?;
+    State::save_intent(
+        &dir,
+        id,
+        &bundle.dir,
+        &cgroup,
+        host_mounts.as_ref(),
+        intel_rdt.as_ref(),
+    )?;
     match if by_systemd { Ok(()) } else { cgroup.create() } {
         Ok(()) if by_systemd => {}
         Ok(()) => {
@@ -449,16 +467,31 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
                 .and_then(|p| p.exec_cpu_affinity().clone()),
             memory_policy: linux.memory_policy().clone(),
             host_mounts: host_mounts.clone(),
+            intel_rdt: intel_rdt.clone(),
         };
         state.save(&dir)?;
         logger::phase("create: state saved");
         Ok(state)
+    };
+    // Once the init has its final namespaces, before the first hook (runc: before createRuntime).
+    let before_hooks = |init: Pid| -> Result<()> {
+        if let Some(devices) = linux.net_devices() {
+            netdev::move_all(devices, init.as_raw())?;
+        }
+        if let Some(rdt) = &intel_rdt {
+            rdt.group.clone().apply(&rdt.config, init.as_raw())?;
+            rdt.group
+                .set(&rdt.config)
+                .context("error setting Intel RDT config for procHooks process")?;
+        }
+        Ok(())
     };
     let state = sync_with_init(
         &parent_end,
         first,
         &bundle,
         &|pid| container_state(pid.as_raw()),
+        &before_hooks,
         &record,
         &mut undo.pids,
     )
@@ -481,6 +514,18 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     Ok(Created {
         container: Container { dir, state },
         master,
+    })
+}
+
+/// The resctrl groups `linux.intelRdt` asks for (checked by `spec::validate`), recorded before they are made.
+fn resctrl_assignment(config: &LinuxIntelRdt, id: &str) -> Result<resctrl::Assignment> {
+    let host = resctrl::host::Host::detect()
+        .context("intelRdt is specified in config, but Intel RDT is not enabled")?;
+    let mut group = resctrl::group::Group::new(&host, config, id);
+    group.expect_made();
+    Ok(resctrl::Assignment {
+        config: config.clone(),
+        group,
     })
 }
 
@@ -613,16 +658,13 @@ fn sync_with_init<'a>(
     first: Pid,
     bundle: &Bundle,
     container_state: &dyn Fn(Pid) -> SpecState<'a>,
+    before_hooks: &dyn Fn(Pid) -> Result<()>,
     record: &dyn Fn(Pid) -> Result<State>,
     pids: &mut Vec<Pid>,
 ) -> Result<State> {
     let mut init = first;
     let mut saved: Option<State> = None;
-    let mut net_devices = bundle
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.net_devices().as_ref());
+    let mut hooks_prepared = false;
     loop {
         let msg = match chan.recv()? {
             // The init closes its end once parked; a crash closes it too, and leaves no live init.
@@ -637,12 +679,10 @@ fn sync_with_init<'a>(
             }
             Some(msg) => msg,
         };
-        // The init is in its final namespaces once it asks for the create hooks (after its mounts) or is ready:
-        // the devices move then, before any hook, as in runc.
-        if matches!(msg, Msg::RunCreateHooks | Msg::Ready) {
-            if let Some(devices) = net_devices.take() {
-                netdev::move_all(devices, init.as_raw())?;
-            }
+        // The init is in its final namespaces once it asks for the create hooks (after its mounts) or is ready.
+        if matches!(msg, Msg::RunCreateHooks | Msg::Ready) && !hooks_prepared {
+            hooks_prepared = true;
+            before_hooks(init)?;
         }
         match msg {
             Msg::MapIds => {

@@ -136,6 +136,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
         bail!("time namespace offsets specified, but time namespace isn't enabled in the config");
     }
     validate_devices(linux.devices().as_deref().unwrap_or(&[]))?;
+    if let Some(rdt) = linux.intel_rdt() {
+        crate::resctrl::plan::validate(rdt, crate::resctrl::host::Host::detect().as_ref())?;
+    }
     if let Some(devices) = linux.net_devices() {
         crate::netdev::validate(
             devices,
@@ -175,7 +178,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
         crate::hooks::validate(hooks)?;
     }
     crate::idmap::validate(spec)?;
-    reject_unsupported(spec)?;
     Ok(())
 }
 
@@ -328,20 +330,6 @@ fn validate_sysctl(
 pub fn validate_process_fields(process: &Process) -> Result<()> {
     crate::affinity::ExecAffinity::of(process.exec_cpu_affinity().as_ref())?;
     crate::sched::validate(process)
-}
-
-/// Features hull does not implement yet are refused by name rather than silently ignored.
-fn reject_unsupported(spec: &Spec) -> Result<()> {
-    let mut unsupported: Vec<&str> = Vec::new();
-    if let Some(linux) = spec.linux() {
-        if linux.intel_rdt().is_some() {
-            unsupported.push("linux.intelRdt");
-        }
-    }
-    if let Some(first) = unsupported.first() {
-        bail!("{first} is not supported by this version of hull");
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -564,15 +552,5 @@ mod tests {
         v["linux"]["uidMappings"] = map.clone();
         v["linux"]["gidMappings"] = map;
         check(v).unwrap();
-    }
-
-    #[test]
-    fn unsupported_features_are_named() {
-        let mut v = base();
-        v["linux"]["intelRdt"] = serde_json::json!({"closID": "x"});
-        assert_eq!(
-            err(v),
-            "linux.intelRdt is not supported by this version of hull"
-        );
     }
 }

@@ -78,6 +78,10 @@ pub struct State {
     /// Without a mount namespace of its own, where the container's mounts sit in hull's: `delete` detaches them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_mounts: Option<HostMounts>,
+    /// `linux.intelRdt` and the container's resctrl groups: `exec` adds its processes, `update` rewrites the schemas,
+    /// `delete` removes what was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intel_rdt: Option<crate::resctrl::Assignment>,
 }
 
 /// The runtime-spec `State` as Go encodes it: what hooks read on stdin and a seccomp agent gets with the listener.
@@ -228,6 +232,7 @@ impl State {
         bundle: &Path,
         cgroup: &Cgroup,
         host_mounts: Option<&HostMounts>,
+        intel_rdt: Option<&crate::resctrl::Assignment>,
     ) -> Result<()> {
         let intent = State {
             oci_version: String::new(),
@@ -247,6 +252,7 @@ impl State {
             exec_cpu_affinity: None,
             memory_policy: None,
             host_mounts: host_mounts.cloned(),
+            intel_rdt: intel_rdt.cloned(),
         };
         let bytes = serde_json::to_vec(&intent).context("encode state")?;
         let path = dir.join(STATE_FILE);

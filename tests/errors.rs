@@ -211,15 +211,8 @@ fn symlinked_proc_is_refused() {
 }
 
 #[test]
-fn unsupported_features_are_refused_by_name() {
+fn a_terminal_without_a_console_socket_is_refused_when_detached() {
     let env = Env::new("unsupported");
-    let mut config = base_config(&["true"]);
-    config["linux"]["intelRdt"] = json!({"closID": "x"});
-    env.write_config(&config);
-    create_fails(
-        &env,
-        "linux.intelRdt is not supported by this version of hull",
-    );
     let mut config = base_config(&["true"]);
     config["process"]["terminal"] = true.into();
     env.write_config(&config);

@@ -1,8 +1,10 @@
 //! `hull features` checked against what hull does: every advertised mount option, namespace, capability, seccomp
-//! action and operator is used in a real container here and works, and what is advertised as missing is refused.
+//! action and operator is used in a real container here and works; rdma and Intel RDT as far as this host allows.
 //! (The six hooks are exercised in `hooks.rs`, `SCMP_ACT_NOTIFY` with its agent in `seccomp.rs`.)
 
 mod common;
+
+use std::fs;
 
 use common::{base_config, Env};
 use serde_json::{json, Value};
@@ -204,24 +206,70 @@ fn every_advertised_seccomp_action_and_operator_loads() {
     assert_eq!(r.code, 0, "flags {flags:?}: {}", r.describe());
 }
 
-/// What is advertised as missing is refused by name, not silently ignored.
+/// The host's resctrl root, where the kernel has it mounted.
+fn resctrl_root() -> Option<std::path::PathBuf> {
+    fs::read_to_string("/proc/self/mountinfo")
+        .ok()?
+        .lines()
+        .find(|l| {
+            l.split(" - ")
+                .nth(1)
+                .is_some_and(|t| t.starts_with("resctrl "))
+        })
+        .and_then(|l| l.split(' ').nth(4))
+        .map(std::path::PathBuf::from)
+}
+
+/// `linux.intelRdt` (runc 1.5): advertised, refused with runc's words where resctrl is not mounted, and where it is,
+/// the container gets a group of its own holding its processes, removed at delete.
 #[test]
-fn what_is_not_advertised_is_refused() {
+fn intel_rdt_is_advertised_and_applied_where_resctrl_is_mounted() {
+    require_root!("intel_rdt_is_advertised_and_applied_where_resctrl_is_mounted");
     let f = features();
-    let linux = &f["linux"];
-    assert_eq!(linux["intelRdt"]["enabled"], false);
-    let env = Env::new("featno");
-    for (field, value, message) in [(
-        "intelRdt",
-        json!({"closID": "x"}),
-        "linux.intelRdt is not supported",
-    )] {
-        let mut config = base_config(&["true"]);
-        config["linux"][field] = value;
+    let rdt = &f["linux"]["intelRdt"];
+    assert_eq!(
+        (&rdt["enabled"], &rdt["schemata"], &rdt["monitoring"]),
+        (&json!(true), &json!(true), &json!(true))
+    );
+    let env = Env::new("rdt");
+    let mut config = base_config(&["sleep", "30"]);
+    config["linux"]["intelRdt"] = json!({});
+    let Some(root) = resctrl_root() else {
         let r = env.run(&config);
-        assert_eq!(r.code, 1, "{field}: {}", r.describe());
-        assert!(r.stderr.contains(message), "{field}: {}", r.describe());
-    }
+        assert!(
+            r.code == 1
+                && r.stderr
+                    .contains("intelRdt is specified in config, but Intel RDT is not enabled"),
+            "{}",
+            r.describe()
+        );
+        skip!(
+            "intel_rdt_is_advertised_and_applied_where_resctrl_is_mounted: resctrl is not mounted here (the kernel \
+             or CPU lacks RDT), so only the refusal was checked; the plan is unit-tested in src/resctrl"
+        );
+    };
+    env.write_config(&config);
+    let r = env.hull(&["create", &env.id]);
+    assert_eq!(r.code, 0, "create: {}", r.describe());
+    let group = root.join(&env.id);
+    let pid = env.state()["pid"].as_i64().unwrap().to_string();
+    let tasks = || fs::read_to_string(group.join("tasks")).unwrap();
+    assert!(
+        tasks().lines().any(|t| t == pid),
+        "the init {pid} is in {}: {}",
+        group.display(),
+        tasks()
+    );
+    let r = env.hull(&["exec", "-d", &env.id, "sleep", "20"]);
+    assert_eq!(r.code, 0, "exec: {}", r.describe());
+    assert!(
+        tasks().lines().count() >= 2,
+        "the exec'd process joins: {}",
+        tasks()
+    );
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
+    assert!(!group.exists(), "delete removes {}", group.display());
 }
 
 /// `features` says rdma limits are applied (runc 1.5 says so too): a limit reaches the kernel, which refuses one

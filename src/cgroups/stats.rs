@@ -31,7 +31,8 @@ pub struct Stats {
     pub pids: Pids,
     pub blkio: Blkio,
     pub hugetlb: BTreeMap<String, Hugetlb>,
-    pub intel_rdt: IntelRdt,
+    /// Filled by `events` for a container with `linux.intelRdt`; `{}` otherwise, as runc prints it.
+    pub intel_rdt: crate::resctrl::stats::Stats,
     /// runc lists the host ends of `veth` interfaces it created; hull creates none, so this is always `null`.
     pub network_interfaces: (),
 }
@@ -215,10 +216,6 @@ pub struct Hugetlb {
     pub max: u64,
     pub failcnt: u64,
 }
-
-/// Intel RDT is not supported by hull: always `{}`, as runc prints it when RDT is not in use.
-#[derive(Debug, Default, PartialEq, Serialize)]
-pub struct IntelRdt {}
 
 fn is_zero(value: &u64) -> bool {
     *value == 0

@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
-use crate::cgroups::{Cgroup, Stats};
+use crate::cgroups::Stats;
 use crate::cli::{check_args, Arity, EventsArgs};
 use crate::container::Container;
 use crate::goduration;
 use crate::logger::{self, Level};
+use crate::resctrl;
 use crate::state::{Root, Status};
 
 /// The longest wait between two checks for an OOM kill or the end of the container.
@@ -47,25 +48,33 @@ pub fn run(root: &Root, args: &EventsArgs) -> Result<i32> {
         bail!("container with id {} is not running", container.id());
     }
     let mut out = std::io::stdout().lock();
-    let cgroup = &container.state.cgroup;
     if args.stats {
-        let stats = cgroup
-            .stats()
-            .context("unable to get container cgroup stats")?;
+        let stats = stats(&container)?;
         emit(&mut out, "stats", container.id(), Some(&stats))?;
         return Ok(0);
     }
-    watch(
-        cgroup,
-        container.id(),
-        Duration::from_nanos(interval),
-        &mut out,
-    )?;
+    watch(&container, Duration::from_nanos(interval), &mut out)?;
     Ok(0)
 }
 
+/// The container's cgroup statistics, and its resctrl group's (runc's `Container.Stats`).
+fn stats(container: &Container) -> Result<Stats> {
+    let mut stats = container
+        .state
+        .cgroup
+        .stats()
+        .context("unable to get container cgroup stats")?;
+    if let Some(rdt) = &container.state.intel_rdt {
+        let host = resctrl::host::Host::detect()
+            .context("unable to get container Intel RDT stats: Intel RDT is not enabled")?;
+        stats.intel_rdt = rdt.group.stats(&host)?;
+    }
+    Ok(stats)
+}
+
 /// The streaming mode. A failed stats read is logged and the loop goes on, as in runc.
-fn watch(cgroup: &Cgroup, id: &str, interval: Duration, out: &mut impl Write) -> Result<()> {
+fn watch(container: &Container, interval: Duration, out: &mut impl Write) -> Result<()> {
+    let (cgroup, id) = (&container.state.cgroup, container.id());
     let mut oom = cgroup.watch_oom()?;
     let mut next_stats = Instant::now() + interval;
     loop {
@@ -79,12 +88,9 @@ fn watch(cgroup: &Cgroup, id: &str, interval: Duration, out: &mut impl Write) ->
         }
         let now = Instant::now();
         if now >= next_stats {
-            match cgroup.stats() {
+            match stats(container) {
                 Ok(stats) => emit(out, "stats", id, Some(&stats))?,
-                Err(err) => logger::log(
-                    Level::Error,
-                    &logger::error_chain_text(&err.context("unable to get container cgroup stats")),
-                ),
+                Err(err) => logger::log(Level::Error, &logger::error_chain_text(&err)),
             }
             next_stats += interval;
             if next_stats <= now {

@@ -7,6 +7,7 @@ use serde_json::{json, Map};
 
 use crate::cli::{check_args, Arity, UpdateArgs};
 use crate::container::Container;
+use crate::resctrl;
 use crate::state::{Lock, Root, Status};
 use crate::units::ram_in_bytes;
 
@@ -21,16 +22,13 @@ pub fn run(root: &Root, args: &UpdateArgs) -> Result<i32> {
         Some(source) => read_resources(source)?,
         None => resources_from_flags(args)?,
     };
-    if args
-        .l3_cache_schema
-        .as_deref()
-        .is_some_and(|s| !s.is_empty())
-    {
-        bail!("Intel RDT/CAT: l3 cache schema is not enabled");
-    }
-    if args.mem_bw_schema.as_deref().is_some_and(|s| !s.is_empty()) {
-        bail!("Intel RDT/MBA: memory bandwidth schema is not enabled");
-    }
+    let current_rdt = container.state.intel_rdt.as_ref();
+    let new_rdt = resctrl::plan::update(
+        current_rdt.map(|rdt| &rdt.config),
+        resctrl::host::Host::detect().as_ref(),
+        args.l3_cache_schema.as_deref(),
+        args.mem_bw_schema.as_deref(),
+    )?;
     if container.status() == Status::Stopped {
         bail!("container not running");
     }
@@ -39,6 +37,18 @@ pub fn run(root: &Root, args: &UpdateArgs) -> Result<i32> {
     }
     complete_cpu_bandwidth(&container, &mut resources)?;
     container.state.cgroup.update(&resources)?;
+    // As runc's `Set`, the schemata are written on every update; the new schemas are kept for the next one.
+    if let (Some(current), Some(config)) = (current_rdt, new_rdt) {
+        current.group.set(&config)?;
+        if config != current.config {
+            let mut state = container.state.clone();
+            state.intel_rdt = Some(resctrl::Assignment {
+                config,
+                group: current.group.clone(),
+            });
+            state.save(&container.dir)?;
+        }
+    }
     Ok(0)
 }
 
