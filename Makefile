@@ -26,7 +26,7 @@ CLIENT_PACKAGES := containerd podman conmon docker.io python3-grpcio python3-pro
 LANE = tools/lane.sh $@ env
 export HULL_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
-.PHONY: all deps client-deps build checker rootfs run test test-unit check-preseal test-kernel test-host test-clients speed-guard conformance \
+.PHONY: all deps client-deps build checker rootfs criu run test test-unit check-preseal test-kernel test-host test-clients speed-guard conformance \
 	conformance-runc bench bench-v2 fuzz torture lint clean
 
 all: build
@@ -62,7 +62,7 @@ run: deps build rootfs
 	@mkdir -p $(BUILD)/demo && cp bundles/demo/config.json $(BUILD)/demo/config.json
 	$(HULL) --root $(BUILD)/state run --bundle $(BUILD)/demo demo-$$$$
 
-test: deps build rootfs test-unit check-preseal test-kernel conformance conformance-runc test-clients speed-guard test-host
+test: deps build rootfs criu test-unit check-preseal test-kernel conformance conformance-runc test-clients speed-guard test-host
 
 # Unit tests, including the config.json property tests (src/fuzz.rs) at 2000 cases each.
 test-unit:
@@ -77,8 +77,13 @@ FUZZ_CASES ?= 2000000
 fuzz:
 	PROPTEST_CASES=$(FUZZ_CASES) $(HULL_CARGO) test --release --bins fuzz
 
-test-kernel:
+test-kernel: criu
 	$(LANE) HULL_TEST_ROOTFS=$(CURDIR)/$(ROOTFS) $(HULL_CARGO) test --release --test '*' -- --test-threads=2
+
+# CRIU 4.1 for the checkpoint tests (Debian 12's 3.17 cannot dump on kernels >= 6.13): a Debian trixie tree built
+# once with mmdebstrap and cached in /var/cache/hull-criu, run through build/criu/criu (see tools/criu.sh).
+criu:
+	@tools/criu.sh $(BUILD)/criu/criu
 
 # The fault sweep of tests/faults.rs at every kill point (make test samples 100 per command): hull SIGKILLed at each
 # syscall of create, run, start, exec and delete, then delete --force must leave nothing.

@@ -193,6 +193,62 @@ const EXEC_FLAGS: &[Flag] = &[
     switch("ignore-paused", None, "allow exec in a paused container"),
 ];
 
+const CHECKPOINT_FLAGS: &[Flag] = &[
+    value("image-path", None, "path for saving criu image files"),
+    value("work-path", None, "path for saving work files and logs"),
+    value(
+        "parent-path",
+        None,
+        "path for previous criu image files in pre-dump",
+    ),
+    switch(
+        "leave-running",
+        None,
+        "leave the process running after checkpointing",
+    ),
+    switch("tcp-established", None, "allow open tcp connections"),
+    switch("tcp-skip-in-flight", None, "skip in-flight tcp connections"),
+    switch(
+        "link-remap",
+        None,
+        "allow one to link unlinked files back when possible",
+    ),
+    switch("ext-unix-sk", None, "allow external unix sockets"),
+    switch("shell-job", None, "allow shell jobs"),
+    switch(
+        "lazy-pages",
+        None,
+        "use userfaultfd to lazily restore memory pages",
+    ),
+    value(
+        "status-fd",
+        None,
+        "criu writes \\0 to this FD once lazy-pages is ready",
+    ),
+    value("page-server", None, "ADDRESS:PORT of the page server"),
+    switch("file-locks", None, "handle file locks, for safety"),
+    switch(
+        "pre-dump",
+        None,
+        "dump container's memory information only, leave the container running after this",
+    ),
+    value(
+        "manage-cgroups-mode",
+        None,
+        "cgroups mode: soft|full|strict|ignore (default: soft)",
+    ),
+    list(
+        "empty-ns",
+        None,
+        "create a namespace, but don't restore its properties",
+    ),
+    switch(
+        "auto-dedup",
+        None,
+        "enable auto deduplication of memory images",
+    ),
+];
+
 const KILL_FLAGS: &[Flag] = &[switch(
     "all",
     Some("a"),
@@ -344,6 +400,12 @@ const fn literal_after_first_positional(spec: Spec) -> Spec {
 /// Every subcommand, in the order `hull --help` lists them.
 const COMMANDS: &[Spec] = &[
     command(
+        "checkpoint",
+        "checkpoint a running container",
+        "<container-id>",
+        &[CHECKPOINT_FLAGS],
+    ),
+    command(
         "create",
         "create a container",
         "<container-id>",
@@ -439,6 +501,7 @@ pub struct Cli {
 
 #[derive(Debug)]
 pub enum Command {
+    Checkpoint(Box<CheckpointArgs>),
     Create(CreateArgs),
     Start(IdArgs),
     State(IdArgs),
@@ -454,6 +517,28 @@ pub enum Command {
     Update(Box<UpdateArgs>),
     Events(EventsArgs),
     Exec(Box<ExecArgs>),
+}
+
+#[derive(Debug)]
+pub struct CheckpointArgs {
+    pub image_path: Option<PathBuf>,
+    pub work_path: Option<PathBuf>,
+    pub parent_path: Option<String>,
+    pub leave_running: bool,
+    pub tcp_established: bool,
+    pub tcp_skip_in_flight: bool,
+    pub link_remap: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub lazy_pages: bool,
+    pub status_fd: i32,
+    pub page_server: Option<String>,
+    pub file_locks: bool,
+    pub pre_dump: bool,
+    pub manage_cgroups_mode: String,
+    pub empty_ns: Vec<String>,
+    pub auto_dedup: bool,
+    pub args: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -639,6 +724,16 @@ impl Given {
             .filter(|(name, _)| *name == long)
             .map(|(_, v)| v.clone())
             .collect()
+    }
+
+    /// A Go `int` flag, `default` when not given.
+    fn int(&self, long: &str, default: i32) -> Result<i32, String> {
+        match self.last(long) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("invalid value {v:?} for flag -{long}: parse error")),
+        }
     }
 
     /// A Go `uint` flag: `invalid value "x" for flag -preserve-fds: parse error` otherwise.
@@ -845,6 +940,26 @@ fn build(name: &str, g: Given) -> Result<Command, String> {
         args: g.positionals,
     };
     Ok(match name {
+        "checkpoint" => Command::Checkpoint(Box::new(CheckpointArgs {
+            image_path: g.path("image-path").filter(|p| !p.as_os_str().is_empty()),
+            work_path: g.path("work-path").filter(|p| !p.as_os_str().is_empty()),
+            parent_path: g.value("parent-path").filter(|p| !p.is_empty()),
+            leave_running: g.switch("leave-running"),
+            tcp_established: g.switch("tcp-established"),
+            tcp_skip_in_flight: g.switch("tcp-skip-in-flight"),
+            link_remap: g.switch("link-remap"),
+            ext_unix_sk: g.switch("ext-unix-sk"),
+            shell_job: g.switch("shell-job"),
+            lazy_pages: g.switch("lazy-pages"),
+            status_fd: g.int("status-fd", -1)?,
+            page_server: g.value("page-server").filter(|p| !p.is_empty()),
+            file_locks: g.switch("file-locks"),
+            pre_dump: g.switch("pre-dump"),
+            manage_cgroups_mode: g.value("manage-cgroups-mode").unwrap_or_default(),
+            empty_ns: g.list("empty-ns"),
+            auto_dedup: g.switch("auto-dedup"),
+            args: g.positionals,
+        })),
         "create" => Command::Create(CreateArgs {
             opts: create_opts(&g)?,
             args: g.positionals,

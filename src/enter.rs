@@ -302,6 +302,7 @@ impl Child<'_> {
         keep.extend(logger::keep_or_close_file_in_child());
         sys::close_all_except(self.first_closed_fd, &keep).context("close inherited fds")?;
         self.join_namespaces()?;
+        init::new_session()?;
         let process = self.process;
         let cwd = process.cwd();
         chdir(cwd).with_context(|| format!("chdir to cwd {}", cwd.display()))?;

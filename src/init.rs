@@ -91,6 +91,7 @@ impl Init<'_> {
             self.join_cgroup_namespace()?;
         }
         self.enter_namespaces()?;
+        new_session()?;
         // Already so unless an unprivileged hull needed this process dumpable to write its id maps.
         sys::set_dumpable(false).context("set the init non-dumpable")?;
         let process = self.spec.process().as_ref().context("process is not set")?;
@@ -335,6 +336,18 @@ pub enum RlimitsBy {
     /// hull, with prlimit(2) (`Msg::SetRlimits`, as runc does at `procReady`): a process in another user namespace
     /// could not raise them.
     Parent,
+}
+
+/// As runc's nsexec: every process hull starts in a container leads a session of its own, inside the container's
+/// pid namespace (CRIU refuses to dump a container whose session leader is outside it).
+pub fn new_session() -> Result<()> {
+    match nix::unistd::setsid() {
+        Ok(_) => Ok(()),
+        Err(nix::errno::Errno::EPERM) if nix::unistd::getsid(None) == Ok(nix::unistd::getpid()) => {
+            Ok(())
+        }
+        Err(e) => Err(e).context("setsid"),
+    }
 }
 
 /// What a new process becomes before its execve, as the container's init or an exec'd process.

@@ -10,6 +10,7 @@ mod console;
 mod container;
 mod copyup;
 mod credentials;
+mod criu;
 mod dbus;
 mod default_spec;
 mod enter;
@@ -114,6 +115,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Start(args) => commands::start::run(&root, &args),
         Command::State(args) => commands::state::run(&root, &args),
         Command::Kill(args) => commands::kill::run(&root, &args),
+        Command::Checkpoint(args) => commands::checkpoint::run(&root, &args),
         Command::Delete(args) => commands::delete::run(&root, &args),
         Command::Run(args) => commands::run::run(&root, &args),
         Command::List(args) => commands::list::run(&root, &args),

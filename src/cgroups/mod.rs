@@ -465,6 +465,14 @@ impl Cgroup {
         }
     }
 
+    /// The directory that freezes the container: the v1 freezer's where it is mounted, else the cgroup2 one (what
+    /// runc's cgroup managers answer to `Path("freezer")`, and what CRIU freezes while it dumps).
+    pub fn freezer_path(&self) -> Option<&Path> {
+        self.v1_hierarchy("freezer")
+            .or_else(|| self.hierarchies.iter().find(|h| h.v2))
+            .map(|h| h.path.as_path())
+    }
+
     /// Freezes (pause) or thaws (resume) every process in the cgroup: the v1 freezer where it is mounted (as runc on a
     /// hybrid host), else cgroup2's `cgroup.freeze`; returns once the kernel reports the cgroup frozen.
     pub fn set_frozen(&self, frozen: bool) -> Result<()> {

@@ -1,5 +1,6 @@
 //! One thin module per subcommand; the shared work lives in `spawn`, `container` and `state`.
 
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod events;
