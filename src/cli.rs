@@ -249,6 +249,63 @@ const CHECKPOINT_FLAGS: &[Flag] = &[
     ),
 ];
 
+const RESTORE_FLAGS: &[Flag] = &[
+    CONSOLE_SOCKET,
+    value("image-path", None, "path to criu image files for restoring"),
+    value("work-path", None, "path for saving work files and logs"),
+    switch("tcp-established", None, "allow open tcp connections"),
+    switch("ext-unix-sk", None, "allow external unix sockets"),
+    switch("shell-job", None, "allow shell jobs"),
+    switch("file-locks", None, "handle file locks, for safety"),
+    value(
+        "manage-cgroups-mode",
+        None,
+        "cgroups mode: soft|full|strict|ignore (default: soft)",
+    ),
+    value(
+        "bundle",
+        Some("b"),
+        "path to the root of the bundle directory",
+    ),
+    switch("detach", Some("d"), "detach from the container's process"),
+    PID_FILE,
+    switch(
+        "no-subreaper",
+        None,
+        "disable the use of the subreaper used to reap reparented processes",
+    ),
+    switch(
+        "no-pivot",
+        None,
+        "do not use pivot root to jail process inside rootfs.  This should be used whenever the rootfs is on top of a ramdisk",
+    ),
+    list(
+        "empty-ns",
+        None,
+        "create a namespace, but don't restore its properties",
+    ),
+    switch(
+        "auto-dedup",
+        None,
+        "enable auto deduplication of memory images",
+    ),
+    switch(
+        "lazy-pages",
+        None,
+        "use userfaultfd to lazily restore memory pages",
+    ),
+    value(
+        "lsm-profile",
+        None,
+        "Specify an LSM profile to be used during restore in the form of TYPE:NAME.",
+    ),
+    value(
+        "lsm-mount-context",
+        None,
+        "Specify an LSM mount context to be used during restore.",
+    ),
+];
+
 const KILL_FLAGS: &[Flag] = &[switch(
     "all",
     Some("a"),
@@ -454,6 +511,12 @@ const COMMANDS: &[Spec] = &[
         &[PS_FLAGS],
     )),
     command(
+        "restore",
+        "restore a container from a previous checkpoint",
+        "<container-id>",
+        &[RESTORE_FLAGS],
+    ),
+    command(
         "resume",
         "resumes all processes that have been previously paused",
         "<container-id>",
@@ -502,6 +565,7 @@ pub struct Cli {
 #[derive(Debug)]
 pub enum Command {
     Checkpoint(Box<CheckpointArgs>),
+    Restore(Box<RestoreArgs>),
     Create(CreateArgs),
     Start(IdArgs),
     State(IdArgs),
@@ -538,6 +602,29 @@ pub struct CheckpointArgs {
     pub manage_cgroups_mode: String,
     pub empty_ns: Vec<String>,
     pub auto_dedup: bool,
+    pub args: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct RestoreArgs {
+    pub console_socket: Option<PathBuf>,
+    pub image_path: Option<PathBuf>,
+    pub work_path: Option<PathBuf>,
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub file_locks: bool,
+    pub manage_cgroups_mode: String,
+    pub bundle: Option<PathBuf>,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub no_subreaper: bool,
+    pub no_pivot: bool,
+    pub empty_ns: Vec<String>,
+    pub auto_dedup: bool,
+    pub lazy_pages: bool,
+    pub lsm_profile: Option<String>,
+    pub lsm_mount_context: Option<String>,
     pub args: Vec<String>,
 }
 
@@ -958,6 +1045,27 @@ fn build(name: &str, g: Given) -> Result<Command, String> {
             manage_cgroups_mode: g.value("manage-cgroups-mode").unwrap_or_default(),
             empty_ns: g.list("empty-ns"),
             auto_dedup: g.switch("auto-dedup"),
+            args: g.positionals,
+        })),
+        "restore" => Command::Restore(Box::new(RestoreArgs {
+            console_socket: g.path("console-socket"),
+            image_path: g.path("image-path").filter(|p| !p.as_os_str().is_empty()),
+            work_path: g.path("work-path").filter(|p| !p.as_os_str().is_empty()),
+            tcp_established: g.switch("tcp-established"),
+            ext_unix_sk: g.switch("ext-unix-sk"),
+            shell_job: g.switch("shell-job"),
+            file_locks: g.switch("file-locks"),
+            manage_cgroups_mode: g.value("manage-cgroups-mode").unwrap_or_default(),
+            bundle: g.path("bundle"),
+            detach: g.switch("detach"),
+            pid_file: g.path("pid-file"),
+            no_subreaper: g.switch("no-subreaper"),
+            no_pivot: g.switch("no-pivot"),
+            empty_ns: g.list("empty-ns"),
+            auto_dedup: g.switch("auto-dedup"),
+            lazy_pages: g.switch("lazy-pages"),
+            lsm_profile: g.value("lsm-profile").filter(|p| !p.is_empty()),
+            lsm_mount_context: g.value("lsm-mount-context").filter(|p| !p.is_empty()),
             args: g.positionals,
         })),
         "create" => Command::Create(CreateArgs {

@@ -78,11 +78,20 @@ pub fn features_json() -> String {
         },
         annotations: BTreeMap::from([
             ("io.github.hull.version", env!("CARGO_PKG_VERSION")),
-            // runc's types/features says third-party runtimes MAY set this.
-            ("org.opencontainers.runc.checkpoint.enabled", "false"),
+            // runc's types/features says third-party runtimes MAY set this; runc always says true, hull only when a
+            // CRIU it can use answers.
+            (
+                "org.opencontainers.runc.checkpoint.enabled",
+                if crate::criu::usable() {
+                    "true"
+                } else {
+                    "false"
+                },
+            ),
         ]),
-        // The annotations hull interprets, as runc lists its own: the systemd driver makes them unit properties.
-        potentially_unsafe_config_annotations: vec!["org.systemd.property."],
+        // The annotations hull interprets, as runc lists its own: the systemd driver makes them unit properties,
+        // CRIU reads the configuration file `org.criu.config` names.
+        potentially_unsafe_config_annotations: vec!["org.systemd.property.", "org.criu.config"],
     };
     let mut out = Vec::new();
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
@@ -368,7 +377,7 @@ mod tests {
         );
         assert_eq!(
             v["potentiallyUnsafeConfigAnnotations"],
-            serde_json::json!(["org.systemd.property."])
+            serde_json::json!(["org.systemd.property.", "org.criu.config"])
         );
     }
 

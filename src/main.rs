@@ -116,6 +116,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::State(args) => commands::state::run(&root, &args),
         Command::Kill(args) => commands::kill::run(&root, &args),
         Command::Checkpoint(args) => commands::checkpoint::run(&root, &args),
+        Command::Restore(args) => commands::restore::run(&root, &args),
         Command::Delete(args) => commands::delete::run(&root, &args),
         Command::Run(args) => commands::run::run(&root, &args),
         Command::List(args) => commands::list::run(&root, &args),

@@ -550,7 +550,7 @@ fn oom_killed(cgroup: &Cgroup, err: anyhow::Error) -> anyhow::Error {
 
 /// Write the config's limits into the container's cgroup. Device rules need privileges no unprivileged user has: a
 /// rootless hull applies the limits only (as `update` does).
-fn apply_limits(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<()> {
+pub(crate) fn apply_limits(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<()> {
     if rootless::enabled() {
         let resources = spec.linux().as_ref().and_then(|l| l.resources().clone());
         cgroup.apply_limits(&resources.unwrap_or_default())

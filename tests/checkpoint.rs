@@ -1,4 +1,4 @@
-//! `hull checkpoint` with a real CRIU (4.1, built by `make criu` as tools/criu.sh builds it: Debian 12's 3.17 cannot
+//! `hull checkpoint` and `hull restore` with a real CRIU (4.1, built by `make criu` as tools/criu.sh builds it: Debian 12's 3.17 cannot
 //! dump on this kernel). The container's stdio are pipes, as engines give them (CRIU cannot dump a descriptor of a
 //! host file outside the container's mounts, such as the host's /dev/null; runc cannot either).
 
@@ -204,7 +204,7 @@ fn checkpoint_refuses_what_it_cannot_do_by_name() {
     );
     if r.code != 0 {
         assert!(
-            r.stderr.contains("CRIU is missing features: mem_track"),
+            r.stderr.contains("criu is missing features: [MemTrack]"),
             "{}",
             r.describe()
         );
@@ -217,4 +217,205 @@ fn checkpoint_refuses_what_it_cannot_do_by_name() {
     let r = env.hull(&["delete", "--force", &env.id]);
     assert_eq!(r.code, 0, "delete: {}", r.describe());
     common::assert_leaves_nothing(&env);
+}
+
+/// `hull restore -d` with pipes for its stdio (the restored init gets them: `inherit_fd`), kept open by the child.
+fn restore(env: &Env, criu: &Path, args: &[&str]) -> (common::Run, Child) {
+    let path = format!(
+        "{}:{}",
+        criu.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut child = common::hull_command()
+        .env("PATH", path)
+        .arg("--root")
+        .arg(env.root())
+        .args([&["restore", "-d"][..], args].concat())
+        .current_dir(env.bundle())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hull restore");
+    let status = child.wait().unwrap();
+    // stderr is read only on failure: the restored process holds the pipe's write end.
+    let stderr = if status.success() {
+        String::new()
+    } else {
+        let mut text = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut text).unwrap();
+        text
+    };
+    let run = common::Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr,
+    };
+    (run, child)
+}
+
+/// Checkpoint, then restore: the counter goes on from where it stopped (not from 0), under the same id and under a
+/// new one with `--pid-file`; the restored container is running, takes `exec`, and `delete` leaves nothing.
+#[test]
+fn restore_continues_the_container_where_checkpoint_stopped_it() {
+    let criu = require_criu!("restore_continues_the_container_where_checkpoint_stopped_it");
+    let env = Env::new("rst");
+    let (count, _stdio) = counting(&env);
+    let images = env.dir.path().join("images");
+    let images_arg = images.to_str().unwrap();
+    let r = hull(
+        &env,
+        &criu,
+        &["checkpoint", "--image-path", images_arg, &env.id],
+    );
+    assert_eq!(r.code, 0, "checkpoint: {}", r.describe());
+    let stopped = read_count(&count);
+
+    let (r, _restored_stdio) = restore(&env, &criu, &["--image-path", images_arg, &env.id]);
+    assert_eq!(r.code, 0, "restore: {}", r.describe());
+    wait_until(
+        || read_count(&count) > stopped + 2,
+        "the restored counter to go on",
+    );
+    let now = read_count(&count);
+    assert!(
+        now < stopped + 100,
+        "the counter went on from {stopped} (it restarted otherwise): now {now}"
+    );
+    let state: serde_json::Value =
+        serde_json::from_str(&env.hull(&["state", &env.id]).stdout).unwrap();
+    assert_eq!(state["status"], "running", "{state}");
+    let r = env.hull(&["exec", &env.id, "cat", "/count"]);
+    assert!(
+        r.code == 0 && !r.stdout.is_empty(),
+        "exec into the restored container: {}",
+        r.describe()
+    );
+
+    // Once more, from a checkpoint of the restored container, under a new id with --pid-file.
+    fs::remove_dir_all(&images).unwrap();
+    let r = hull(
+        &env,
+        &criu,
+        &["checkpoint", "--image-path", images_arg, &env.id],
+    );
+    assert_eq!(r.code, 0, "second checkpoint: {}", r.describe());
+    common::assert_leaves_nothing(&env);
+    let stopped = read_count(&count);
+    let new_id = format!("{}-new", env.id);
+    let pid_file = env.dir.path().join("restored.pid");
+    let (r, _stdio_again) = restore(
+        &env,
+        &criu,
+        &[
+            "--image-path",
+            images_arg,
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            &new_id,
+        ],
+    );
+    assert_eq!(r.code, 0, "restore under a new id: {}", r.describe());
+    wait_until(
+        || read_count(&count) > stopped + 2,
+        "the counter to go on under the new id",
+    );
+    let state: serde_json::Value =
+        serde_json::from_str(&env.hull(&["state", &new_id]).stdout).unwrap();
+    assert_eq!(
+        fs::read_to_string(&pid_file).unwrap(),
+        state["pid"].to_string(),
+        "the pid file names the restored init"
+    );
+    let r = env.hull(&["delete", "--force", &new_id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
+    assert!(!env.root().join(&new_id).exists());
+    assert_eq!(
+        common::cgroup_dirs_named(&new_id),
+        Vec::<PathBuf>::new(),
+        "no cgroup may remain"
+    );
+    assert_eq!(
+        common::host_mounts_mentioning(&env.root().display().to_string()),
+        Vec::<String>::new(),
+        "no criu-root bind may remain"
+    );
+}
+
+/// A restore that fails (no image there) names CRIU's log and leaves no state directory, cgroup or mount.
+#[test]
+fn a_failed_restore_leaves_nothing() {
+    let criu = require_criu!("a_failed_restore_leaves_nothing");
+    let env = Env::new("rstbad");
+    env.write_config(&base_config(&["sleep", "30"]));
+    let empty = env.dir.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    fs::write(
+        empty.join("descriptors.json"),
+        "[\"/dev/null\",\"/dev/null\",\"/dev/null\"]",
+    )
+    .unwrap();
+    let r = hull(
+        &env,
+        &criu,
+        &[
+            "restore",
+            "-d",
+            "--image-path",
+            empty.to_str().unwrap(),
+            &env.id,
+        ],
+    );
+    assert!(
+        r.code != 0
+            && r.stderr.contains("criu failed: type Restore")
+            && r.stderr.contains("restore.log"),
+        "{}",
+        r.describe()
+    );
+    common::assert_leaves_nothing(&env);
+    assert_eq!(
+        common::host_mounts_mentioning(&env.root().display().to_string()),
+        Vec::<String>::new(),
+        "no criu-root bind may remain"
+    );
+    let r = hull(
+        &env,
+        &criu,
+        &[
+            "restore",
+            "-d",
+            "--no-pivot",
+            "--image-path",
+            empty.to_str().unwrap(),
+            &env.id,
+        ],
+    );
+    assert!(
+        r.code != 0
+            && r.stderr
+                .contains("--no-pivot cannot be honoured by restore"),
+        "a flag CRIU cannot honour is refused by name: {}",
+        r.describe()
+    );
+}
+
+/// `features` says checkpointing is enabled only when a CRIU hull can use answers (runc always says so).
+#[test]
+fn features_say_checkpoint_only_with_a_usable_criu() {
+    let criu = require_criu!("features_say_checkpoint_only_with_a_usable_criu");
+    let enabled = |path: &str| -> String {
+        let out = common::hull_command()
+            .arg("features")
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        let features: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        features["annotations"]["org.opencontainers.runc.checkpoint.enabled"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(enabled(&criu.display().to_string()), "true");
+    assert_eq!(enabled("/nonexistent"), "false", "no CRIU on PATH");
 }

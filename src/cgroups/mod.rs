@@ -465,6 +465,17 @@ impl Cgroup {
         }
     }
 
+    /// Move process `pid` into the container's cgroup in every hierarchy (a restore puts CRIU there, so that what it
+    /// restores is born inside).
+    pub fn attach(&self, pid: i32) -> Result<()> {
+        for h in &self.hierarchies {
+            let procs = h.path.join("cgroup.procs");
+            fs::write(&procs, pid.to_string())
+                .with_context(|| format!("write {pid} to {}", procs.display()))?;
+        }
+        Ok(())
+    }
+
     /// The directory that freezes the container: the v1 freezer's where it is mounted, else the cgroup2 one (what
     /// runc's cgroup managers answer to `Path("freezer")`, and what CRIU freezes while it dumps).
     pub fn freezer_path(&self) -> Option<&Path> {

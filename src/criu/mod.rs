@@ -3,7 +3,10 @@
 //! nothing for it.
 
 mod proto;
+mod restore;
 mod swrk;
+
+pub use restore::{restore, RestoreOptions};
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
@@ -20,6 +23,8 @@ use swrk::Swrk;
 
 /// runc relies on CRIU's VERSION request, which came with CRIU 3.0.
 const MIN_VERSION: i32 = 30000;
+/// The first CRIU that knows the vDSO layout of Linux 6.13 and later.
+const MIN_VERSION_NEW_VDSO: i32 = 40100;
 /// The file in the image directory that lists the init's stdio (runc's `descriptors.json`): restore hands the
 /// restoring process's pipes to the ones that were pipes.
 const DESCRIPTORS: &str = "descriptors.json";
@@ -111,9 +116,18 @@ fn cgroup_mode(mode: &str) -> Result<CgroupMode> {
 
 /// One request to a fresh CRIU service worker; notifications go to `on_notify`. A failed request is an error
 /// naming CRIU's answer.
-fn call(request: &Request, on_notify: &mut dyn FnMut(&str, i32) -> Result<()>) -> Result<Response> {
+fn call(request: &Request, on_notify: &mut swrk::Notify<'_>) -> Result<Response> {
     let criu = swrk::find()?;
-    let worker = Swrk::start(&criu)?;
+    let worker = Swrk::start(&criu, false, &[])?;
+    finish_call(worker, request, on_notify)
+}
+
+/// Ask a started worker, check its answer and wait for it to end.
+fn finish_call(
+    worker: Swrk,
+    request: &Request,
+    on_notify: &mut swrk::Notify<'_>,
+) -> Result<Response> {
     let response = worker.call(request, on_notify)?;
     if !response.success {
         bail!(
@@ -130,9 +144,15 @@ fn call(request: &Request, on_notify: &mut dyn FnMut(&str, i32) -> Result<()>) -
     Ok(response)
 }
 
-/// CRIU's version, checked against what hull needs.
+/// Whether checkpoint and restore can work here: a CRIU on PATH that answers with a version hull can use.
+pub fn usable() -> bool {
+    check_version(MIN_VERSION).is_ok()
+}
+
+/// CRIU's version, checked against what hull needs, and against this kernel: CRIU before 4.1 cannot dump on Linux
+/// 6.13 and later (`vdso: Unexpected rt vDSO area bounds`).
 fn check_version(min: i32) -> Result<i32> {
-    let response = call(&Request::new(ReqType::Version, None), &mut |_, _| Ok(()))
+    let response = call(&Request::new(ReqType::Version, None), &mut |_, _, _| Ok(()))
         .context("CRIU version check failed")?;
     let version = response
         .version
@@ -141,20 +161,41 @@ fn check_version(min: i32) -> Result<i32> {
     if version < min {
         bail!("CRIU version {version} must be {min} or higher");
     }
+    let kernel = nix::sys::utsname::uname().context("uname")?;
+    let release = kernel.release().to_string_lossy().into_owned();
+    if version < MIN_VERSION_NEW_VDSO && kernel_at_least(&release, (6, 13)) {
+        bail!(
+            "CRIU version {version} cannot checkpoint on Linux {release} (its vDSO layout is newer): CRIU {} or \
+             higher is needed",
+            MIN_VERSION_NEW_VDSO
+        );
+    }
     Ok(version)
 }
 
-fn check_feature(feature: Features, what: &str) -> Result<()> {
+/// Whether a kernel release string ("6.18.44-fc") is at least `(major, minor)`.
+fn kernel_at_least(release: &str, wanted: (u32, u32)) -> bool {
+    let mut numbers = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let major = numbers.next().unwrap_or(0);
+    let minor = numbers.next().unwrap_or(0);
+    (major, minor) >= wanted
+}
+
+/// runc's `checkCriuFeatures`, with its message naming the missing feature as go-criu names it.
+fn check_feature(feature: Features, name: &str) -> Result<()> {
     let response = call(
         &Request {
             features: Some(feature),
             ..Request::new(ReqType::FeatureCheck, None)
         },
-        &mut |_, _| Ok(()),
-    )?;
+        &mut |_, _, _| Ok(()),
+    )
+    .context("CRIU feature check failed")?;
     let offered = response.features.unwrap_or_default();
     if (feature.mem_track && !offered.mem_track) || (feature.lazy_pages && !offered.lazy_pages) {
-        bail!("CRIU is missing features: {what}");
+        bail!("criu is missing features: [{name}]");
     }
     Ok(())
 }
@@ -162,7 +203,7 @@ fn check_feature(feature: Features, what: &str) -> Result<()> {
 /// `checkpoint`: dump the running container into `opts.image_path` (runc's `Container.Checkpoint`). With neither
 /// `leave_running` nor `pre_dump`, CRIU kills the container's processes once dumped; the caller then destroys it.
 pub fn checkpoint(container: &Container, spec: &Spec, opts: &CheckpointOptions) -> Result<()> {
-    check_version(MIN_VERSION)?;
+    let version = check_version(MIN_VERSION)?;
     let mode = cgroup_mode(&opts.manage_cgroups_mode)?;
     let images = File::open(&opts.image_path)
         .with_context(|| format!("open {}", opts.image_path.display()))?;
@@ -225,7 +266,7 @@ pub fn checkpoint(container: &Container, spec: &Spec, opts: &CheckpointOptions) 
                 mem_track: true,
                 ..Features::default()
             },
-            "mem_track",
+            "MemTrack",
         )?;
         ReqType::PreDump
     } else {
@@ -237,11 +278,14 @@ pub fn checkpoint(container: &Container, spec: &Spec, opts: &CheckpointOptions) 
                 lazy_pages: true,
                 ..Features::default()
             },
-            "lazy_pages",
+            "LazyPages",
         )?;
         if opts.status_fd != -1 {
             check_status_fd(opts.status_fd)?;
-            rpc.status_fd = Some(opts.status_fd);
+            // CRIU 3.15 and later report readiness as the `status-ready` notification, answered below.
+            if version < 31500 {
+                rpc.status_fd = Some(opts.status_fd);
+            }
         }
     }
     if !opts.pre_dump {
@@ -253,10 +297,20 @@ pub fn checkpoint(container: &Container, spec: &Spec, opts: &CheckpointOptions) 
     }
     let request = Request::new(kind, Some(rpc));
     let checkpoint_marker = container.dir.join("checkpoint");
-    call(&request, &mut |script, _pid| {
-        if script == "post-dump" {
-            File::create(&checkpoint_marker)
-                .with_context(|| format!("create {}", checkpoint_marker.display()))?;
+    let status_fd =
+        (opts.lazy_pages && opts.status_fd != -1 && version >= 31500).then_some(opts.status_fd);
+    call(&request, &mut |script, _pid, _fds| {
+        match script {
+            "post-dump" => {
+                File::create(&checkpoint_marker)
+                    .with_context(|| format!("create {}", checkpoint_marker.display()))?;
+            }
+            "status-ready" => {
+                if let Some(fd) = status_fd {
+                    signal_ready(fd)?;
+                }
+            }
+            _ => {}
         }
         Ok(())
     })
@@ -343,7 +397,14 @@ fn init_descriptors(init: i32) -> Result<Vec<String>> {
         .collect()
 }
 
-/// runc's `--status-fd` checks: an open, writable descriptor.
+/// `status-ready`: the lazy-pages server is ready; runc writes a NUL to the status fd and closes it.
+fn signal_ready(fd: i32) -> Result<()> {
+    // SAFETY: the caller passed this descriptor to hull for this one write; it is closed right after, as runc does.
+    let file = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    std::io::Write::write_all(&mut &file, b"\0").context("write to --status-fd")
+}
+
+/// runc's `--status-fd` checks: an open descriptor opened write-only (runc rejects a read-write one too).
 fn check_status_fd(fd: i32) -> Result<()> {
     // SAFETY: F_GETFL only reads the flags of a descriptor number; an invalid one fails with EBADF.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
@@ -353,7 +414,7 @@ fn check_status_fd(fd: i32) -> Result<()> {
             std::io::Error::last_os_error()
         );
     }
-    if flags & (libc::O_WRONLY | libc::O_RDWR) == 0 {
+    if flags & libc::O_WRONLY == 0 {
         bail!("invalid --status-fd argument {fd}: not writable");
     }
     Ok(())
@@ -425,6 +486,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("invalid --parent-path"));
+    }
+
+    #[test]
+    fn kernel_releases_compare_by_major_and_minor() {
+        assert!(kernel_at_least("6.18.44-fc-v1300", (6, 13)));
+        assert!(kernel_at_least("7.0.1", (6, 13)));
+        assert!(!kernel_at_least("6.1.0-28-amd64", (6, 13)));
+        assert!(!kernel_at_least("garbage", (6, 13)));
     }
 
     #[test]

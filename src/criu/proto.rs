@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReqType {
     Dump = 1,
+    Restore = 2,
     PreDump = 4,
     Notify = 6,
     FeatureCheck = 9,
@@ -34,6 +35,8 @@ pub struct Opts {
     pub leave_running: bool,
     pub ext_unix_sk: bool,
     pub tcp_established: bool,
+    /// 6: restore: devices may be found by their numbers wherever they are.
+    pub evasive_devices: bool,
     pub shell_job: bool,
     pub file_locks: bool,
     /// 9.
@@ -67,6 +70,8 @@ pub struct Opts {
     pub manage_cgroups_mode: Option<CgroupMode>,
     /// 37.
     pub external: Vec<String>,
+    /// 39: `join_ns` (namespace name, its file).
+    pub join_ns: Vec<(String, String)>,
     /// 38: clone flags of namespaces restored empty.
     pub empty_ns: Option<u32>,
     /// 44.
@@ -158,11 +163,18 @@ impl Writer {
         self.varint(u64::from(value));
     }
 
+    /// A bool only when true.
     fn flag(&mut self, field: u32, value: bool) {
         if value {
-            self.key(field, 0);
-            self.varint(1);
+            self.explicit(field, value);
         }
+    }
+
+    /// A bool, false too: runc sends every flag of its own explicitly, which overrides CRIU's default.conf (CRIU
+    /// applies its global configuration before the RPC options).
+    fn explicit(&mut self, field: u32, value: bool) {
+        self.key(field, 0);
+        self.varint(u64::from(value));
     }
 
     fn bytes(&mut self, field: u32, value: &[u8]) {
@@ -188,11 +200,12 @@ impl Opts {
         if let Some(pid) = self.pid {
             w.int32(2, pid);
         }
-        w.flag(3, self.leave_running);
-        w.flag(4, self.ext_unix_sk);
-        w.flag(5, self.tcp_established);
-        w.flag(7, self.shell_job);
-        w.flag(8, self.file_locks);
+        w.explicit(3, self.leave_running);
+        w.explicit(4, self.ext_unix_sk);
+        w.explicit(5, self.tcp_established);
+        w.flag(6, self.evasive_devices);
+        w.explicit(7, self.shell_job);
+        w.explicit(8, self.file_locks);
         if let Some(level) = self.log_level {
             w.int32(9, level);
         }
@@ -205,7 +218,7 @@ impl Opts {
                 ps.int32(2, *port);
             });
         }
-        w.flag(12, self.notify_scripts);
+        w.explicit(12, self.notify_scripts);
         if let Some(root) = &self.root {
             w.string(13, root);
         }
@@ -213,18 +226,18 @@ impl Opts {
             w.string(14, parent);
         }
         w.flag(15, self.track_mem);
-        w.flag(16, self.auto_dedup);
+        w.explicit(16, self.auto_dedup);
         if let Some(fd) = self.work_dir_fd {
             w.int32(17, fd);
         }
-        w.flag(18, self.link_remap);
+        w.explicit(18, self.link_remap);
         for (key, val) in &self.ext_mnt {
             w.message(23, |m| {
                 m.string(1, key);
                 m.string(2, val);
             });
         }
-        w.flag(24, self.manage_cgroups);
+        w.explicit(24, self.manage_cgroups);
         for (ctrl, path) in &self.cg_root {
             w.message(25, |m| {
                 if let Some(ctrl) = ctrl {
@@ -246,18 +259,24 @@ impl Opts {
         for external in &self.external {
             w.string(37, external);
         }
+        for (ns, file) in &self.join_ns {
+            w.message(39, |m| {
+                m.string(1, ns);
+                m.string(2, file);
+            });
+        }
         if let Some(flags) = self.empty_ns {
             w.uint32(38, flags);
         }
         if let Some(cgroup) = &self.freeze_cgroup {
             w.string(44, cgroup);
         }
-        w.flag(46, self.tcp_skip_in_flight);
-        w.flag(48, self.lazy_pages);
+        w.explicit(46, self.tcp_skip_in_flight);
+        w.explicit(48, self.lazy_pages);
         if let Some(fd) = self.status_fd {
             w.int32(49, fd);
         }
-        w.flag(50, self.orphan_pts_master);
+        w.explicit(50, self.orphan_pts_master);
         if let Some(file) = &self.config_file {
             w.string(51, file);
         }
@@ -441,11 +460,21 @@ mod tests {
                 ..Opts::default()
             }),
         );
-        let mut want = vec![0x08, 0x01, 0x12, 26, 0x08, 0x05, 0x18, 0x01, 0x52, 8];
+        let mut want = vec![
+            0x12, 0, 0x08, 0x05, 0x18, 0x01, 0x20, 0, 0x28, 0, 0x38, 0, 0x40, 0, 0x52, 8,
+        ];
         want.extend(b"dump.log");
+        want.extend([0x60, 0, 0x80, 0x01, 0, 0x90, 0x01, 0, 0xc0, 0x01, 0]);
         want.extend([0xaa, 0x02, 9]);
         want.extend(b"mnt[/x]:k");
-        assert_eq!(req.encode(), want);
+        want.extend([0xf0, 0x02, 0, 0x80, 0x03, 0, 0x90, 0x03, 0]);
+        want[1] = (want.len() - 2) as u8;
+        assert_eq!(req.encode()[..2], [0x08, 0x01]);
+        assert_eq!(
+            req.encode()[2..],
+            want,
+            "explicit falses for runc's flags, as runc sends them"
+        );
     }
 
     #[test]

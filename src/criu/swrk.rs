@@ -5,7 +5,7 @@
 //! `/proc/<hull>/fd/N`.
 
 use std::ffi::OsString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,6 +14,9 @@ use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
 
 use super::proto::{ReqType, Request, Response};
+
+/// What a caller does at each of CRIU's notifications: script name, pid, descriptors sent along.
+pub type Notify<'a> = dyn FnMut(&str, i32, Vec<OwnedFd>) -> Result<()> + 'a;
 
 /// The largest message CRIU sends (its responses are small; a notify carries a script name).
 const MAX_MESSAGE: usize = 64 * 1024;
@@ -38,8 +41,10 @@ pub struct Swrk {
 }
 
 impl Swrk {
-    /// Start `criu swrk 3`; its stdout and stderr are hull's (runc's are too), its stdin is /dev/null.
-    pub fn start(criu: &Path) -> Result<Swrk> {
+    /// Start `criu swrk 3`. Its stdio are hull's when `inherit_stdio` (a restore hands them to the restored
+    /// process, see `inherit_fd`), else /dev/null as runc leaves them (CRIU logs to its log file); `extra` become its
+    /// fds 4, 5, ... (runc's `ExtraFiles`).
+    pub fn start(criu: &Path, inherit_stdio: bool, extra: &[BorrowedFd<'_>]) -> Result<Swrk> {
         let mut fds = [0; 2];
         // SAFETY: socketpair writes two descriptors into the array we pass, which lives for the call.
         let ret = unsafe {
@@ -54,20 +59,35 @@ impl Swrk {
         // SAFETY: both descriptors were just made by socketpair and belong to nothing else.
         let (ours, theirs) =
             unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        let theirs_raw = theirs.as_raw_fd();
+        let sources: Vec<RawFd> = std::iter::once(theirs.as_raw_fd())
+            .chain(extra.iter().map(|fd| fd.as_raw_fd()))
+            .collect();
         let mut command = Command::new(criu);
-        command.args(["swrk", "3"]).stdin(Stdio::null());
-        // SAFETY: between fork and exec only dup2 and fcntl, both async-signal-safe, on a descriptor that stays open
-        // in the parent until the spawn returns.
+        command.args(["swrk", "3"]);
+        if !inherit_stdio {
+            command
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+        }
+        // SAFETY: between fork and exec only fcntl and dup2, both async-signal-safe, on descriptors that stay open in
+        // the parent until the spawn returns; `sources` was allocated before the fork.
         unsafe {
             command.pre_exec(move || {
-                let moved = if theirs_raw == 3 {
-                    libc::fcntl(3, libc::F_SETFD, 0)
-                } else {
-                    libc::dup2(theirs_raw, 3)
-                };
-                if moved < 0 {
-                    return Err(std::io::Error::last_os_error());
+                // Each source is first copied above every target number, so no dup2 overwrites a later source.
+                let floor = 3 + sources.len() as RawFd;
+                let mut high = Vec::with_capacity(sources.len());
+                for &fd in &sources {
+                    let copy = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, floor);
+                    if copy < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    high.push(copy);
+                }
+                for (target, &fd) in (3..).zip(&high) {
+                    if libc::dup2(fd, target) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });
@@ -80,6 +100,11 @@ impl Swrk {
             child,
             socket: ours,
         })
+    }
+
+    /// CRIU's pid (a restore puts it into the container's cgroups before asking).
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
     }
 
     fn send(&self, request: &Request) -> Result<()> {
@@ -97,43 +122,63 @@ impl Swrk {
         Ok(())
     }
 
-    fn receive(&self) -> Result<Response> {
+    /// The next message, with the descriptors it carries (`orphan-pts-master` sends the pty master).
+    fn receive(&self) -> Result<(Response, Vec<OwnedFd>)> {
         let mut buffer = vec![0u8; MAX_MESSAGE];
+        let mut control = vec![0u8; 256];
+        let mut iov = libc::iovec {
+            iov_base: buffer.as_mut_ptr().cast(),
+            iov_len: buffer.len(),
+        };
+        // SAFETY: an all-zero msghdr is valid; the pointers set below outlive the recvmsg calls.
+        let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
+        header.msg_iov = &mut iov;
+        header.msg_iovlen = 1;
+        header.msg_control = control.as_mut_ptr().cast();
+        header.msg_controllen = control.len();
         let received = loop {
-            // SAFETY: buffer is a live, writable buffer of buffer.len() bytes.
+            // SAFETY: header points at live buffers of the lengths it states.
             let n = unsafe {
-                libc::recv(
-                    self.socket.as_raw_fd(),
-                    buffer.as_mut_ptr().cast(),
-                    buffer.len(),
-                    0,
-                )
+                libc::recvmsg(self.socket.as_raw_fd(), &mut header, libc::MSG_CMSG_CLOEXEC)
             };
             match Errno::result(n) {
                 Err(Errno::EINTR) => continue,
                 result => break result.context("receive a response from criu")? as usize,
             }
         };
+        let mut fds = Vec::new();
+        // SAFETY: the CMSG macros walk the control buffer the kernel filled, within msg_controllen; each SCM_RIGHTS
+        // descriptor is new to this process and owned by nothing else.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&header);
+            while !cmsg.is_null() {
+                if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                    let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
+                    let count = ((*cmsg).cmsg_len - libc::CMSG_LEN(0) as usize)
+                        / std::mem::size_of::<RawFd>();
+                    for i in 0..count {
+                        fds.push(OwnedFd::from_raw_fd(data.add(i).read_unaligned()));
+                    }
+                }
+                cmsg = libc::CMSG_NXTHDR(&header, cmsg);
+            }
+        }
         if received == 0 {
             bail!("criu closed its socket without answering (it may have crashed)");
         }
-        Response::decode(&buffer[..received])
+        Ok((Response::decode(&buffer[..received])?, fds))
     }
 
-    /// Send `request` and answer CRIU's notifications with `on_notify(script, pid)` until its response comes.
-    pub fn call(
-        &self,
-        request: &Request,
-        on_notify: &mut dyn FnMut(&str, i32) -> Result<()>,
-    ) -> Result<Response> {
+    /// Send `request` and answer CRIU's notifications with `on_notify(script, pid, fds)` until its response comes.
+    pub fn call(&self, request: &Request, on_notify: &mut Notify<'_>) -> Result<Response> {
         self.send(request)?;
         loop {
-            let response = self.receive()?;
+            let (response, fds) = self.receive()?;
             if response.kind != ReqType::Notify as u64 {
                 return Ok(response);
             }
             let (script, pid) = response.notify.clone().unwrap_or_default();
-            on_notify(&script, pid).with_context(|| format!("criu notification {script}"))?;
+            on_notify(&script, pid, fds).with_context(|| format!("criu notification {script}"))?;
             self.send(&Request {
                 notify_success: true,
                 ..Request::new(ReqType::Notify, None)

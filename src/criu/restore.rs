@@ -1,0 +1,415 @@
+//! `restore`: a container made again from a checkpoint (runc's `restore.go`, `Container.Restore`). The state
+//! directory and cgroup are made as `create` makes them; CRIU, moved into that cgroup first, recreates the processes
+//! as hull's children (`rst_sibling`) in a root that is a bind of the rootfs; at `post-restore` hull records the new
+//! init. A failed restore leaves no state directory, cgroup, mount or process.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{bail, Context, Result};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use super::proto::{Opts, ReqType, Request};
+use super::swrk::{self, Swrk};
+use super::{cgroup_mode, config_file, quote_log, DESCRIPTORS, MIN_VERSION};
+use crate::cgroups::Cgroup;
+use crate::container::Container;
+use crate::hooks::{self, Kind};
+use crate::spec::Bundle;
+use crate::state::{self, Lock, Root, SpecState, State};
+use crate::{default_spec, inroot, logger, mountopts, namespaces, timefmt};
+
+const RESTORE_LOG: &str = "restore.log";
+
+/// `hull restore`'s options, as runc's `criuOptions` and `restore.go` read them.
+#[derive(Debug, Default)]
+pub struct RestoreOptions {
+    pub image_path: PathBuf,
+    pub work_path: Option<PathBuf>,
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub file_locks: bool,
+    pub manage_cgroups_mode: String,
+    pub empty_ns: u32,
+    pub auto_dedup: bool,
+    pub lazy_pages: bool,
+    pub lsm_profile: Option<String>,
+    pub lsm_mount_context: Option<String>,
+    pub console_socket: Option<PathBuf>,
+}
+
+/// What a failed restore takes away again, in reverse order of making.
+struct Undo<'a> {
+    dir: &'a Path,
+    cgroup: Option<&'a Cgroup>,
+    pid: Option<Pid>,
+    armed: bool,
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(pid) = self.pid {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        if let Some(cgroup) = self.cgroup {
+            let _ = cgroup.signal_all(Signal::SIGKILL);
+            if let Err(e) = cgroup.destroy() {
+                logger::log(logger::Level::Warning, &format!("cleanup: {e:#}"));
+            }
+        }
+        let _ = fs::remove_dir_all(self.dir);
+    }
+}
+
+/// CRIU's root: a bind of the rootfs at `<state dir>/criu-root` (it must be a mount point whose parent is not
+/// over-mounted), taken away when dropped.
+struct CriuRoot {
+    path: PathBuf,
+}
+
+impl CriuRoot {
+    fn bind(dir: &Path, rootfs: &Path) -> Result<CriuRoot> {
+        let path = dir.join("criu-root");
+        fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&path)
+            .with_context(|| format!("mkdir {}", path.display()))?;
+        let root = CriuRoot { path };
+        mount(
+            Some(rootfs),
+            &root.path,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .with_context(|| format!("bind {} onto {}", rootfs.display(), root.path.display()))?;
+        Ok(root)
+    }
+}
+
+impl Drop for CriuRoot {
+    fn drop(&mut self) {
+        let _ = umount2(&self.path, MntFlags::MNT_DETACH);
+        let _ = fs::remove_dir(&self.path);
+    }
+}
+
+/// Restore container `id` of `bundle` from `opts.image_path`; returns the restored container once CRIU is done.
+pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) -> Result<Container> {
+    super::check_version(MIN_VERSION)?;
+    let mode = cgroup_mode(&opts.manage_cgroups_mode)?;
+    let spec = &bundle.spec;
+    let linux = spec.linux().as_ref().context("linux is not set")?;
+    let images = File::open(&opts.image_path)
+        .with_context(|| format!("open {}", opts.image_path.display()))?;
+    let descriptors = read_descriptors(&opts.image_path)?;
+    let plan = namespaces::plan(spec);
+    if crate::rootless::enabled() || crate::cgroups::systemd::enabled() {
+        bail!("restore by a rootless hull or with --systemd-cgroup is not supported yet");
+    }
+    let mut cgroup = Cgroup::resolve(linux.cgroups_path().as_deref(), id)?;
+
+    let _lock: Lock = root.create_container_dir(id)?;
+    let dir = root.container_dir(id);
+    let mut undo = Undo {
+        dir: &dir,
+        cgroup: None,
+        pid: None,
+        armed: true,
+    };
+    cgroup.expect_created();
+    State::save_intent(&dir, id, &bundle.dir, &cgroup, None, None)?;
+    cgroup.create()?;
+    cgroup.check_reusable()?;
+    undo.cgroup = Some(&cgroup);
+    crate::spawn::apply_limits(&cgroup, spec)?;
+
+    let criu_root = CriuRoot::bind(&dir, &bundle.rootfs)?;
+    prepare_mount_points(spec, &bundle.rootfs)?;
+    let work = match &opts.work_path {
+        Some(path) => Some(open_work_dir(path)?),
+        None => None,
+    };
+    let log_dir = opts
+        .work_path
+        .clone()
+        .unwrap_or_else(|| opts.image_path.clone());
+    let mut rpc = Opts {
+        images_dir_fd: images.as_raw_fd(),
+        evasive_devices: true,
+        log_level: Some(4),
+        log_file: Some(RESTORE_LOG.to_owned()),
+        rst_sibling: true,
+        root: Some(criu_root.path.display().to_string()),
+        manage_cgroups: true,
+        manage_cgroups_mode: Some(mode),
+        notify_scripts: true,
+        shell_job: opts.shell_job,
+        ext_unix_sk: opts.ext_unix_sk,
+        tcp_established: opts.tcp_established,
+        file_locks: opts.file_locks,
+        empty_ns: Some(opts.empty_ns),
+        orphan_pts_master: true,
+        auto_dedup: opts.auto_dedup,
+        lazy_pages: opts.lazy_pages,
+        lsm_profile: opts.lsm_profile.clone(),
+        lsm_mount_context: opts.lsm_mount_context.clone(),
+        work_dir_fd: work.as_ref().map(|w| w.as_raw_fd()),
+        config_file: config_file(spec),
+        ..Opts::default()
+    };
+    let extra = restore_namespaces(&mut rpc, spec)?;
+    add_restore_mounts(&mut rpc, spec, &bundle.dir);
+    for (fd, name) in descriptors.iter().enumerate() {
+        if name.contains("pipe:") {
+            rpc.inherit_fd.push((name.clone(), fd as i32));
+        }
+    }
+
+    let criu = swrk::find()?;
+    let extra_fds: Vec<BorrowedFd<'_>> = extra.iter().map(|fd| fd.as_fd()).collect();
+    let worker = Swrk::start(&criu, true, &extra_fds)?;
+    // What CRIU restores is born in the container's cgroup: CRIU goes there first (runc's `criuApplyCgroups`).
+    cgroup.attach(worker.pid())?;
+    rpc.cg_root = cgroup_roots(worker.pid())?;
+    let annotations: BTreeMap<String, String> = spec
+        .annotations()
+        .as_ref()
+        .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let hook_state = |pid: i32| SpecState {
+        oci_version: default_spec::OCI_VERSION,
+        id,
+        status: "creating",
+        pid,
+        bundle: &bundle.dir,
+        annotations: &annotations,
+    };
+    let mut restored: Option<State> = None;
+    let request = Request::new(ReqType::Restore, Some(rpc));
+    let result = super::finish_call(worker, &request, &mut |script, pid, fds| {
+        match script {
+            "setup-namespaces" => {
+                let hooks = spec.hooks().as_ref();
+                let cwd = Some(bundle.dir.as_path());
+                hooks::run(Kind::Prestart, hooks, hook_state(pid), cwd)?;
+                hooks::run(Kind::CreateRuntime, hooks, hook_state(pid), cwd)?;
+            }
+            "post-restore" => {
+                let state = restored_state(id, bundle, &annotations, &cgroup, &plan, pid)?;
+                state.save(&dir)?;
+                restored = Some(state);
+            }
+            "orphan-pts-master" => send_console(opts.console_socket.as_deref(), fds)?,
+            _ => {}
+        }
+        Ok(())
+    });
+    if let Some(state) = &restored {
+        undo.pid = Some(Pid::from_raw(state.init_pid));
+    }
+    result.map_err(|err| anyhow::anyhow!("{err:#}; {}", quote_log(&log_dir.join(RESTORE_LOG))))?;
+    drop(criu_root);
+    let state = restored.context("criu restored no process (no post-restore notification)")?;
+    let _ = fs::remove_file(dir.join("checkpoint"));
+    undo.armed = false;
+    drop(undo);
+    Ok(Container { dir, state })
+}
+
+/// The restored container's record, as `create` writes it for a new one.
+fn restored_state(
+    id: &str,
+    bundle: &Bundle,
+    annotations: &BTreeMap<String, String>,
+    cgroup: &Cgroup,
+    plan: &namespaces::Plan,
+    pid: i32,
+) -> Result<State> {
+    let start_time = state::proc_stat(pid)
+        .context("the restored init is gone")?
+        .start_time;
+    let linux = bundle.spec.linux().as_ref();
+    Ok(State {
+        oci_version: default_spec::OCI_VERSION.to_owned(),
+        id: id.to_owned(),
+        init_pid: pid,
+        init_start_time: start_time,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: timefmt::rfc3339_nano(SystemTime::now()),
+        annotations: annotations.clone(),
+        cgroup: cgroup.clone(),
+        private_pid_ns: plan.private_pid,
+        seccomp: linux.and_then(|l| l.seccomp().clone()),
+        hooks: bundle.spec.hooks().clone(),
+        personality: linux.and_then(|l| l.personality().clone()),
+        exec_cpu_affinity: bundle
+            .spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.exec_cpu_affinity().clone()),
+        memory_policy: linux.and_then(|l| l.memory_policy().clone()),
+        host_mounts: None,
+        intel_rdt: None,
+    })
+}
+
+fn read_descriptors(images: &Path) -> Result<Vec<String>> {
+    let path = images.join(DESCRIPTORS);
+    let bytes = fs::read(&path).with_context(|| format!("open {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("parse {}", path.display()))
+}
+
+fn open_work_dir(path: &Path) -> Result<File> {
+    match fs::DirBuilder::new().mode(0o700).create(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(e).with_context(|| format!("mkdir {}", path.display()))
+        }
+        _ => {}
+    }
+    File::open(path).with_context(|| format!("open {}", path.display()))
+}
+
+/// runc's `prepareCriuRestoreMounts`: the mount points a new container would get are made in the rootfs (even a
+/// read-only one), except cgroup mounts and what lies on a tmpfs, which CRIU restores with its contents.
+fn prepare_mount_points(spec: &Spec, rootfs: &Path) -> Result<()> {
+    let mounts = spec.mounts().as_deref().unwrap_or(&[]);
+    let tmpfs: Vec<&Path> = mounts
+        .iter()
+        .filter(|m| m.typ().as_deref() == Some("tmpfs"))
+        .map(|m| m.destination().as_path())
+        .collect();
+    let root = File::open(rootfs).with_context(|| format!("open rootfs {}", rootfs.display()))?;
+    for m in mounts {
+        let dest = m.destination();
+        if m.typ().as_deref() == Some("cgroup")
+            || tmpfs.iter().any(|t| dest.starts_with(t) && dest != *t)
+        {
+            continue;
+        }
+        let source_is_file = m
+            .source()
+            .as_deref()
+            .is_some_and(|s| is_bind(m) && fs::metadata(s).is_ok_and(|meta| !meta.is_dir()));
+        if source_is_file {
+            inroot::ensure_file(root.as_fd(), dest)?;
+        } else {
+            inroot::mkdir_all(root.as_fd(), dest, 0o755)?;
+        }
+    }
+    Ok(())
+}
+
+fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || mountopts::parse(m.options().as_deref().unwrap_or(&[]))
+            .flags
+            .contains(MsFlags::MS_BIND)
+}
+
+/// runc's restore mounts: each bind mount's destination gets its source again, masked files the host's /dev/null,
+/// configured devices the host's nodes.
+fn add_restore_mounts(rpc: &mut Opts, spec: &Spec, bundle: &Path) {
+    for m in spec.mounts().as_deref().unwrap_or(&[]) {
+        if !is_bind(m) {
+            continue;
+        }
+        let Some(source) = m.source() else { continue };
+        let source = if source.is_absolute() {
+            source.clone()
+        } else {
+            bundle.join(source)
+        };
+        rpc.ext_mnt.push((
+            m.destination().display().to_string(),
+            source.display().to_string(),
+        ));
+    }
+    let linux = spec.linux().as_ref();
+    if linux
+        .and_then(|l| l.masked_paths().as_ref())
+        .is_some_and(|p| !p.is_empty())
+    {
+        rpc.ext_mnt
+            .push(("/dev/null".to_owned(), "/dev/null".to_owned()));
+    }
+    for device in linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]) {
+        let path = device.path().display().to_string();
+        rpc.ext_mnt.push((path.clone(), path));
+    }
+}
+
+/// Namespaces joined by path: network and pid ones are handed to CRIU as inherited fds (its fds 4, 5, ...), the
+/// others joined by CRIU (runc's `handleRestoringNamespaces`).
+fn restore_namespaces(rpc: &mut Opts, spec: &Spec) -> Result<Vec<OwnedFd>> {
+    let mut extra = Vec::new();
+    for ns in crate::spec::namespaces(spec) {
+        let Some(path) = ns.path() else { continue };
+        let key = match ns.typ() {
+            LinuxNamespaceType::Network => "extRootNetNS",
+            LinuxNamespaceType::Pid => "extRootPidNS",
+            LinuxNamespaceType::Cgroup => bail!("Do not know how to handle namespace cgroup"),
+            other => {
+                let name = match other {
+                    LinuxNamespaceType::Mount => "mnt",
+                    LinuxNamespaceType::Ipc => "ipc",
+                    LinuxNamespaceType::Uts => "uts",
+                    LinuxNamespaceType::User => "user",
+                    _ => "time",
+                };
+                rpc.join_ns
+                    .push((name.to_owned(), path.display().to_string()));
+                continue;
+            }
+        };
+        let file = File::open(path).map_err(|_| {
+            anyhow::anyhow!(
+                "Requested network namespace {} does not exist",
+                path.display()
+            )
+        })?;
+        rpc.inherit_fd
+            .push((key.to_owned(), 4 + extra.len() as i32));
+        extra.push(OwnedFd::from(file));
+    }
+    Ok(extra)
+}
+
+/// `cg_root` for each of CRIU's own cgroups, which are the container's by now (cgroup v2's has an empty controller).
+fn cgroup_roots(criu: i32) -> Result<Vec<(Option<String>, String)>> {
+    let path = format!("/proc/{criu}/cgroup");
+    let text = fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
+    Ok(text
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            let (_, controllers, cgroup) = (fields.next()?, fields.next()?, fields.next()?);
+            Some((Some(controllers.to_owned()), cgroup.to_owned()))
+        })
+        .collect())
+}
+
+/// `orphan-pts-master`: the restored terminal's master goes to `--console-socket`, as runc sends it.
+fn send_console(console_socket: Option<&Path>, fds: Vec<OwnedFd>) -> Result<()> {
+    let master = fds
+        .into_iter()
+        .next()
+        .context("orphan-pts-master carried no descriptor")?;
+    let path = console_socket.context("a restored terminal needs --console-socket")?;
+    let socket = crate::console::connect_socket(path)?;
+    crate::console::send_fd(socket.as_fd(), "orphan-pts-master", master.as_fd())
+}
