@@ -55,10 +55,20 @@ fn counting(env: &Env) -> (PathBuf, Child) {
         "i=0; while :; do echo $i > /count; i=$((i+1)); sleep 0.05; done",
     ]);
     let rootfs = env.private_rootfs(&mut config);
-    config["mounts"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|m| m["destination"] != "/sys/fs/cgroup");
+    // A bind mount, a tmpfs with something in it and the base config's masked and read-only paths: what CRIU must
+    // find again (external mounts) or carry (tmpfs contents).
+    let volume = env.dir.path().join("volume");
+    fs::create_dir(&volume).unwrap();
+    fs::write(volume.join("host-file"), "from the host\n").unwrap();
+    let mounts = config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| m["destination"] != "/sys/fs/cgroup");
+    mounts.push(serde_json::json!({"destination": "/data", "type": "bind", "source": volume, "options": ["rbind"]}));
+    mounts.push(serde_json::json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs"}));
+    config["process"]["args"] = serde_json::json!([
+        "sh",
+        "-c",
+        "echo kept > /scratch/note; i=0; while :; do echo $i > /count; i=$((i+1)); sleep 0.05; done"
+    ]);
     env.write_config(&config);
     let mut child = common::hull_command()
         .arg("--root")
@@ -285,10 +295,17 @@ fn restore_continues_the_container_where_checkpoint_stopped_it() {
     let state: serde_json::Value =
         serde_json::from_str(&env.hull(&["state", &env.id]).stdout).unwrap();
     assert_eq!(state["status"], "running", "{state}");
-    let r = env.hull(&["exec", &env.id, "cat", "/count"]);
-    assert!(
-        r.code == 0 && !r.stdout.is_empty(),
-        "exec into the restored container: {}",
+    let r = env.hull(&[
+        "exec",
+        &env.id,
+        "sh",
+        "-c",
+        "cat /scratch/note /data/host-file; head -c1 /proc/kcore | wc -c",
+    ]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "kept\nfrom the host\n0\n"),
+        "exec into the restored container: the tmpfs kept its file, the bind its source, /proc/kcore stays masked: {}",
         r.describe()
     );
 
