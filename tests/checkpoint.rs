@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::console::ConsoleSocket;
 use common::{base_config, Env};
 
 /// The CRIU wrapper tools/criu.sh makes, when it runs here.
@@ -435,4 +436,97 @@ fn features_say_checkpoint_only_with_a_usable_criu() {
     };
     assert_eq!(enabled(&criu.display().to_string()), "true");
     assert_eq!(enabled("/nonexistent"), "false", "no CRIU on PATH");
+}
+
+/// Lines read from a pty master until one `tick N` with N past `after` arrives; returns that N.
+fn tick_after(master: &mut fs::File, after: i64) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = String::new();
+    let mut buf = [0u8; 512];
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no tick past {after} on the terminal: {seen:?}"
+        );
+        let n = std::io::Read::read(master, &mut buf).unwrap_or(0);
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        let newest = seen
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("tick ")?.parse::<i64>().ok())
+            .max();
+        if let Some(tick) = newest.filter(|&t| t > after) {
+            return tick;
+        }
+    }
+}
+
+/// A `terminal: true` container: checkpointed, then restored with `--console-socket`, which receives the new
+/// terminal's master (CRIU's `orphan-pts-master`), and the program goes on writing to it.
+#[test]
+fn a_terminal_container_is_restored_with_a_console_socket() {
+    let criu = require_criu!("a_terminal_container_is_restored_with_a_console_socket");
+    let env = Env::new("rsttty");
+    let mut config = base_config(&[
+        "sh",
+        "-c",
+        "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.1; done",
+    ]);
+    config["process"]["terminal"] = true.into();
+    env.private_rootfs(&mut config);
+    config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["destination"] != "/sys/fs/cgroup");
+    env.write_config(&config);
+    let first = ConsoleSocket::bind(env.dir.path()).unwrap();
+    let r = env.hull(&[
+        "run",
+        "-d",
+        "--console-socket",
+        first.path.to_str().unwrap(),
+        &env.id,
+    ]);
+    assert_eq!(r.code, 0, "run -d: {}", r.describe());
+    let mut master = first.accept_master(Duration::from_secs(5)).unwrap();
+    let before = tick_after(&mut master, 2);
+    let images = env.dir.path().join("images");
+    let r = hull(
+        &env,
+        &criu,
+        &[
+            "checkpoint",
+            "--image-path",
+            images.to_str().unwrap(),
+            &env.id,
+        ],
+    );
+    assert_eq!(r.code, 0, "checkpoint: {}", r.describe());
+    drop(master);
+
+    let second_dir = env.dir.path().join("second");
+    fs::create_dir(&second_dir).unwrap();
+    let second = ConsoleSocket::bind(&second_dir).unwrap();
+    let r = hull(
+        &env,
+        &criu,
+        &[
+            "restore",
+            "-d",
+            "--console-socket",
+            second.path.to_str().unwrap(),
+            "--image-path",
+            images.to_str().unwrap(),
+            &env.id,
+        ],
+    );
+    assert_eq!(r.code, 0, "restore: {}", r.describe());
+    let mut master = second.accept_master(Duration::from_secs(5)).unwrap();
+    let after = tick_after(&mut master, before);
+    assert!(
+        after < before + 100,
+        "the program went on from tick {before}: {after}"
+    );
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
+    common::assert_leaves_nothing(&env);
 }
