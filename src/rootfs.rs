@@ -53,7 +53,7 @@ pub struct Rootfs<'a> {
 const NO_FOLLOW_PATH: OFlag = OFlag::O_PATH.union(OFlag::O_NOFOLLOW);
 
 /// Devices every container gets (runc's default device list): path, major, minor.
-const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
+pub const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
     ("/dev/null", 1, 3),
     ("/dev/zero", 1, 5),
     ("/dev/full", 1, 7),

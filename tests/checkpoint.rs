@@ -50,6 +50,14 @@ fn hull(env: &Env, criu: &Path, args: &[&str]) -> common::Run {
 /// A container counting into /count in its own rootfs, started with `run -d` and pipes for its stdio (kept open by
 /// the returned child's handles).
 fn counting(env: &Env) -> (PathBuf, Child) {
+    counting_with(env, |_, _| {})
+}
+
+/// `counting` with the config changed by `adjust` (given the config and the private rootfs) before it runs.
+fn counting_with(
+    env: &Env,
+    adjust: impl FnOnce(&mut serde_json::Value, &Path),
+) -> (PathBuf, Child) {
     let mut config = base_config(&[
         "sh",
         "-c",
@@ -70,6 +78,7 @@ fn counting(env: &Env) -> (PathBuf, Child) {
         "-c",
         "echo kept > /scratch/note; i=0; while :; do echo $i > /count; i=$((i+1)); sleep 0.05; done"
     ]);
+    adjust(&mut config, &rootfs);
     env.write_config(&config);
     let mut child = common::hull_command()
         .arg("--root")
@@ -526,6 +535,60 @@ fn a_terminal_container_is_restored_with_a_console_socket() {
         after < before + 100,
         "the program went on from tick {before}: {after}"
     );
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
+    common::assert_leaves_nothing(&env);
+}
+
+/// Beyond runc (runc#2009, crun#1207): a container with a user namespace of its own checkpoints and restores. The
+/// devices bind-mounted from the host are external mounts, and the images are given to the container's root, which
+/// CRIU's restored tasks read them as.
+#[test]
+fn a_user_namespaced_container_checkpoints_and_restores() {
+    let criu = require_criu!("a_user_namespaced_container_checkpoints_and_restores");
+    let env = Env::new("rstuserns");
+    let (count, _stdio) = counting_with(&env, |config, rootfs| {
+        common::add_user_namespace(config);
+        let status = Command::new("chown")
+            .args(["-R", &format!("{0}:{0}", common::USERNS_HOST_ID)])
+            .arg(rootfs)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "chown the private rootfs to the container's root"
+        );
+    });
+    let images = env.dir.path().join("images");
+    let images_arg = images.to_str().unwrap();
+    let r = hull(
+        &env,
+        &criu,
+        &["checkpoint", "--image-path", images_arg, &env.id],
+    );
+    assert_eq!(r.code, 0, "checkpoint: {}", r.describe());
+    let stopped = read_count(&count);
+    let (r, _restored_stdio) = restore(&env, &criu, &["--image-path", images_arg, &env.id]);
+    assert_eq!(r.code, 0, "restore: {}", r.describe());
+    wait_until(
+        || read_count(&count) > stopped + 2,
+        "the restored counter to go on",
+    );
+    assert!(
+        read_count(&count) < stopped + 100,
+        "the counter went on from {stopped}"
+    );
+    let state: serde_json::Value =
+        serde_json::from_str(&env.hull(&["state", &env.id]).stdout).unwrap();
+    let pid = state["pid"].as_i64().unwrap();
+    let uid_map = fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+    assert_eq!(
+        uid_map.split_whitespace().collect::<Vec<_>>(),
+        ["0", &common::USERNS_HOST_ID.to_string(), "65536"],
+        "the restored init is in a user namespace with the config's mapping"
+    );
+    let r = env.hull(&["exec", &env.id, "id", "-u"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "0\n"), "{}", r.describe());
     let r = env.hull(&["delete", "--force", &env.id]);
     assert_eq!(r.code, 0, "delete: {}", r.describe());
     common::assert_leaves_nothing(&env);

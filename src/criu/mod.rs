@@ -352,7 +352,7 @@ fn external_namespace(spec: &Spec, ns_type: LinuxNamespaceType) -> Result<Option
     Ok(Some(format!("{name}[{inode}]:{key}")))
 }
 
-/// Bind mounts, masked files and configured devices are external to CRIU: their sources are the host's (runc's
+/// Bind mounts, masked files and device nodes are external to CRIU: their sources are the host's (runc's
 /// `addCriuDumpMount`, `addMaskPaths`).
 fn add_dump_mounts(rpc: &mut Opts, spec: &Spec, init: i32) -> Result<()> {
     let mut external = |dest: &str, val: &str| rpc.ext_mnt.push((dest.to_owned(), val.to_owned()));
@@ -378,11 +378,31 @@ fn add_dump_mounts(rpc: &mut Opts, spec: &Spec, init: i32) -> Result<()> {
             Err(e) => return Err(e).with_context(|| format!("stat {inside}")),
         }
     }
-    for device in linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]) {
-        let path = device.path().display().to_string();
+    for path in device_paths(spec) {
         external(&path, &path);
     }
     Ok(())
+}
+
+/// Every device node the container gets, the default ones first (runc's `config.Devices` holds both): in a user
+/// namespace they are bind mounts of the host's nodes, which CRIU must take as external.
+fn device_paths(spec: &Spec) -> Vec<String> {
+    let mut paths: Vec<String> = crate::rootfs::DEFAULT_DEVICES
+        .iter()
+        .map(|(path, _, _)| (*path).to_owned())
+        .collect();
+    let configured = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_deref())
+        .unwrap_or(&[]);
+    for device in configured {
+        let path = device.path().display().to_string();
+        if !paths.contains(&path) {
+            paths.push(path);
+        }
+    }
+    paths
 }
 
 /// What the init's stdio are, as `/proc/<pid>/fd/N` names them (runc records them at create, hull when it dumps).

@@ -117,6 +117,9 @@ pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) ->
         .with_context(|| format!("open {}", opts.image_path.display()))?;
     let descriptors = read_descriptors(&opts.image_path)?;
     let plan = namespaces::plan(spec);
+    if plan.new_user_ns() {
+        give_images_to_container_root(&opts.image_path, linux)?;
+    }
     if crate::rootless::enabled() || crate::cgroups::systemd::enabled() {
         bail!("restore by a rootless hull or with --systemd-cgroup is not supported yet");
     }
@@ -268,6 +271,34 @@ fn restored_state(
     })
 }
 
+/// In a user namespace of its own, the restored tasks read their images as the container's root, so the image
+/// directory and its files are given to the host ids the container's root maps to (as runc#5121's test does by hand;
+/// without it CRIU stops at `Unable to open tty-info.img: Permission denied`).
+fn give_images_to_container_root(images: &Path, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let host_id =
+        |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>, what: &str| -> Result<u32> {
+            maps.into_iter()
+                .flatten()
+                .find(|m| m.container_id() == 0)
+                .map(|m| m.host_id())
+                .with_context(|| format!("linux.{what} maps no container id 0"))
+        };
+    let uid = host_id(linux.uid_mappings().as_ref(), "uidMappings")?;
+    let gid = host_id(linux.gid_mappings().as_ref(), "gidMappings")?;
+    chown_tree(images, uid, gid)
+}
+
+fn chown_tree(path: &Path, uid: u32, gid: u32) -> Result<()> {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+        .with_context(|| format!("chown {} to {uid}:{gid}", path.display()))?;
+    if fs::symlink_metadata(path)?.is_dir() {
+        for entry in fs::read_dir(path).with_context(|| format!("read {}", path.display()))? {
+            chown_tree(&entry?.path(), uid, gid)?;
+        }
+    }
+    Ok(())
+}
+
 fn read_descriptors(images: &Path) -> Result<Vec<String>> {
     let path = images.join(DESCRIPTORS);
     let bytes = fs::read(&path).with_context(|| format!("open {}", path.display()))?;
@@ -322,7 +353,7 @@ fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
 }
 
 /// runc's restore mounts: each bind mount's destination gets its source again, masked files the host's /dev/null,
-/// configured devices the host's nodes.
+/// device nodes the host's.
 fn add_restore_mounts(rpc: &mut Opts, spec: &Spec, bundle: &Path) {
     for m in spec.mounts().as_deref().unwrap_or(&[]) {
         if !is_bind(m) {
@@ -347,8 +378,7 @@ fn add_restore_mounts(rpc: &mut Opts, spec: &Spec, bundle: &Path) {
         rpc.ext_mnt
             .push(("/dev/null".to_owned(), "/dev/null".to_owned()));
     }
-    for device in linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]) {
-        let path = device.path().display().to_string();
+    for path in super::device_paths(spec) {
         rpc.ext_mnt.push((path.clone(), path));
     }
 }
