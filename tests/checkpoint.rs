@@ -593,3 +593,60 @@ fn a_user_namespaced_container_checkpoints_and_restores() {
     assert_eq!(r.code, 0, "delete: {}", r.describe());
     common::assert_leaves_nothing(&env);
 }
+
+/// `restore` in the foreground, as `run`: hull waits for the restored init, exits with its status (128 + signal) and
+/// deletes the container.
+#[test]
+fn a_foreground_restore_waits_for_the_container_and_deletes_it() {
+    let criu = require_criu!("a_foreground_restore_waits_for_the_container_and_deletes_it");
+    let env = Env::new("rstfg");
+    let (count, _stdio) = counting(&env);
+    let images = env.dir.path().join("images");
+    let images_arg = images.to_str().unwrap();
+    let r = hull(
+        &env,
+        &criu,
+        &["checkpoint", "--image-path", images_arg, &env.id],
+    );
+    assert_eq!(r.code, 0, "checkpoint: {}", r.describe());
+    let stopped = read_count(&count);
+    let path = format!(
+        "{}:{}",
+        criu.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut foreground = common::hull_command()
+        .env("PATH", path)
+        .arg("--root")
+        .arg(env.root())
+        .args(["restore", "--image-path", images_arg, &env.id])
+        .current_dir(env.bundle())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hull restore");
+    wait_until(
+        || read_count(&count) > stopped + 2,
+        "the restored counter to go on",
+    );
+    assert!(
+        foreground.try_wait().unwrap().is_none(),
+        "hull waits for the restored container"
+    );
+    let r = env.hull(&["kill", &env.id, "KILL"]);
+    assert_eq!(r.code, 0, "kill: {}", r.describe());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = foreground.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "hull restore did not end with its container"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(137), "the init's status, 128 + SIGKILL");
+    common::assert_leaves_nothing(&env);
+}
