@@ -97,10 +97,18 @@ fn counting_with(
     (count, child)
 }
 
+/// The last number written to `path` (the counter rewrites one line; the TCP server appends a line each).
 fn read_count(path: &Path) -> u64 {
     fs::read_to_string(path)
         .ok()
-        .and_then(|s| s.trim().parse().ok())
+        .and_then(|s| {
+            s.lines()
+                .filter(|l| !l.trim().is_empty())
+                .last()?
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or(0)
 }
 
