@@ -106,9 +106,9 @@ test-host: build rootfs
 
 # containerd (ctr and CRI), podman and docker run containers through hull and through runc: private daemons, images
 # built here from a clean busybox rootfs (tools/test-clients.sh).
-test-clients: deps client-deps build checker
+test-clients: deps client-deps build checker criu
 	bundles/mkrootfs.sh $(BUILD)/clients-rootfs $(CHECKER)
-	$(LANE) tools/test-clients.sh $(HULL) $(BUILD)/clients-rootfs
+	$(LANE) PATH=$(CURDIR)/$(BUILD)/criu:$$PATH tools/test-clients.sh $(HULL) $(BUILD)/clients-rootfs
 
 # Speed cannot silently rot: `run /bin/true` must stay within half of runc's time, measured interleaved in one run.
 speed-guard: deps build rootfs

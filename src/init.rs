@@ -116,6 +116,7 @@ impl Init<'_> {
             idmapped: self.idmapped,
         };
         rootfs.prepare_and_pivot()?;
+        rootfs.reopen_dev_null()?;
         self.idmapped.raw_fds().for_each(sys::close_in_child);
         logger::phase("init: mounts done, root pivoted");
         if let Some(link) = self.console {

@@ -4,7 +4,7 @@
 //! fds (see `inroot`); mount(2) is always aimed at `/proc/self/fd/N`, never at a re-resolved path string.
 
 use std::fs::File;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -627,6 +627,35 @@ impl Rootfs<'_> {
             .context("move rootfs onto /")?;
         chroot(".").context("chroot into rootfs")?;
         chdir("/").context("chdir /")?;
+        Ok(())
+    }
+
+    /// After pivot, when hull made `/dev`: a standard stream that is a null device (the host's /dev/null, given by
+    /// the caller) is replaced by the container's own /dev/null, as runc's `reOpenDevNull` does, so that the container
+    /// holds no file of the host's mounts there (CRIU cannot dump one).
+    pub fn reopen_dev_null(&self) -> Result<()> {
+        if !needs_dev_setup(self.spec.mounts().as_deref().unwrap_or(&[])) {
+            return Ok(());
+        }
+        let root = File::open("/").context("open /")?;
+        let verified = verified_dev_null(root.as_fd())?;
+        let null = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(fd_path(&verified))
+            .context("reopen /dev/null")?;
+        for stream in 0..3 {
+            // SAFETY: fstat on a descriptor number; a closed one fails with EBADF and is left alone.
+            let Ok(st) = fstat(unsafe { BorrowedFd::borrow_raw(stream) }) else {
+                continue;
+            };
+            let is_char = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
+            if is_char && st.st_rdev == makedev(1, 3) {
+                // SAFETY: dup3 onto a standard stream number this process owns; `null` stays open for the call.
+                let ret = unsafe { libc::dup3(null.as_raw_fd(), stream, 0) };
+                Errno::result(ret).with_context(|| format!("reopen /dev/null as fd {stream}"))?;
+            }
+        }
         Ok(())
     }
 

@@ -658,6 +658,25 @@ fn a_config_without_a_mount_namespace_mounts_into_the_hosts_and_leaves_nothing()
     common::assert_leaves_nothing(&env);
 }
 
+/// runc's `reOpenDevNull`: a standard stream that is the host's /dev/null (here stdin, as `env.hull` gives it)
+/// becomes the container's own /dev/null, on one of the container's mounts, so nothing of the host's mounts is held
+/// (and CRIU can dump the container).
+#[test]
+fn a_host_dev_null_stream_is_reopened_inside_the_container() {
+    require_root!("a_host_dev_null_stream_is_reopened_inside_the_container");
+    let env = Env::new("devnull");
+    let script = "id=$(awk '/^mnt_id/ {print $2}' /proc/self/fdinfo/0); \
+                  awk -v id=$id '$1 == id {found=1} END {print found ? \"inside\" : \"outside \" id}' /proc/self/mountinfo";
+    assert_eq!(run_ok(&env, &sh(script)), "inside\n");
+    let mut config = sh(script);
+    common::add_user_namespace(&mut config);
+    assert_eq!(
+        run_ok(&env, &config),
+        "inside\n",
+        "with a user namespace, /dev/null is a bind of the host's node"
+    );
+}
+
 #[test]
 fn preserved_and_stray_fds() {
     require_root!("preserved_and_stray_fds");

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
+use crate::cgroups::Cgroup;
 use crate::container::Container;
 use proto::{CgroupMode, Features, Opts, ReqType, Request, Response};
 use swrk::Swrk;
@@ -289,7 +290,7 @@ pub fn checkpoint(container: &Container, spec: &Spec, opts: &CheckpointOptions) 
         }
     }
     if !opts.pre_dump {
-        add_dump_mounts(&mut rpc, spec, state.init_pid)?;
+        add_dump_mounts(&mut rpc, spec, &state.cgroup, state.init_pid)?;
         let descriptors = init_descriptors(state.init_pid)?;
         let path = opts.image_path.join(DESCRIPTORS);
         fs::write(&path, serde_json::to_vec(&descriptors)?)
@@ -354,7 +355,7 @@ fn external_namespace(spec: &Spec, ns_type: LinuxNamespaceType) -> Result<Option
 
 /// Bind mounts, masked files and device nodes are external to CRIU: their sources are the host's (runc's
 /// `addCriuDumpMount`, `addMaskPaths`).
-fn add_dump_mounts(rpc: &mut Opts, spec: &Spec, init: i32) -> Result<()> {
+fn add_dump_mounts(rpc: &mut Opts, spec: &Spec, cgroup: &Cgroup, init: i32) -> Result<()> {
     let mut external = |dest: &str, val: &str| rpc.ext_mnt.push((dest.to_owned(), val.to_owned()));
     for m in spec.mounts().as_deref().unwrap_or(&[]) {
         let options = m.options().as_deref().unwrap_or(&[]);
@@ -364,6 +365,9 @@ fn add_dump_mounts(rpc: &mut Opts, spec: &Spec, init: i32) -> Result<()> {
             let dest = m.destination().display().to_string();
             external(&dest, &dest);
         }
+    }
+    for (dest, _) in cgroup_binds(spec, cgroup) {
+        external(&dest, &dest);
     }
     let linux = spec.linux().as_ref();
     for path in linux
@@ -382,6 +386,36 @@ fn add_dump_mounts(rpc: &mut Opts, spec: &Spec, init: i32) -> Result<()> {
         external(&path, &path);
     }
     Ok(())
+}
+
+/// On a v1 or hybrid host without a cgroup namespace, a cgroup mount is a tmpfs holding a bind of the container's
+/// directory in each hierarchy (see `rootfs`): those binds are external to CRIU, as runc's `getCgroupMounts` makes
+/// them. Each is (destination in the container, host directory).
+fn cgroup_binds(spec: &Spec, cgroup: &Cgroup) -> Vec<(String, String)> {
+    let cgroup_ns = crate::spec::namespaces(spec)
+        .iter()
+        .any(|ns| ns.typ() == LinuxNamespaceType::Cgroup);
+    if cgroup_ns || cgroup.is_unified() {
+        return Vec::new();
+    }
+    let mounts = spec.mounts().as_deref().unwrap_or(&[]);
+    mounts
+        .iter()
+        .filter(|m| m.typ().as_deref() == Some("cgroup"))
+        .flat_map(|m| {
+            cgroup.hierarchies().iter().map(move |h| {
+                let name = h
+                    .mountpoint
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "unified".to_owned());
+                (
+                    m.destination().join(name).display().to_string(),
+                    h.path.display().to_string(),
+                )
+            })
+        })
+        .collect()
 }
 
 /// Every device node the container gets, the default ones first (runc's `config.Devices` holds both): in a user

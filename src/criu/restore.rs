@@ -176,6 +176,7 @@ pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) ->
     };
     let extra = restore_namespaces(&mut rpc, spec)?;
     add_restore_mounts(&mut rpc, spec, &bundle.dir);
+    rpc.ext_mnt.extend(super::cgroup_binds(spec, &cgroup));
     for (fd, name) in descriptors.iter().enumerate() {
         if name.contains("pipe:") {
             rpc.inherit_fd.push((name.clone(), fd as i32));

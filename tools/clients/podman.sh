@@ -46,6 +46,16 @@ podman_exited() {
   [[ $("${p[@]}" inspect -f '{{.State.Status}}' "$1" 2>&1) == exited ]]
 }
 
+# podman_counted ID: the counter container has logged a few lines.
+podman_counted() {
+  [[ $("${p[@]}" logs "$1" 2>/dev/null | tail -n1) -ge 3 ]]
+}
+
+# podman_counted_past ID N: it has logged a number past N.
+podman_counted_past() {
+  [[ $("${p[@]}" logs "$1" 2>/dev/null | tail -n1) -gt $2 ]]
+}
+
 # podman_scenarios NAME BINARY
 podman_scenarios() {
   local name=$1 label="podman/$1" id="hp-$1" seen p cids=$pm_dir/cids-$1
@@ -97,6 +107,33 @@ podman_scenarios() {
   expect logs-after-restart $'started\ngot TERM\nstarted' "$seen"
   seen=$(out "${p[@]}" rm "$id-d")
   expect rm '*rc=0' "$seen"
+
+  # Checkpoint and restore through the runtime (CRIU 4.1 from `make criu` first on PATH), in place and through an
+  # exported archive into a new container: the counter goes on from where it stopped.
+  local counter='i=0; while :; do echo $i; i=$((i+1)); sleep 0.1; done' before after
+  seen=$(out "${run[@]}" -d --cidfile "$cids/ck" --name "$id-ck" "$busybox_image" sh -c "$counter")
+  expect checkpoint-run '*rc=0' "$seen"
+  wait_for "$id-ck to count" 10 podman_counted "$id-ck"
+  seen=$(out "${p[@]}" container checkpoint "$id-ck")
+  expect checkpoint '*rc=0' "$seen"
+  seen=$("${p[@]}" inspect -f '{{.State.Status}}' "$id-ck" 2>&1)
+  expect checkpointed-exited exited "$seen"
+  before=$("${p[@]}" logs "$id-ck" 2>&1 | tail -n1)
+  seen=$(out "${p[@]}" container restore "$id-ck")
+  expect restore '*rc=0' "$seen"
+  wait_for "$id-ck to count on" 10 podman_counted_past "$id-ck" "$before"
+  after=$("${p[@]}" logs "$id-ck" 2>&1 | tail -n1)
+  expect restore-continues yes "$( ((after > before && after < before + 100)) && echo yes || echo "from $before to $after")"
+  seen=$(out "${p[@]}" container checkpoint -e "$pm_dir/$name-ck.tar.gz" "$id-ck")
+  expect checkpoint-export '*rc=0' "$seen"
+  before=$("${p[@]}" logs "$id-ck" 2>&1 | tail -n1)
+  "${p[@]}" rm -f "$id-ck" >/dev/null 2>&1
+  seen=$(out "${p[@]}" container restore -i "$pm_dir/$name-ck.tar.gz" --name "$id-ck2")
+  expect restore-import '*rc=0' "$seen"
+  "${p[@]}" inspect -f '{{.Id}}' "$id-ck2" >"$cids/ck2" 2>/dev/null
+  expect import-continues yes "$(wait_for "$id-ck2 to count on" 10 podman_counted_past "$id-ck2" "$before" && echo yes)"
+  seen=$(out "${p[@]}" rm -f -t 0 "$id-ck2")
+  expect rm-restored '*rc=0' "$seen"
 
   seen=$(out "${run[@]}" --cidfile "$cids/bad" --rm --name "$id-bad" "$busybox_image" /nonexistent)
   # One error line: podman read the runtime's --log-format json error (not raw JSON, not two messages).
