@@ -103,8 +103,7 @@ fn read_count(path: &Path) -> u64 {
         .ok()
         .and_then(|s| {
             s.lines()
-                .filter(|l| !l.trim().is_empty())
-                .last()?
+                .rfind(|l| !l.trim().is_empty())?
                 .trim()
                 .parse()
                 .ok()
