@@ -193,45 +193,13 @@ const EXEC_FLAGS: &[Flag] = &[
     switch("ignore-paused", None, "allow exec in a paused container"),
 ];
 
-const CHECKPOINT_FLAGS: &[Flag] = &[
-    value("image-path", None, "path for saving criu image files"),
+/// The flags `checkpoint` and `restore` share, as runc defines them for both.
+const CRIU_FLAGS: &[Flag] = &[
     value("work-path", None, "path for saving work files and logs"),
-    value(
-        "parent-path",
-        None,
-        "path for previous criu image files in pre-dump",
-    ),
-    switch(
-        "leave-running",
-        None,
-        "leave the process running after checkpointing",
-    ),
     switch("tcp-established", None, "allow open tcp connections"),
-    switch("tcp-skip-in-flight", None, "skip in-flight tcp connections"),
-    switch(
-        "link-remap",
-        None,
-        "allow one to link unlinked files back when possible",
-    ),
     switch("ext-unix-sk", None, "allow external unix sockets"),
     switch("shell-job", None, "allow shell jobs"),
-    switch(
-        "lazy-pages",
-        None,
-        "use userfaultfd to lazily restore memory pages",
-    ),
-    value(
-        "status-fd",
-        None,
-        "criu writes \\0 to this FD once lazy-pages is ready",
-    ),
-    value("page-server", None, "ADDRESS:PORT of the page server"),
     switch("file-locks", None, "handle file locks, for safety"),
-    switch(
-        "pre-dump",
-        None,
-        "dump container's memory information only, leave the container running after this",
-    ),
     value(
         "manage-cgroups-mode",
         None,
@@ -247,21 +215,47 @@ const CHECKPOINT_FLAGS: &[Flag] = &[
         None,
         "enable auto deduplication of memory images",
     ),
+    switch(
+        "lazy-pages",
+        None,
+        "use userfaultfd to lazily restore memory pages",
+    ),
+];
+
+const CHECKPOINT_FLAGS: &[Flag] = &[
+    value("image-path", None, "path for saving criu image files"),
+    value(
+        "parent-path",
+        None,
+        "path for previous criu image files in pre-dump",
+    ),
+    switch(
+        "leave-running",
+        None,
+        "leave the process running after checkpointing",
+    ),
+    switch("tcp-skip-in-flight", None, "skip in-flight tcp connections"),
+    switch(
+        "link-remap",
+        None,
+        "allow one to link unlinked files back when possible",
+    ),
+    value(
+        "status-fd",
+        None,
+        "criu writes \\0 to this FD once lazy-pages is ready",
+    ),
+    value("page-server", None, "ADDRESS:PORT of the page server"),
+    switch(
+        "pre-dump",
+        None,
+        "dump container's memory information only, leave the container running after this",
+    ),
 ];
 
 const RESTORE_FLAGS: &[Flag] = &[
     CONSOLE_SOCKET,
     value("image-path", None, "path to criu image files for restoring"),
-    value("work-path", None, "path for saving work files and logs"),
-    switch("tcp-established", None, "allow open tcp connections"),
-    switch("ext-unix-sk", None, "allow external unix sockets"),
-    switch("shell-job", None, "allow shell jobs"),
-    switch("file-locks", None, "handle file locks, for safety"),
-    value(
-        "manage-cgroups-mode",
-        None,
-        "cgroups mode: soft|full|strict|ignore (default: soft)",
-    ),
     value(
         "bundle",
         Some("b"),
@@ -278,21 +272,6 @@ const RESTORE_FLAGS: &[Flag] = &[
         "no-pivot",
         None,
         "do not use pivot root to jail process inside rootfs.  This should be used whenever the rootfs is on top of a ramdisk",
-    ),
-    list(
-        "empty-ns",
-        None,
-        "create a namespace, but don't restore its properties",
-    ),
-    switch(
-        "auto-dedup",
-        None,
-        "enable auto deduplication of memory images",
-    ),
-    switch(
-        "lazy-pages",
-        None,
-        "use userfaultfd to lazily restore memory pages",
     ),
     value(
         "lsm-profile",
@@ -460,7 +439,7 @@ const COMMANDS: &[Spec] = &[
         "checkpoint",
         "checkpoint a running container",
         "<container-id>",
-        &[CHECKPOINT_FLAGS],
+        &[CHECKPOINT_FLAGS, CRIU_FLAGS],
     ),
     command(
         "create",
@@ -514,7 +493,7 @@ const COMMANDS: &[Spec] = &[
         "restore",
         "restore a container from a previous checkpoint",
         "<container-id>",
-        &[RESTORE_FLAGS],
+        &[RESTORE_FLAGS, CRIU_FLAGS],
     ),
     command(
         "resume",

@@ -11,7 +11,6 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
@@ -36,7 +35,7 @@ use crate::spec::{self, Bundle};
 use crate::state::{self, Root, SpecState, State, EXEC_FIFO};
 use crate::{
     console, credentials, default_spec, foreground, idmap, lsm, netdev, notify, resctrl, rootless,
-    seccomp, subid, sys, timefmt,
+    seccomp, subid, sys,
 };
 
 /// How the caller's terminal settings combine with `process.terminal` (runc's `checkTerminal`); `create` always
@@ -212,13 +211,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
     });
     let bundle = spec::load_bundle(&bundle_dir)?;
     logger::phase("create: config loaded");
-    let terminal = bundle
-        .spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
-    check_terminal(terminal, opts.console_socket.is_some(), detach)?;
+    check_terminal(bundle.terminal(), opts.console_socket.is_some(), detach)?;
     let listen = listen_fds();
     check_passed_fds(listen, opts.preserve_fds)?;
     let linux = bundle.spec.linux().as_ref().context("linux is not set")?;
@@ -447,27 +440,16 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
             .context("container init exited during create")?
             .start_time;
         let state = State {
-            oci_version: default_spec::OCI_VERSION.to_owned(),
-            id: id.to_owned(),
-            init_pid: init_pid.as_raw(),
-            init_start_time: start_time,
-            bundle: bundle.dir.clone(),
-            rootfs: bundle.rootfs.clone(),
-            created: timefmt::rfc3339_nano(SystemTime::now()),
-            annotations: annotations.clone(),
-            cgroup: cgroup.clone(),
-            private_pid_ns: plan.private_pid,
-            seccomp: linux.seccomp().clone(),
-            hooks: hooks.cloned(),
-            personality: linux.personality().clone(),
-            exec_cpu_affinity: bundle
-                .spec
-                .process()
-                .as_ref()
-                .and_then(|p| p.exec_cpu_affinity().clone()),
-            memory_policy: linux.memory_policy().clone(),
             host_mounts: host_mounts.clone(),
             intel_rdt: intel_rdt.clone(),
+            ..State::of_new_container(
+                id,
+                &bundle,
+                &cgroup,
+                plan.private_pid,
+                init_pid.as_raw(),
+                start_time,
+            )
         };
         state.save(&dir)?;
         logger::phase("create: state saved");

@@ -16,6 +16,17 @@ pub struct Bundle {
     pub rootfs: PathBuf,
 }
 
+impl Bundle {
+    /// `process.terminal`.
+    pub fn terminal(&self) -> bool {
+        self.spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false)
+    }
+}
+
 /// Read and check `<dir>/config.json`; `dir` must already be absolute.
 pub fn load_bundle(dir: &Path) -> Result<Bundle> {
     let config = dir.join("config.json");

@@ -267,6 +267,46 @@ impl State {
             .with_context(|| format!("write {}", path.display()))
     }
 
+    /// The record of a container whose init is `init_pid`, now (made by `create`, or by `restore`): what the later
+    /// commands keep from the bundle's config. `host_mounts` and `intel_rdt` are the caller's to fill in.
+    pub fn of_new_container(
+        id: &str,
+        bundle: &crate::spec::Bundle,
+        cgroup: &Cgroup,
+        private_pid_ns: bool,
+        init_pid: i32,
+        init_start_time: u64,
+    ) -> State {
+        let spec = &bundle.spec;
+        let linux = spec.linux().as_ref();
+        State {
+            oci_version: crate::default_spec::OCI_VERSION.to_owned(),
+            id: id.to_owned(),
+            init_pid,
+            init_start_time,
+            bundle: bundle.dir.clone(),
+            rootfs: bundle.rootfs.clone(),
+            created: crate::timefmt::rfc3339_nano(std::time::SystemTime::now()),
+            annotations: spec
+                .annotations()
+                .as_ref()
+                .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+            cgroup: cgroup.clone(),
+            private_pid_ns,
+            seccomp: linux.and_then(|l| l.seccomp().clone()),
+            hooks: spec.hooks().clone(),
+            personality: linux.and_then(|l| l.personality().clone()),
+            exec_cpu_affinity: spec
+                .process()
+                .as_ref()
+                .and_then(|p| p.exec_cpu_affinity().clone()),
+            memory_policy: linux.and_then(|l| l.memory_policy().clone()),
+            host_mounts: None,
+            intel_rdt: None,
+        }
+    }
+
     /// Write `<dir>/state.json` atomically (temporary file + rename).
     pub fn save(&self, dir: &Path) -> Result<()> {
         let bytes = serde_json::to_vec(self).context("encode state")?;

@@ -34,13 +34,11 @@ pub fn run(root: &Root, args: &RestoreArgs) -> Result<i32> {
     criu::prepare_image_paths(&image_path, None)?;
     let bundle_dir = args.bundle.as_deref().map(absolute).unwrap_or(cwd.clone());
     let bundle = crate::spec::load_bundle(&bundle_dir)?;
-    let terminal = bundle
-        .spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
-    spawn::check_terminal(terminal, args.console_socket.is_some(), args.detach)?;
+    spawn::check_terminal(
+        bundle.terminal(),
+        args.console_socket.is_some(),
+        args.detach,
+    )?;
     let opts = RestoreOptions {
         image_path,
         work_path: args.work_path.as_deref().map(absolute),

@@ -8,7 +8,6 @@ use std::fs::{self, File};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -25,7 +24,7 @@ use crate::container::Container;
 use crate::hooks::{self, Kind};
 use crate::spec::Bundle;
 use crate::state::{self, Lock, Root, SpecState, State};
-use crate::{default_spec, inroot, logger, mountopts, namespaces, timefmt};
+use crate::{default_spec, inroot, logger, mountopts, namespaces};
 
 const RESTORE_LOG: &str = "restore.log";
 
@@ -213,7 +212,11 @@ pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) ->
                 hooks::run(Kind::CreateRuntime, hooks, hook_state(pid), cwd)?;
             }
             "post-restore" => {
-                let state = restored_state(id, bundle, &annotations, &cgroup, &plan, pid)?;
+                let start_time = state::proc_stat(pid)
+                    .context("the restored init is gone")?
+                    .start_time;
+                let state =
+                    State::of_new_container(id, bundle, &cgroup, plan.private_pid, pid, start_time);
                 state.save(&dir)?;
                 restored = Some(state);
             }
@@ -232,44 +235,6 @@ pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) ->
     undo.armed = false;
     drop(undo);
     Ok(Container { dir, state })
-}
-
-/// The restored container's record, as `create` writes it for a new one.
-fn restored_state(
-    id: &str,
-    bundle: &Bundle,
-    annotations: &BTreeMap<String, String>,
-    cgroup: &Cgroup,
-    plan: &namespaces::Plan,
-    pid: i32,
-) -> Result<State> {
-    let start_time = state::proc_stat(pid)
-        .context("the restored init is gone")?
-        .start_time;
-    let linux = bundle.spec.linux().as_ref();
-    Ok(State {
-        oci_version: default_spec::OCI_VERSION.to_owned(),
-        id: id.to_owned(),
-        init_pid: pid,
-        init_start_time: start_time,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: timefmt::rfc3339_nano(SystemTime::now()),
-        annotations: annotations.clone(),
-        cgroup: cgroup.clone(),
-        private_pid_ns: plan.private_pid,
-        seccomp: linux.and_then(|l| l.seccomp().clone()),
-        hooks: bundle.spec.hooks().clone(),
-        personality: linux.and_then(|l| l.personality().clone()),
-        exec_cpu_affinity: bundle
-            .spec
-            .process()
-            .as_ref()
-            .and_then(|p| p.exec_cpu_affinity().clone()),
-        memory_policy: linux.and_then(|l| l.memory_policy().clone()),
-        host_mounts: None,
-        intel_rdt: None,
-    })
 }
 
 /// In a user namespace of its own, the restored tasks read their images as the container's root, so the image
