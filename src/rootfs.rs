@@ -4,7 +4,7 @@
 //! fds (see `inroot`); mount(2) is always aimed at `/proc/self/fd/N`, never at a re-resolved path string.
 
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -637,6 +637,18 @@ impl Rootfs<'_> {
         if !needs_dev_setup(self.spec.mounts().as_deref().unwrap_or(&[])) {
             return Ok(());
         }
+        let null_streams: Vec<RawFd> = (0..3)
+            .filter(|&stream| {
+                // SAFETY: fstat on a descriptor number; a closed one fails with EBADF and is left alone.
+                fstat(unsafe { BorrowedFd::borrow_raw(stream) }).is_ok_and(|st| {
+                    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR
+                        && st.st_rdev == makedev(1, 3)
+                })
+            })
+            .collect();
+        if null_streams.is_empty() {
+            return Ok(());
+        }
         let root = File::open("/").context("open /")?;
         let verified = verified_dev_null(root.as_fd())?;
         let null = std::fs::OpenOptions::new()
@@ -644,17 +656,10 @@ impl Rootfs<'_> {
             .write(true)
             .open(fd_path(&verified))
             .context("reopen /dev/null")?;
-        for stream in 0..3 {
-            // SAFETY: fstat on a descriptor number; a closed one fails with EBADF and is left alone.
-            let Ok(st) = fstat(unsafe { BorrowedFd::borrow_raw(stream) }) else {
-                continue;
-            };
-            let is_char = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
-            if is_char && st.st_rdev == makedev(1, 3) {
-                // SAFETY: dup3 onto a standard stream number this process owns; `null` stays open for the call.
-                let ret = unsafe { libc::dup3(null.as_raw_fd(), stream, 0) };
-                Errno::result(ret).with_context(|| format!("reopen /dev/null as fd {stream}"))?;
-            }
+        for stream in null_streams {
+            // SAFETY: dup3 onto a standard stream number this process owns; `null` stays open for the call.
+            let ret = unsafe { libc::dup3(null.as_raw_fd(), stream, 0) };
+            Errno::result(ret).with_context(|| format!("reopen /dev/null as fd {stream}"))?;
         }
         Ok(())
     }

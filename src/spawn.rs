@@ -5,7 +5,6 @@
 //! a create killed at any point leaves what `delete --force` needs to remove the rest.
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -258,12 +257,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOpts, detach: bool) -> Result<
         plan.new_user_ns() && !rootless::enabled(),
     )?;
 
-    let annotations: BTreeMap<String, String> = bundle
-        .spec
-        .annotations()
-        .as_ref()
-        .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
+    let annotations = bundle.annotations();
     let hooks = bundle.spec.hooks().as_ref();
     let container_state = |pid: i32| SpecState {
         oci_version: default_spec::OCI_VERSION,

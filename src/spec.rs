@@ -17,6 +17,15 @@ pub struct Bundle {
 }
 
 impl Bundle {
+    /// `annotations`, sorted, as the state and the hooks' state carry them.
+    pub fn annotations(&self) -> std::collections::BTreeMap<String, String> {
+        self.spec
+            .annotations()
+            .as_ref()
+            .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+
     /// `process.terminal`.
     pub fn terminal(&self) -> bool {
         self.spec

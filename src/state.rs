@@ -287,11 +287,7 @@ impl State {
             bundle: bundle.dir.clone(),
             rootfs: bundle.rootfs.clone(),
             created: crate::timefmt::rfc3339_nano(std::time::SystemTime::now()),
-            annotations: spec
-                .annotations()
-                .as_ref()
-                .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default(),
+            annotations: bundle.annotations(),
             cgroup: cgroup.clone(),
             private_pid_ns,
             seccomp: linux.and_then(|l| l.seccomp().clone()),

@@ -3,7 +3,6 @@
 //! as hull's children (`rst_sibling`) in a root that is a bind of the rootfs; at `post-restore` hull records the new
 //! init. A failed restore leaves no state directory, cgroup, mount or process.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
@@ -188,11 +187,7 @@ pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) ->
     // What CRIU restores is born in the container's cgroup: CRIU goes there first (runc's `criuApplyCgroups`).
     cgroup.attach(worker.pid())?;
     rpc.cg_root = cgroup_roots(worker.pid())?;
-    let annotations: BTreeMap<String, String> = spec
-        .annotations()
-        .as_ref()
-        .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
+    let annotations = bundle.annotations();
     let hook_state = |pid: i32| SpecState {
         oci_version: default_spec::OCI_VERSION,
         id,
