@@ -566,7 +566,7 @@ fn asks_for_limits(resources: Option<&LinuxResources>) -> bool {
 /// The resources to apply: the configured ones, applied even when absent so that the default device policy (deny
 /// all but runc's default devices) is set up. Access to a `linux.devices` node comes only from
 /// `linux.resources.devices`, as in runc: creating a node grants nothing.
-fn cgroup_resources(spec: &oci_spec::runtime::Spec) -> LinuxResources {
+pub fn cgroup_resources(spec: &oci_spec::runtime::Spec) -> LinuxResources {
     spec.linux()
         .as_ref()
         .and_then(|l| l.resources().clone())

@@ -12,14 +12,30 @@ use std::time::{Duration, Instant};
 use common::console::ConsoleSocket;
 use common::{base_config, Env};
 
-/// The CRIU wrapper tools/criu.sh makes, when it runs here.
+/// A directory whose `criu` hull can use, as its `features` judge it: the wrapper tools/criu.sh makes (CRIU 4.1, which
+/// Linux 6.13 and later need), else the first `criu` on PATH (Debian 12's 3.17 in the guest of `make test-host`).
 fn criu_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("build/criu");
-    let works = Command::new(dir.join("criu"))
-        .arg("--version")
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("build/criu");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let on_path = std::env::split_paths(&path).find(|dir| dir.join("criu").is_file());
+    [Some(built), on_path]
+        .into_iter()
+        .flatten()
+        .find(|dir| checkpoint_enabled(&dir.display().to_string()) == "true")
+}
+
+/// What `hull features` says of checkpointing with `path` as PATH.
+fn checkpoint_enabled(path: &str) -> String {
+    let out = common::hull_command()
+        .arg("features")
+        .env("PATH", path)
         .output()
-        .is_ok_and(|o| o.status.success());
-    works.then_some(dir)
+        .unwrap();
+    let features: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    features["annotations"]["org.opencontainers.runc.checkpoint.enabled"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 macro_rules! require_criu {
@@ -28,7 +44,7 @@ macro_rules! require_criu {
         match criu_dir() {
             Some(dir) => dir,
             None => skip!(
-                "{}: no working CRIU at build/criu/criu (make criu builds it from Debian trixie's criu 4.1)",
+                "{}: no CRIU hull can use at build/criu/criu (make criu builds it from Debian trixie's criu 4.1) or on PATH",
                 $name
             ),
         }
@@ -376,6 +392,98 @@ fn restore_continues_the_container_where_checkpoint_stopped_it() {
     );
 }
 
+/// A TCP connection inside the container (busybox nc sending 0, 1, 2, ... to a listener on its loopback, which appends
+/// each to /count): CRIU dumps an established connection only with `--tcp-established`, and with it on restore the
+/// same connection goes on, no number lost or repeated. The network namespace is restored empty, as runc leaves it
+/// (`--empty-ns` network is always set): a createRuntime hook brings its loopback up, as a CNI plugin would.
+#[test]
+fn an_established_tcp_connection_survives_with_tcp_established() {
+    let criu = require_criu!("an_established_tcp_connection_survives_with_tcp_established");
+    let env = Env::new("rsttcp");
+    let (count, _stdio) = counting_with(&env, |config, _| {
+        config["process"]["args"] = serde_json::json!([
+            "sh",
+            "-c",
+            "sleep 100000 | nc -l -p 9000 > /count & sleep 0.2; \
+             i=0; while :; do echo $i; i=$((i+1)); sleep 0.05; done | nc 127.0.0.1 9000"
+        ]);
+        config["hooks"] = serde_json::json!({"createRuntime": [{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", "pid=$(sed 's/.*\"pid\":\\([0-9]*\\).*/\\1/'); exec nsenter -t $pid -n ip link set lo up"]
+        }]});
+    });
+    let images = env.dir.path().join("images");
+    let images_arg = images.to_str().unwrap();
+
+    let r = hull(
+        &env,
+        &criu,
+        &[
+            "checkpoint",
+            "--leave-running",
+            "--image-path",
+            images_arg,
+            &env.id,
+        ],
+    );
+    assert_ne!(
+        r.code,
+        0,
+        "checkpoint of an established connection without --tcp-established: {}",
+        r.describe()
+    );
+    assert!(
+        r.stderr.contains("--tcp-established"),
+        "CRIU's refusal is quoted: {}",
+        r.describe()
+    );
+    fs::remove_dir_all(&images).unwrap();
+    let r = hull(
+        &env,
+        &criu,
+        &[
+            "checkpoint",
+            "--tcp-established",
+            "--image-path",
+            images_arg,
+            &env.id,
+        ],
+    );
+    if r.stderr.contains("checkpoint-restore/criu#2718") {
+        skip!(
+            "an_established_tcp_connection_survives_with_tcp_established: this CRIU cannot dump sockets on this \
+             kernel, and hull says so: {}",
+            r.stderr.lines().last().unwrap_or_default()
+        );
+    }
+    assert_eq!(r.code, 0, "checkpoint --tcp-established: {}", r.describe());
+    let stopped = read_count(&count);
+
+    let (r, _restored_stdio) = restore(
+        &env,
+        &criu,
+        &["--tcp-established", "--image-path", images_arg, &env.id],
+    );
+    assert_eq!(r.code, 0, "restore --tcp-established: {}", r.describe());
+    wait_until(
+        || read_count(&count) > stopped + 5,
+        "numbers to arrive again over the restored connection",
+    );
+    let received: Vec<String> = fs::read_to_string(&count)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let expected: Vec<String> = (0..received.len()).map(|i| i.to_string()).collect();
+    assert_eq!(
+        received, expected,
+        "every number once, in order, across the checkpoint at {stopped}"
+    );
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
+    common::assert_leaves_nothing(&env);
+}
+
 /// A restore that fails (no image there) names CRIU's log and leaves no state directory, cgroup or mount.
 #[test]
 fn a_failed_restore_leaves_nothing() {
@@ -438,20 +546,12 @@ fn a_failed_restore_leaves_nothing() {
 #[test]
 fn features_say_checkpoint_only_with_a_usable_criu() {
     let criu = require_criu!("features_say_checkpoint_only_with_a_usable_criu");
-    let enabled = |path: &str| -> String {
-        let out = common::hull_command()
-            .arg("features")
-            .env("PATH", path)
-            .output()
-            .unwrap();
-        let features: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        features["annotations"]["org.opencontainers.runc.checkpoint.enabled"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    assert_eq!(enabled(&criu.display().to_string()), "true");
-    assert_eq!(enabled("/nonexistent"), "false", "no CRIU on PATH");
+    assert_eq!(checkpoint_enabled(&criu.display().to_string()), "true");
+    assert_eq!(
+        checkpoint_enabled("/nonexistent"),
+        "false",
+        "no CRIU on PATH"
+    );
 }
 
 /// Lines read from a pty master until one `tick N` with N past `after` arrives; returns that N.

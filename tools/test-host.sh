@@ -16,7 +16,7 @@ tests=("$@")
 everything=0
 if [ ${#tests[@]} -eq 0 ]; then
   everything=1
-  tests=(lifecycle cgroups cgroup_effects events errors container_view exec terminal seccomp escapes hooks userns features rootless systemd faults)
+  tests=(lifecycle cgroups cgroup_effects events errors container_view exec terminal seccomp escapes hooks userns features rootless systemd checkpoint faults)
 fi
 tools/vm.sh setup
 # Build the test binaries and find their paths (cargo prints them as JSON artifacts). They are static, like hull.

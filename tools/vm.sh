@@ -38,7 +38,7 @@ TCG_CPU=qemu64,+rdrand,+cx16,+lahf-lm,+popcnt,+ssse3,+sse4.1,+sse4.2
 KEEP=${HULL_VM_KEEP:-0}
 VERBOSE=${HULL_VM_VERBOSE:-0}
 # Raise when the recipe changes: a new base image is then built beside the old one.
-RECIPE=3
+RECIPE=4
 BASE="$CACHE/base-r$RECIPE.qcow2"
 # run's defaults (its options change them).
 ENVS=()
@@ -52,7 +52,7 @@ LEAN_UNITS="docker.service docker.socket containerd.service podman-restart.servi
 PACKAGES=(systemd systemd-sysv dbus dbus-user-session udev kmod libpam-systemd procps iproute2 iptables jq
   busybox-static e2fsprogs util-linux strace podman conmon crun runc containerd docker.io tini catatonit uidmap
   fuse-overlayfs slirp4netns netavark aardvark-dns apparmor initramfs-tools linux-image-cloud-amd64
-  python3-grpcio python3-protobuf protobuf-compiler)
+  python3-grpcio python3-protobuf protobuf-compiler criu)
 
 say() { printf 'vm: %s\n' "$*" >&2; }
 fail() { printf 'vm: error: %s\n' "$*" >&2; exit 125; }

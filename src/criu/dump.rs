@@ -75,6 +75,12 @@ fn check_feature(feature: Features, name: &str) -> Result<()> {
 /// `checkpoint`: dump the running container into `opts.image_path` (runc's `Container.Checkpoint`). With neither
 /// `leave_running` nor `pre_dump`, CRIU kills the container's processes once dumped; the caller then destroys it.
 pub fn checkpoint(container: &Container, spec: &Spec, opts: &CheckpointOptions) -> Result<()> {
+    if crate::rootless::enabled() {
+        bail!(
+            "checkpoint needs root: CRIU reads a container's namespaces, mounts and memory only with CAP_SYS_ADMIN \
+             in the host's user namespace"
+        );
+    }
     let version = check_version(MIN_VERSION)?;
     let mode = cgroup_mode(&opts.manage_cgroups_mode)?;
     let images = File::open(&opts.image_path)

@@ -212,7 +212,18 @@ fn device_paths(spec: &Spec) -> Vec<String> {
     paths
 }
 
-/// runc's `logCriuErrors`: CRIU's log file, and its lines around each error, for the failure's message.
+/// CRIU failures with a known cause outside hull: a line of the log, and what to tell the user.
+const KNOWN_CAUSES: &[(&str, &str)] = &[(
+    "Can't get 1:16 opt: Operation not supported",
+    "this CRIU cannot dump sockets on Linux 6.16 and later, which refuse SO_PASSCRED on inet sockets: a CRIU with \
+     the fix for checkpoint-restore/criu#2718 is needed",
+)];
+
+/// At most this many lines of CRIU's log are quoted; the first errors are the cause, the later ones its echoes.
+const QUOTED_LINES: usize = 40;
+
+/// runc's `logCriuErrors`: CRIU's log file and, as `grep -n -B5 Error` shows them, the lines up to each error; then
+/// the cause of a failure hull recognises.
 fn quote_log(log: &Path) -> String {
     let Ok(file) = File::open(log) else {
         return format!("see {}", log.display());
@@ -230,8 +241,14 @@ fn quote_log(log: &Path) -> String {
         }
         last = i + 1;
     }
-    let tail: Vec<String> = quoted.iter().rev().take(8).rev().cloned().collect();
-    format!("CRIU log {}:\n{}", log.display(), tail.join("\n"))
+    quoted.truncate(QUOTED_LINES);
+    let mut text = format!("CRIU log {}:\n{}", log.display(), quoted.join("\n"));
+    for (symptom, cause) in KNOWN_CAUSES {
+        if lines.iter().any(|line| line.contains(symptom)) {
+            text.push_str(&format!("\n{cause}"));
+        }
+    }
+    text
 }
 
 #[cfg(test)]
@@ -306,6 +323,24 @@ mod tests {
         assert!(quoted.starts_with(&format!("CRIU log {}:", log.display())));
         assert!(
             quoted.contains("4:line 4\n") && quoted.ends_with("9:Error (x): boom"),
+            "{quoted}"
+        );
+    }
+
+    #[test]
+    fn a_known_criu_limit_is_named_after_the_quote() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("dump.log");
+        fs::write(
+            &log,
+            "(00.077192) Error (criu/sockets.c:628): sockets: Can't get 1:16 opt: Operation not supported\n\
+             (00.077214) Error (criu/cr-dump.c:1681): Dump files (pid: 28219) failed with -1\n",
+        )
+        .unwrap();
+        let quoted = quote_log(&log);
+        assert!(
+            quoted.contains("1:(00.077192) Error")
+                && quoted.ends_with("checkpoint-restore/criu#2718 is needed"),
             "{quoted}"
         );
     }

@@ -5,7 +5,7 @@
 
 use std::fs::{self, File};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -107,6 +107,12 @@ impl Drop for CriuRoot {
 
 /// Restore container `id` of `bundle` from `opts.image_path`; returns the restored container once CRIU is done.
 pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) -> Result<Container> {
+    if crate::rootless::enabled() {
+        bail!(
+            "restore needs root: CRIU restores a container's namespaces, mounts and process ids only with \
+             CAP_SYS_ADMIN in the host's user namespace"
+        );
+    }
     super::check_version(MIN_VERSION)?;
     let mode = cgroup_mode(&opts.manage_cgroups_mode)?;
     let spec = &bundle.spec;
@@ -118,10 +124,13 @@ pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) ->
     if plan.new_user_ns() {
         give_images_to_container_root(&opts.image_path, linux)?;
     }
-    if crate::rootless::enabled() || crate::cgroups::systemd::enabled() {
-        bail!("restore by a rootless hull or with --systemd-cgroup is not supported yet");
-    }
-    let mut cgroup = Cgroup::resolve(linux.cgroups_path().as_deref(), id)?;
+    // systemd makes the cgroup once a process exists for its unit: CRIU's own, as runc's `criuApplyCgroups` does.
+    let mut cgroup = if crate::cgroups::systemd::enabled() {
+        Cgroup::resolve_systemd(linux.cgroups_path().as_deref(), id, false)?
+    } else {
+        Cgroup::resolve(linux.cgroups_path().as_deref(), id)?
+    };
+    let by_systemd = cgroup.systemd_unit().is_some();
 
     let _lock: Lock = root.create_container_dir(id)?;
     let dir = root.container_dir(id);
@@ -133,10 +142,17 @@ pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) ->
     };
     cgroup.expect_created();
     State::save_intent(&dir, id, &bundle.dir, &cgroup, None, None)?;
-    cgroup.create()?;
-    cgroup.check_reusable()?;
+    if !by_systemd {
+        cgroup.create()?;
+        if let Err(err) = cgroup.check_reusable() {
+            if let Err(e) = cgroup.remove_made() {
+                logger::log(logger::Level::Warning, &format!("cleanup: {e:#}"));
+            }
+            return Err(err);
+        }
+        crate::spawn::apply_limits(&cgroup, spec)?;
+    }
     undo.cgroup = Some(&cgroup);
-    crate::spawn::apply_limits(&cgroup, spec)?;
 
     let criu_root = CriuRoot::bind(&dir, &bundle.rootfs)?;
     prepare_mount_points(spec, &bundle.rootfs)?;
@@ -185,7 +201,18 @@ pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) ->
     let extra_fds: Vec<BorrowedFd<'_>> = extra.iter().map(|fd| fd.as_fd()).collect();
     let worker = Swrk::start(&criu, true, &extra_fds)?;
     // What CRIU restores is born in the container's cgroup: CRIU goes there first (runc's `criuApplyCgroups`).
-    cgroup.attach(worker.pid())?;
+    if by_systemd {
+        let annotations = spec.annotations().clone().unwrap_or_default();
+        cgroup.start_unit(
+            worker.pid() as u32,
+            id,
+            &crate::spawn::cgroup_resources(spec),
+            &annotations,
+        )?;
+        crate::spawn::apply_limits(&cgroup, spec)?;
+    } else {
+        cgroup.attach(worker.pid())?;
+    }
     rpc.cg_root = cgroup_roots(worker.pid())?;
     let annotations = bundle.annotations();
     let hook_state = |pid: i32| SpecState {
@@ -232,29 +259,32 @@ pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) ->
     Ok(Container { dir, state })
 }
 
-/// In a user namespace of its own, the restored tasks read their images as the container's root, so the image
-/// directory and its files are given to the host ids the container's root maps to (as runc#5121's test does by hand;
-/// without it CRIU stops at `Unable to open tty-info.img: Permission denied`).
+/// In a user namespace of its own, the restored tasks look their images up in the image directory first as host root
+/// (before CRIU writes their id maps and switches their credentials) and then as the container's root. So the image
+/// directory and its files go to the host uid the container's root maps to, with group root (gid 0), and directories
+/// also get group search and read: the owner covers the second case, the group the first (without it CRIU stops at
+/// `Unable to open timens-0.img: Permission denied` whenever the task is faster than the map).
 fn give_images_to_container_root(images: &Path, linux: &oci_spec::runtime::Linux) -> Result<()> {
-    let host_id =
-        |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>, what: &str| -> Result<u32> {
-            maps.into_iter()
-                .flatten()
-                .find(|m| m.container_id() == 0)
-                .map(|m| m.host_id())
-                .with_context(|| format!("linux.{what} maps no container id 0"))
-        };
-    let uid = host_id(linux.uid_mappings().as_ref(), "uidMappings")?;
-    let gid = host_id(linux.gid_mappings().as_ref(), "gidMappings")?;
-    chown_tree(images, uid, gid)
+    let uid = linux
+        .uid_mappings()
+        .iter()
+        .flatten()
+        .find(|m| m.container_id() == 0)
+        .map(|m| m.host_id())
+        .context("linux.uidMappings maps no container id 0")?;
+    give_tree(images, uid)
 }
 
-fn chown_tree(path: &Path, uid: u32, gid: u32) -> Result<()> {
-    std::os::unix::fs::lchown(path, Some(uid), Some(gid))
-        .with_context(|| format!("chown {} to {uid}:{gid}", path.display()))?;
-    if fs::symlink_metadata(path)?.is_dir() {
+fn give_tree(path: &Path, uid: u32) -> Result<()> {
+    std::os::unix::fs::lchown(path, Some(uid), Some(0))
+        .with_context(|| format!("chown {} to {uid}:0", path.display()))?;
+    let meta = fs::symlink_metadata(path).with_context(|| format!("stat {}", path.display()))?;
+    if meta.is_dir() {
+        let mode = meta.permissions().mode() | 0o050;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .with_context(|| format!("chmod {} to {mode:o}", path.display()))?;
         for entry in fs::read_dir(path).with_context(|| format!("read {}", path.display()))? {
-            chown_tree(&entry?.path(), uid, gid)?;
+            give_tree(&entry?.path(), uid)?;
         }
     }
     Ok(())

@@ -112,6 +112,34 @@ containerd_scenarios() {
   seen=$(out "${ctr[@]}" containers delete "$task")
   expect delete 'rc=0' "$seen"
 
+  # Checkpoint and restore as ctr asks the runc shim for them (go-runc): `checkpoint --leave-running --image-path
+  # --work-path` for `containers checkpoint --task`, and `restore --detach --image-path --work-path --bundle
+  # --pid-file` for the task of `containers restore --live`. The restored process has the memory it had: the token
+  # it drew at start and a count from where the checkpoint found it.
+  local ck=$id-ck ref=registry.local/hull/checkpoint-$name:1 before after
+  seen=$(out "${run[@]}" -d "$busybox_image" "$ck" \
+    sh -c 't=$RANDOM$RANDOM; i=0; while :; do echo "$t $i" > /count; i=$((i+1)); sleep 0.05; done')
+  expect checkpoint-run 'rc=0' "$seen"
+  wait_for "$ck to count" 10 sh -c "${ctr[*]} task exec --exec-id wait $ck cat /count | grep -q ' [1-9]'"
+  seen=$(out "${ctr[@]}" containers checkpoint --task "$ck" "$ref")
+  expect checkpoint 'rc=0' "$seen"
+  before=$("${ctr[@]}" task exec --exec-id before "$ck" cat /count 2>&1)
+  "${ctr[@]}" task kill -s KILL "$ck" >/dev/null 2>&1
+  wait_for "$ck to stop" 10 sh -c "${ctr[*]} task ls | grep -q '^$ck .*STOPPED'"
+  "${ctr[@]}" task delete "$ck" >/dev/null 2>&1
+  "${ctr[@]}" containers delete "$ck" >/dev/null 2>&1
+  seen=$(out "${ctr[@]}" containers restore --live "$ck" "$ref")
+  expect restore 'rc=0' "$seen"
+  wait_for "$ck to count again" 10 sh -c "${ctr[*]} task exec --exec-id again $ck cat /count"
+  after=$("${ctr[@]}" task exec --exec-id after "$ck" cat /count 2>&1)
+  expect counting-token '[0-9]*[0-9]' "${before%% *}"
+  expect restored-memory "${before%% *}" "${after%% *}"
+  "${ctr[@]}" task kill -s KILL "$ck" >/dev/null 2>&1
+  wait_for "$ck to stop" 10 sh -c "${ctr[*]} task ls | grep -q '^$ck .*STOPPED'"
+  "${ctr[@]}" task delete "$ck" >/dev/null 2>&1
+  "${ctr[@]}" containers delete "$ck" >/dev/null 2>&1
+  "${ctr[@]}" images remove "$ref" >/dev/null 2>&1
+
   seen=$(out "${run[@]}" --rm "$busybox_image" "$id-bad" /nonexistent)
   expect bad-entrypoint '*OCI runtime create failed: *exec: "/nonexistent": stat /nonexistent: no such file or directory*rc=1' "$seen"
   "${ctr[@]}" containers delete "$id-bad" >/dev/null 2>&1
