@@ -119,13 +119,14 @@ $(FLOOR): bench/floor.c
 	@mkdir -p $(BUILD)
 	gcc -O2 -Wall -static -o $@ bench/floor.c
 
-# Every workload of issue 8 against runc (and crun where it runs) and the floor: a table on stdout and in
-# $(BUILD)/bench/results.md, the raw samples in $(BUILD)/bench/results.json. Then the systemd path in the project's
-# guest (tools/bench-v2.sh --systemd-only): `run` with --systemd-cgroup for hull, runc and crun, in
-# $(BUILD)/bench/results-systemd.md. A few minutes, and the guest's first build (about 3 minutes).
-bench: deps build rootfs checker $(FLOOR)
+# Every workload of issue 8 against runc (and crun where it runs) and the floor, and checkpoint + restore against
+# runc with the same CRIU wrapper first on PATH: a table on stdout and in $(BUILD)/bench/results.md, the raw samples
+# in $(BUILD)/bench/results.json. Then the systemd path in the project's guest (tools/bench-v2.sh --systemd-only):
+# `run` with --systemd-cgroup for hull, runc and crun, in $(BUILD)/bench/results-systemd.md. A few minutes, and the
+# guest's first build (about 3 minutes).
+bench: deps build rootfs checker criu $(FLOOR)
 	@mkdir -p $(BUILD)/bench
-	$(BENCH) $(BENCH_RUNTIMES) --runtime crun=$$(command -v crun) --floor $(FLOOR) --scale 1000 --targets \
+	PATH=$(CURDIR)/$(BUILD)/criu:$$PATH $(BENCH) $(BENCH_RUNTIMES) --runtime crun=$$(command -v crun) --floor $(FLOOR) --scale 1000 --targets \
 	  --out $(BUILD)/bench/results.json --markdown $(BUILD)/bench/results.md
 	HULL=$(HULL) tools/bench-v2.sh --systemd-only $(BUILD)/bench/results
 

@@ -87,6 +87,8 @@ pub struct Opts {
     pub lsm_profile: Option<String>,
     /// 63.
     pub lsm_mount_context: Option<String>,
+    /// 65: CRIU's first mount engine instead of mount-v2 (CRIU 3.17 and later).
+    pub mntns_compat_mode: bool,
 }
 
 /// `criu_req`.
@@ -286,6 +288,7 @@ impl Opts {
         if let Some(context) = &self.lsm_mount_context {
             w.string(63, context);
         }
+        w.flag(65, self.mntns_compat_mode);
     }
 }
 
@@ -474,6 +477,21 @@ mod tests {
             req.encode()[2..],
             want,
             "explicit falses for runc's flags, as runc sends them"
+        );
+    }
+
+    #[test]
+    fn the_first_mount_engine_is_asked_for_with_field_65() {
+        let mut w = Writer::default();
+        Opts {
+            mntns_compat_mode: true,
+            ..Opts::default()
+        }
+        .write(&mut w);
+        assert!(
+            w.0.ends_with(&[0x88, 0x04, 0x01]),
+            "mntns_compat_mode = 65, varint key 520: {:x?}",
+            w.0
         );
     }
 

@@ -186,6 +186,11 @@ pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) ->
         lsm_mount_context: opts.lsm_mount_context.clone(),
         work_dir_fd: work.as_ref().map(|w| w.as_raw_fd()),
         config_file: config_file(spec),
+        // mount-v2 gives each restored mount its peer group with MOVE_MOUNT_SET_GROUP, which the kernel refuses
+        // (EINVAL) for the mounts of a user namespace's mount namespace that came from the host's, locked there, as
+        // soon as the host shares them (systemd makes / shared): `mnt-v2: Failed to copy sharing`. The first engine
+        // restores them (runc's CI sets the same in /etc/criu/runc.conf).
+        mntns_compat_mode: plan.new_user_ns(),
         ..Opts::default()
     };
     let extra = restore_namespaces(&mut rpc, spec)?;

@@ -6,8 +6,8 @@
 //!           [--guard-run RATIO] [--systemd-cgroup]
 //!
 //! Workloads: run, lifecycle, exec, state, concurrent, scale (with --scale N), memory, memlimit,
-//! size. Timed loops interleave the runtimes round by round. Each runtime gets its own `--root`
-//! under a temp dir; a runtime whose probe (`run` of /bin/true) fails is reported as skipped. With
+//! size, checkpoint (hull and runc, with the first `criu` on PATH). Timed loops interleave the runtimes round by
+//! round. Each runtime gets its own `--root` under a temp dir; a runtime whose probe (`run` of /bin/true) fails is reported as skipped. With
 //! `--systemd-cgroup` every runtime gets that global flag (its bundles name no cgroupsPath, so each makes its default
 //! transient scope through systemd): the path engines take on a systemd host.
 //!
@@ -36,7 +36,7 @@ const USAGE: &str =
              [--floor PATH] [--config TEMPLATE] [--out FILE.json] [--markdown FILE.md] [--quick]
              [--scale N] [--scale-runtimes A,B] [--only W1,W2] [--targets] [--enforce]
              [--guard-run RATIO] [--systemd-cgroup]
-workloads (--only): run, lifecycle, exec, state, concurrent, scale, memory, memlimit, size";
+workloads (--only): run, lifecycle, exec, state, concurrent, scale, memory, memlimit, size, checkpoint";
 
 /// Command-line options.
 #[derive(Debug)]
@@ -449,6 +449,9 @@ fn run_workloads(bench: &Bench, options: &Options) -> Results {
     if timed("size") {
         results.size = Some(bench.size());
     }
+    if timed("checkpoint") {
+        results.checkpoint = Some(bench.checkpoint());
+    }
     results
 }
 
@@ -475,6 +478,7 @@ fn errors(results: &Results) -> Vec<String> {
     collect(&mut out, "memory", &results.memory);
     collect(&mut out, "memlimit", &results.memlimit);
     collect(&mut out, "size", &results.size);
+    collect(&mut out, "checkpoint", &results.checkpoint);
     out
 }
 

@@ -214,6 +214,14 @@ impl Report<'_> {
                 })
             }));
         }
+        if let Some(checkpoint) = &r.checkpoint {
+            rows.push(self.row("checkpoint (median ms)".into(), checkpoint, |c| {
+                ms(&c.checkpoint)
+            }));
+            rows.push(self.row("restore -d (median ms)".into(), checkpoint, |c| {
+                ms(&c.restore)
+            }));
+        }
         rows
     }
 
@@ -526,6 +534,15 @@ pub fn json(report: &Report, targets: Option<&[Target]>) -> Value {
             })
         }),
     );
+    put(
+        "checkpoint",
+        r.checkpoint.as_ref().map(|w| {
+            per_runtime(
+                w,
+                |c| json!({"checkpoint_us": c.checkpoint, "restore_us": c.restore}),
+            )
+        }),
+    );
     let rounds = report.rounds;
     let mut doc = json!({
         "date": report.date,
@@ -536,7 +553,7 @@ pub fn json(report: &Report, targets: Option<&[Target]>) -> Value {
         "rounds": {
             "run": rounds.run, "lifecycle": rounds.lifecycle, "exec": rounds.exec, "state": rounds.state,
             "state_containers": rounds.state_containers, "concurrent": rounds.concurrent,
-            "rss": rounds.rss, "parked": rounds.parked, "scale": report.scale,
+            "rss": rounds.rss, "parked": rounds.parked, "scale": report.scale, "checkpoint": rounds.checkpoint,
         },
         "workloads": workloads,
     });

@@ -29,6 +29,7 @@ pub struct Rounds {
     pub concurrent: usize,
     pub rss: usize,
     pub parked: usize,
+    pub checkpoint: usize,
 }
 
 impl Rounds {
@@ -42,6 +43,7 @@ impl Rounds {
             concurrent: 50,
             rss: 20,
             parked: 50,
+            checkpoint: 10,
         };
         if !quick {
             return full;
@@ -56,6 +58,7 @@ impl Rounds {
             concurrent: fifth(full.concurrent),
             rss: fifth(full.rss),
             parked: fifth(full.parked),
+            checkpoint: fifth(full.checkpoint),
         }
     }
 }
@@ -170,9 +173,10 @@ pub struct Results {
     pub memory: Option<PerRuntime<Memory>>,
     pub memlimit: Option<PerRuntime<MemLimit>>,
     pub size: Option<PerRuntime<Size>>,
+    pub checkpoint: Option<PerRuntime<Checkpoint>>,
 }
 
-pub const WORKLOADS: [&str; 9] = [
+pub const WORKLOADS: [&str; 10] = [
     "run",
     "lifecycle",
     "exec",
@@ -182,7 +186,15 @@ pub const WORKLOADS: [&str; 9] = [
     "memory",
     "memlimit",
     "size",
+    "checkpoint",
 ];
+
+/// Checkpoint and restore of a sleeping container, each timed.
+#[derive(Debug, Default, Clone)]
+pub struct Checkpoint {
+    pub checkpoint: Vec<u64>,
+    pub restore: Vec<u64>,
+}
 
 /// Short progress lines on stderr: rewritten in place on a terminal, every tenth otherwise.
 struct Progress {
@@ -406,6 +418,54 @@ impl<'a> Bench<'a> {
             Ok(())
         });
         self.stop_all(&guard, &mut slots, |index| vec![ids[index].clone()]);
+        collect(self.names(), slots)
+    }
+
+    /// 10. `checkpoint` of a sleeping container into a fresh image directory, then `restore -d` of it under the same
+    /// id, each timed; CRIU is the first `criu` on PATH for every runtime (the Makefile puts its wrapper there).
+    /// Only hull and runc take part: they drive the same CRIU binary the same way (`criu swrk`).
+    pub fn checkpoint(&self) -> PerRuntime<Checkpoint> {
+        let guard = Guard::new();
+        let mut slots: Vec<Result<Checkpoint, String>> = self
+            .runtimes
+            .iter()
+            .map(|rt| match rt.name.as_str() {
+                "hull" | "runc" => Ok(Checkpoint::default()),
+                _ => Err("skipped: checkpoint is compared between hull and runc".to_owned()),
+            })
+            .collect();
+        interleaved(
+            "checkpoint",
+            self.rounds.checkpoint,
+            &mut slots,
+            |round, index, data| {
+                let rt = self.runtimes[index];
+                let id = format!("bc-{}-ckpt-{round}", rt.name);
+                let images = self.work.join("checkpoints").join(&id);
+                self.start_sleeper(&guard, rt, &id)?;
+                let checkpoint = rt.must(&[
+                    "checkpoint".as_ref(),
+                    "--image-path".as_ref(),
+                    images.as_os_str(),
+                    id.as_ref(),
+                ])?;
+                let restore = rt.must(&[
+                    "restore".as_ref(),
+                    "-d".as_ref(),
+                    "--bundle".as_ref(),
+                    self.sleep_bundle.as_os_str(),
+                    "--image-path".as_ref(),
+                    images.as_os_str(),
+                    id.as_ref(),
+                ])?;
+                self.stop(&guard, rt, &id)?;
+                std::fs::remove_dir_all(&images)
+                    .with_context(|| format!("remove {}", images.display()))?;
+                data.checkpoint.push(checkpoint.micros);
+                data.restore.push(restore.micros);
+                Ok(())
+            },
+        );
         collect(self.names(), slots)
     }
 
