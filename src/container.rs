@@ -147,7 +147,8 @@ impl Container {
     }
 
     /// Remove what `create` made: leftover processes, the cgroup, the mounts in hull's mount namespace (when the
-    /// container has none of its own), the resctrl group, the state directory; then run the poststop hooks (failures are warnings, as
+    /// container has none of its own), the resctrl group, the state directory (CRIU's root first, when a restore was
+    /// killed before it took it away); then run the poststop hooks (failures are warnings, as
     /// the runtime spec wants; the container is gone either way).
     pub fn destroy(&self) -> Result<()> {
         if !self.state.private_pid_ns {
@@ -164,6 +165,7 @@ impl Container {
         if let Some(rdt) = &self.state.intel_rdt {
             rdt.group.destroy()?;
         }
+        crate::criu::detach_leftover_root(&self.dir)?;
         state::remove_dir(&self.dir)?;
         let state = SpecState {
             pid: 0,

@@ -80,13 +80,17 @@ fn counting_with(
         "i=0; while :; do echo $i > /count; i=$((i+1)); sleep 0.05; done",
     ]);
     let rootfs = env.private_rootfs(&mut config);
-    // A bind mount, a tmpfs with something in it and the base config's masked and read-only paths: what CRIU must
-    // find again (external mounts) or carry (tmpfs contents).
+    // A bind mount, a tmpfs with something in it, the base config's masked and read-only paths, and, without a cgroup
+    // namespace (as containerd's default spec has none), a cgroup mount made of binds of the container's cgroup: what
+    // CRIU must find again (external mounts) or carry (tmpfs contents).
+    config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|ns| ns["type"] != "cgroup");
     let volume = env.dir.path().join("volume");
     fs::create_dir(&volume).unwrap();
     fs::write(volume.join("host-file"), "from the host\n").unwrap();
     let mounts = config["mounts"].as_array_mut().unwrap();
-    mounts.retain(|m| m["destination"] != "/sys/fs/cgroup");
     mounts.push(serde_json::json!({"destination": "/data", "type": "bind", "source": volume, "options": ["rbind"]}));
     mounts.push(serde_json::json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs"}));
     config["process"]["args"] = serde_json::json!([
@@ -419,6 +423,211 @@ fn checkpoint_sends_the_memory_to_a_page_server() {
         "the counter went on from {stopped}"
     );
     let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
+    common::assert_leaves_nothing(&env);
+}
+
+/// A child in a process group of its own, killed with everything it started (a hull stuck in CRIU, the CRIU it
+/// started) when dropped before it ended: a failing test must not leave a lazy dump holding its container.
+struct Group(Child);
+
+impl Group {
+    fn spawn(cmd: &mut Command, what: &str) -> Group {
+        std::os::unix::process::CommandExt::process_group(cmd, 0);
+        Group(cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}")))
+    }
+
+    /// Its exit status, or None after `within` (it is then killed).
+    fn wait(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+        None
+    }
+
+    fn kill(&mut self) {
+        if self.0.try_wait().unwrap().is_none() {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(self.0.id() as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Lazy migration, as runc's tests run it: `checkpoint --lazy-pages --page-server ADDRESS:PORT --status-fd FD` dumps
+/// all but the memory, serves it from a page server and writes a NUL on the status fd once that is ready; `criu
+/// lazy-pages` (the target's side) and `restore --lazy-pages` under a new id make the container again, its memory
+/// fetched as it touches it (userfaultfd); the checkpoint ends once every page is sent, and the counter goes on.
+#[test]
+fn lazy_pages_move_the_memory_after_the_restore() {
+    let criu = require_criu!("lazy_pages_move_the_memory_after_the_restore");
+    let uffd = Command::new(criu.join("criu"))
+        .args(["check", "--feature", "uffd-noncoop"])
+        .output()
+        .unwrap();
+    if !uffd.status.success() {
+        skip!(
+            "lazy_pages_move_the_memory_after_the_restore: no non-cooperative userfaultfd here (criu check --feature \
+             uffd-noncoop)"
+        );
+    }
+    let env = Env::new("lazy");
+    let (count, _stdio) = counting(&env);
+    let images = env.dir.path().join("images");
+    let port = free_port();
+    let path = format!(
+        "{}:{}",
+        criu.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let (mut ready, ready_write) = std::io::pipe().unwrap();
+    let ready_fd = std::os::fd::AsRawFd::as_raw_fd(&ready_write);
+    let log = env.dir.path().join("checkpoint.err");
+    let mut dump = common::hull_command();
+    dump.env("PATH", &path)
+        .arg("--root")
+        .arg(env.root())
+        .args([
+            "checkpoint",
+            "--lazy-pages",
+            "--page-server",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(["--status-fd", "3", "--image-path"])
+        .arg(&images)
+        .arg(&env.id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap());
+    // SAFETY: between fork and exec only dup2, which is async-signal-safe, on descriptors this process owns.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut dump, move || {
+            if libc::dup2(ready_fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut dump = Group::spawn(&mut dump, "hull checkpoint --lazy-pages");
+    drop(ready_write);
+    let mut byte = Vec::new();
+    std::io::Read::read_to_end(&mut ready, &mut byte).unwrap();
+    assert_eq!(
+        byte,
+        [0],
+        "one NUL on --status-fd once the lazy page server is ready: {}",
+        fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(
+        images.join("inventory.img").exists(),
+        "the dump was written"
+    );
+
+    let mut lazy = Command::new(criu.join("criu"));
+    lazy.args([
+        "lazy-pages",
+        "--page-server",
+        "--address",
+        "127.0.0.1",
+        "--port",
+    ])
+    .arg(port.to_string())
+    .arg("-D")
+    .arg(&images)
+    .arg("-o")
+    .arg("lazy-pages.log")
+    .stdin(Stdio::null());
+    let mut lazy = Group::spawn(&mut lazy, "criu lazy-pages");
+    let new_id = format!("{}-lazy", env.id);
+    let stopped = read_count(&count);
+    let mut restore = common::hull_command();
+    restore
+        .env("PATH", &path)
+        .arg("--root")
+        .arg(env.root())
+        .args(["restore", "-d", "--lazy-pages", "--image-path"])
+        .arg(&images)
+        .arg("--work-path")
+        .arg(&images)
+        .arg(&new_id)
+        .current_dir(env.bundle())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut restore = Group::spawn(&mut restore, "hull restore --lazy-pages");
+    // A restore waits for pages as long as the lazy dump serves them: once the dump has failed, it is ended.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while restore.0.try_wait().unwrap().is_none()
+        && dump.0.try_wait().unwrap().is_none_or(|s| s.success())
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let restored = restore.wait(Duration::from_secs(1));
+    let dumped = dump.wait(Duration::from_secs(60));
+    let served = lazy.wait(Duration::from_secs(10));
+    let dump_err = fs::read_to_string(&log).unwrap_or_default();
+    if dumped.is_none_or(|s| !s.success()) && dump_err.contains("page-pipe: splice") {
+        let r = env.hull(&["delete", "--force", &new_id]);
+        assert_eq!(r.code, 0, "delete of a killed restore: {}", r.describe());
+        let rootfs = count.parent().unwrap();
+        assert!(
+            rootfs.join("bin/busybox").exists(),
+            "deleting a killed restore leaves the rootfs as it was (CRIU's root, a bind of it, is detached first)"
+        );
+        // CRIU's own cgroup yard stays mounted in the image directory when CRIU is killed.
+        let mut leftovers: Vec<String> = fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter_map(|line| line.split(' ').nth(4).map(str::to_owned))
+            .filter(|point| point.starts_with(&images.display().to_string()))
+            .collect();
+        leftovers.sort_by(|a, b| b.cmp(a));
+        for point in leftovers {
+            let _ = nix::mount::umount2(point.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
+        skip!(
+            "lazy_pages_move_the_memory_after_the_restore: this CRIU cannot send the lazy pages on this kernel: {}",
+            dump_err.lines().find(|l| l.contains("splice")).unwrap_or_default()
+        );
+    }
+    assert!(
+        restored.is_some_and(|s| s.success()),
+        "restore --lazy-pages: {restored:?}"
+    );
+    assert!(
+        dumped.is_some_and(|s| s.success()),
+        "the lazy checkpoint ends once every page is sent: {dumped:?} {dump_err}"
+    );
+    assert!(served.is_some(), "criu lazy-pages ends with the migration");
+    wait_until(
+        || read_count(&count) > stopped + 2,
+        "the lazily restored counter to go on",
+    );
+    assert!(
+        read_count(&count) < stopped + 100,
+        "the counter went on from {stopped}"
+    );
+    let r = env.hull(&["state", &env.id]);
+    assert!(
+        r.code != 0,
+        "the lazily checkpointed container is gone: {}",
+        r.describe()
+    );
+    let r = env.hull(&["delete", "--force", &new_id]);
     assert_eq!(r.code, 0, "delete: {}", r.describe());
     common::assert_leaves_nothing(&env);
 }
@@ -762,10 +971,6 @@ fn a_terminal_container_is_restored_with_a_console_socket() {
     ]);
     config["process"]["terminal"] = true.into();
     env.private_rootfs(&mut config);
-    config["mounts"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|m| m["destination"] != "/sys/fs/cgroup");
     env.write_config(&config);
     let first = ConsoleSocket::bind(env.dir.path()).unwrap();
     let r = env.hull(&[

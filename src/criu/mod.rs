@@ -9,7 +9,7 @@ mod restore;
 mod swrk;
 
 pub use dump::{checkpoint, parse_page_server, CheckpointOptions};
-pub use restore::{restore, RestoreOptions};
+pub use restore::{detach_leftover_root, restore, RestoreOptions};
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
@@ -161,31 +161,36 @@ fn config_file(spec: &Spec) -> Option<String> {
     }
 }
 
-/// On a v1 or hybrid host without a cgroup namespace, a cgroup mount is a tmpfs holding a bind of the container's
-/// directory in each hierarchy (see `rootfs`): those binds are external to CRIU, as runc's `getCgroupMounts` makes
-/// them. Each is (destination in the container, host directory).
+/// Without a cgroup namespace, a cgroup mount is made of binds of the container's cgroup directories (see `rootfs`):
+/// on a v1 or hybrid host a tmpfs holding one bind per hierarchy, on a pure v2 host one bind. Binds are external to
+/// CRIU, as runc's `getCgroupMounts` makes the v1 ones (runc mounts a fresh cgroup2 there instead; a bind of a
+/// directory whose host mount is shared, as systemd shares it, would otherwise stop the dump at `has unreachable
+/// sharing`). Each is (destination in the container, host directory).
 fn cgroup_binds(spec: &Spec, cgroup: &Cgroup) -> Vec<(String, String)> {
     let cgroup_ns = crate::spec::namespaces(spec)
         .iter()
         .any(|ns| ns.typ() == LinuxNamespaceType::Cgroup);
-    if cgroup_ns || cgroup.is_unified() {
+    if cgroup_ns {
         return Vec::new();
     }
     let mounts = spec.mounts().as_deref().unwrap_or(&[]);
+    let unified = cgroup.is_unified();
     mounts
         .iter()
         .filter(|m| m.typ().as_deref() == Some("cgroup"))
         .flat_map(|m| {
             cgroup.hierarchies().iter().map(move |h| {
-                let name = h
-                    .mountpoint
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "unified".to_owned());
-                (
-                    m.destination().join(name).display().to_string(),
-                    h.path.display().to_string(),
-                )
+                let dest = if unified {
+                    m.destination().clone()
+                } else {
+                    let name = h
+                        .mountpoint
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "unified".to_owned());
+                    m.destination().join(name)
+                };
+                (dest.display().to_string(), h.path.display().to_string())
             })
         })
         .collect()

@@ -26,6 +26,8 @@ use crate::state::{self, Lock, Root, SpecState, State};
 use crate::{default_spec, inroot, logger, mountopts, namespaces};
 
 const RESTORE_LOG: &str = "restore.log";
+/// CRIU's root in the state directory during a restore.
+const CRIU_ROOT: &str = "criu-root";
 
 /// `hull restore`'s options, as runc's `criuOptions` and `restore.go` read them.
 #[derive(Debug, Default)]
@@ -80,7 +82,7 @@ struct CriuRoot {
 
 impl CriuRoot {
     fn bind(dir: &Path, rootfs: &Path) -> Result<CriuRoot> {
-        let path = dir.join("criu-root");
+        let path = dir.join(CRIU_ROOT);
         fs::DirBuilder::new()
             .mode(0o755)
             .create(&path)
@@ -95,6 +97,22 @@ impl CriuRoot {
         )
         .with_context(|| format!("bind {} onto {}", rootfs.display(), root.path.display()))?;
         Ok(root)
+    }
+}
+
+/// What a restore killed before its end leaves in the state directory: CRIU's root, still a bind of the rootfs. It is
+/// detached before the directory is removed, which would otherwise go down into the rootfs and empty it.
+pub fn detach_leftover_root(dir: &Path) -> Result<()> {
+    let path = dir.join(CRIU_ROOT);
+    if !path.exists() {
+        return Ok(());
+    }
+    loop {
+        match umount2(&path, MntFlags::MNT_DETACH) {
+            Ok(()) => continue,
+            Err(nix::errno::Errno::EINVAL) => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("detach {}", path.display())),
+        }
     }
 }
 
