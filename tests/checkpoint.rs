@@ -131,6 +131,23 @@ fn read_count(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// The counter at `count` goes on from `stopped`: past it, and not restarted from 0.
+fn assert_goes_on_from(count: &Path, stopped: u64, what: &str) {
+    wait_until(|| read_count(count) > stopped + 2, what);
+    let now = read_count(count);
+    assert!(
+        now < stopped + 100,
+        "{what}: the counter went on from {stopped} (it restarted otherwise): now {now}"
+    );
+}
+
+/// `delete --force` of the test's container, which must leave nothing.
+fn delete_leaving_nothing(env: &Env) {
+    let r = env.hull(&["delete", "--force", &env.id]);
+    assert_eq!(r.code, 0, "delete: {}", r.describe());
+    common::assert_leaves_nothing(env);
+}
+
 fn wait_until(done: impl Fn() -> bool, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !done() {
@@ -240,9 +257,7 @@ fn checkpoint_refuses_what_it_cannot_do_by_name() {
         || read_count(&count) > before,
         "the counter to go on after the refusals",
     );
-    let r = env.hull(&["delete", "--force", &env.id]);
-    assert_eq!(r.code, 0, "delete: {}", r.describe());
-    common::assert_leaves_nothing(&env);
+    delete_leaving_nothing(&env);
 }
 
 /// `--pre-dump` copies the memory while the container runs on; the final dump with `--parent-path` then writes only
@@ -312,17 +327,8 @@ fn pre_dump_then_a_final_dump_with_parent_path() {
         &["--image-path", last.to_str().unwrap(), &env.id],
     );
     assert_eq!(r.code, 0, "restore from the final dump: {}", r.describe());
-    wait_until(
-        || read_count(&count) > stopped + 2,
-        "the restored counter to go on",
-    );
-    assert!(
-        read_count(&count) < stopped + 100,
-        "the counter went on from {stopped}"
-    );
-    let r = env.hull(&["delete", "--force", &env.id]);
-    assert_eq!(r.code, 0, "delete: {}", r.describe());
-    common::assert_leaves_nothing(&env);
+    assert_goes_on_from(&count, stopped, "the restored counter to go on");
+    delete_leaving_nothing(&env);
 }
 
 /// A TCP port nothing listens on now (the kernel's pick for a socket bound to port 0).
@@ -414,17 +420,8 @@ fn checkpoint_sends_the_memory_to_a_page_server() {
         &["--image-path", images.to_str().unwrap(), &env.id],
     );
     assert_eq!(r.code, 0, "restore with the served pages: {}", r.describe());
-    wait_until(
-        || read_count(&count) > stopped + 2,
-        "the restored counter to go on",
-    );
-    assert!(
-        read_count(&count) < stopped + 100,
-        "the counter went on from {stopped}"
-    );
-    let r = env.hull(&["delete", "--force", &env.id]);
-    assert_eq!(r.code, 0, "delete: {}", r.describe());
-    common::assert_leaves_nothing(&env);
+    assert_goes_on_from(&count, stopped, "the restored counter to go on");
+    delete_leaving_nothing(&env);
 }
 
 /// A child in a process group of its own, killed with everything it started (a hull stuck in CRIU, the CRIU it
@@ -613,14 +610,7 @@ fn lazy_pages_move_the_memory_after_the_restore() {
         "the lazy checkpoint ends once every page is sent: {dumped:?} {dump_err}"
     );
     assert!(served.is_some(), "criu lazy-pages ends with the migration");
-    wait_until(
-        || read_count(&count) > stopped + 2,
-        "the lazily restored counter to go on",
-    );
-    assert!(
-        read_count(&count) < stopped + 100,
-        "the counter went on from {stopped}"
-    );
+    assert_goes_on_from(&count, stopped, "the lazily restored counter to go on");
     let r = env.hull(&["state", &env.id]);
     assert!(
         r.code != 0,
@@ -686,15 +676,7 @@ fn restore_continues_the_container_where_checkpoint_stopped_it() {
 
     let (r, _restored_stdio) = restore(&env, &criu, &["--image-path", images_arg, &env.id]);
     assert_eq!(r.code, 0, "restore: {}", r.describe());
-    wait_until(
-        || read_count(&count) > stopped + 2,
-        "the restored counter to go on",
-    );
-    let now = read_count(&count);
-    assert!(
-        now < stopped + 100,
-        "the counter went on from {stopped} (it restarted otherwise): now {now}"
-    );
+    assert_goes_on_from(&count, stopped, "the restored counter to go on");
     let state: serde_json::Value =
         serde_json::from_str(&env.hull(&["state", &env.id]).stdout).unwrap();
     assert_eq!(state["status"], "running", "{state}");
@@ -748,10 +730,7 @@ fn restore_continues_the_container_where_checkpoint_stopped_it() {
         ],
     );
     assert_eq!(r.code, 0, "restore under a new id: {}", r.describe());
-    wait_until(
-        || read_count(&count) > stopped + 2,
-        "the counter to go on under the new id",
-    );
+    assert_goes_on_from(&count, stopped, "the counter to go on under the new id");
     let state: serde_json::Value =
         serde_json::from_str(&env.hull(&["state", &new_id]).stdout).unwrap();
     assert_eq!(
@@ -861,9 +840,7 @@ fn an_established_tcp_connection_survives_with_tcp_established() {
         received, expected,
         "every number once, in order, across the checkpoint at {stopped}"
     );
-    let r = env.hull(&["delete", "--force", &env.id]);
-    assert_eq!(r.code, 0, "delete: {}", r.describe());
-    common::assert_leaves_nothing(&env);
+    delete_leaving_nothing(&env);
 }
 
 /// A restore that fails (no image there) names CRIU's log and leaves no state directory, cgroup or mount.
@@ -1020,9 +997,7 @@ fn a_terminal_container_is_restored_with_a_console_socket() {
         after < before + 100,
         "the program went on from tick {before}: {after}"
     );
-    let r = env.hull(&["delete", "--force", &env.id]);
-    assert_eq!(r.code, 0, "delete: {}", r.describe());
-    common::assert_leaves_nothing(&env);
+    delete_leaving_nothing(&env);
 }
 
 /// Beyond runc (runc#2009, crun#1207): a container with a user namespace of its own checkpoints and restores. The
@@ -1055,14 +1030,7 @@ fn a_user_namespaced_container_checkpoints_and_restores() {
     let stopped = read_count(&count);
     let (r, _restored_stdio) = restore(&env, &criu, &["--image-path", images_arg, &env.id]);
     assert_eq!(r.code, 0, "restore: {}", r.describe());
-    wait_until(
-        || read_count(&count) > stopped + 2,
-        "the restored counter to go on",
-    );
-    assert!(
-        read_count(&count) < stopped + 100,
-        "the counter went on from {stopped}"
-    );
+    assert_goes_on_from(&count, stopped, "the restored counter to go on");
     let state: serde_json::Value =
         serde_json::from_str(&env.hull(&["state", &env.id]).stdout).unwrap();
     let pid = state["pid"].as_i64().unwrap();
@@ -1074,9 +1042,7 @@ fn a_user_namespaced_container_checkpoints_and_restores() {
     );
     let r = env.hull(&["exec", &env.id, "id", "-u"]);
     assert_eq!((r.code, r.stdout.as_str()), (0, "0\n"), "{}", r.describe());
-    let r = env.hull(&["delete", "--force", &env.id]);
-    assert_eq!(r.code, 0, "delete: {}", r.describe());
-    common::assert_leaves_nothing(&env);
+    delete_leaving_nothing(&env);
 }
 
 /// `restore` in the foreground, as `run`: hull waits for the restored init, exits with its status (128 + signal) and
@@ -1111,10 +1077,7 @@ fn a_foreground_restore_waits_for_the_container_and_deletes_it() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn hull restore");
-    wait_until(
-        || read_count(&count) > stopped + 2,
-        "the restored counter to go on",
-    );
+    assert_goes_on_from(&count, stopped, "the restored counter to go on");
     assert!(
         foreground.try_wait().unwrap().is_none(),
         "hull waits for the restored container"
