@@ -260,6 +260,69 @@ fn checkpoint_refuses_what_it_cannot_do_by_name() {
     delete_leaving_nothing(&env);
 }
 
+/// The flags that tell CRIU what it may meet or how to treat it, each passed on as runc passes it: given together to a
+/// real checkpoint and restore, CRIU takes them and the counter goes on; `--work-path` gets CRIU's logs; a restore
+/// `--shell-job` without a terminal is refused by name.
+#[test]
+fn criu_takes_the_pass_through_flags() {
+    let criu = require_criu!("criu_takes_the_pass_through_flags");
+    let env = Env::new("ckptflags");
+    let (count, _stdio) = counting(&env);
+    let images = env.dir.path().join("images");
+    let work = env.dir.path().join("work");
+    let (images_arg, work_arg) = (images.to_str().unwrap(), work.to_str().unwrap());
+    let shared = [
+        "--ext-unix-sk",
+        "--file-locks",
+        "--manage-cgroups-mode",
+        "soft",
+        "--empty-ns",
+        "network",
+        "--auto-dedup",
+        "--work-path",
+        work_arg,
+        "--image-path",
+        images_arg,
+    ];
+    let args = [
+        &[
+            "checkpoint",
+            "--tcp-skip-in-flight",
+            "--link-remap",
+            "--shell-job",
+        ][..],
+        &shared,
+        &[&env.id],
+    ]
+    .concat();
+    let r = hull(&env, &criu, &args);
+    assert_eq!(r.code, 0, "checkpoint {args:?}: {}", r.describe());
+    assert!(
+        work.join("dump.log").exists() && !images.join("dump.log").exists(),
+        "CRIU logs into --work-path"
+    );
+    let stopped = read_count(&count);
+    // A shell job is restored onto hull's own terminal: without one on its standard input, hull says so.
+    let args = [&["--shell-job"][..], &shared, &[&env.id]].concat();
+    let (r, _) = restore(&env, &criu, &args);
+    assert!(
+        r.code != 0
+            && r.stderr
+                .contains("restore --shell-job needs a terminal on standard input"),
+        "{}",
+        r.describe()
+    );
+    let args = [&["--no-subreaper"][..], &shared, &[&env.id]].concat();
+    let (r, _restored_stdio) = restore(&env, &criu, &args);
+    assert_eq!(r.code, 0, "restore {args:?}: {}", r.describe());
+    assert!(
+        work.join("restore.log").exists(),
+        "CRIU logs into --work-path"
+    );
+    assert_goes_on_from(&count, stopped, "the restored counter to go on");
+    delete_leaving_nothing(&env);
+}
+
 /// `--pre-dump` copies the memory while the container runs on; the final dump with `--parent-path` then writes only
 /// what changed since, and the restore reads both. It needs the kernel's dirty-memory tracking (soft-dirty bits):
 /// where the kernel has none (this development host's), CRIU's feature check says so by name and the rest is skipped.

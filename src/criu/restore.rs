@@ -131,6 +131,12 @@ pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) ->
              CAP_SYS_ADMIN in the host's user namespace"
         );
     }
+    if opts.shell_job && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        bail!(
+            "restore --shell-job needs a terminal on standard input: CRIU gives the restored job the terminal hull \
+             is started from"
+        );
+    }
     super::check_version(MIN_VERSION)?;
     let mode = cgroup_mode(&opts.manage_cgroups_mode)?;
     let spec = &bundle.spec;
