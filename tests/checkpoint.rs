@@ -323,6 +323,120 @@ fn criu_takes_the_pass_through_flags() {
     delete_leaving_nothing(&env);
 }
 
+/// A network namespace joined by path (as engines and CNI make them) stays its owner's: the dump takes it as external
+/// and the restored container joins the same namespace again.
+#[test]
+fn a_network_namespace_joined_by_path_is_joined_again() {
+    let criu = require_criu!("a_network_namespace_joined_by_path_is_joined_again");
+    let env = Env::new("rstnetns");
+    let netns = NamedNetns::add(&format!("hull-{}", env.id));
+    let inode = |path: &str| std::os::unix::fs::MetadataExt::ino(&fs::metadata(path).unwrap());
+    let (count, _stdio) = counting_with(&env, |config, _| {
+        for ns in config["linux"]["namespaces"].as_array_mut().unwrap() {
+            if ns["type"] == "network" {
+                ns["path"] = netns.path.clone().into();
+            }
+        }
+    });
+    let images = env.dir.path().join("images");
+    let r = hull(
+        &env,
+        &criu,
+        &[
+            "checkpoint",
+            "--image-path",
+            images.to_str().unwrap(),
+            &env.id,
+        ],
+    );
+    assert_eq!(r.code, 0, "checkpoint: {}", r.describe());
+    let stopped = read_count(&count);
+    let (r, _restored_stdio) = restore(
+        &env,
+        &criu,
+        &["--image-path", images.to_str().unwrap(), &env.id],
+    );
+    assert_eq!(r.code, 0, "restore: {}", r.describe());
+    assert_goes_on_from(&count, stopped, "the restored counter to go on");
+    let state: serde_json::Value =
+        serde_json::from_str(&env.hull(&["state", &env.id]).stdout).unwrap();
+    assert_eq!(
+        inode(&format!("/proc/{}/ns/net", state["pid"])),
+        inode(&netns.path),
+        "the restored init is in the network namespace the config names"
+    );
+    delete_leaving_nothing(&env);
+}
+
+/// A named network namespace (`ip netns add`), deleted when dropped.
+struct NamedNetns {
+    name: String,
+    path: String,
+}
+
+impl NamedNetns {
+    fn add(name: &str) -> NamedNetns {
+        let status = Command::new("ip")
+            .args(["netns", "add", name])
+            .status()
+            .unwrap();
+        assert!(status.success(), "ip netns add {name}");
+        NamedNetns {
+            name: name.to_owned(),
+            path: format!("/run/netns/{name}"),
+        }
+    }
+}
+
+impl Drop for NamedNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.name])
+            .status();
+    }
+}
+
+/// `org.criu.config` names CRIU's configuration file for this container; what it sets wins over hull's request, as
+/// with runc (its `log-file` here: CRIU logs there instead of `dump.log` and `restore.log`).
+#[test]
+fn the_criu_config_annotation_reaches_criu() {
+    let criu = require_criu!("the_criu_config_annotation_reaches_criu");
+    let env = Env::new("rstconf");
+    let conf = env.dir.path().join("criu.conf");
+    fs::write(&conf, "log-file=from-annotation.log\n").unwrap();
+    let (count, _stdio) = counting_with(&env, |config, _| {
+        config["annotations"] = serde_json::json!({"org.criu.config": conf});
+    });
+    let images = env.dir.path().join("images");
+    let work = env.dir.path().join("work");
+    let paths = [
+        "--work-path",
+        work.to_str().unwrap(),
+        "--image-path",
+        images.to_str().unwrap(),
+    ];
+    let r = hull(
+        &env,
+        &criu,
+        &[&["checkpoint"][..], &paths, &[&env.id]].concat(),
+    );
+    assert_eq!(r.code, 0, "checkpoint: {}", r.describe());
+    assert!(
+        work.join("from-annotation.log").exists() && !work.join("dump.log").exists(),
+        "CRIU logged where the annotation's file says"
+    );
+    fs::remove_file(work.join("from-annotation.log")).unwrap();
+    let stopped = read_count(&count);
+    let (r, _restored_stdio) = restore(&env, &criu, &[&paths[..], &[&env.id]].concat());
+    assert_eq!(r.code, 0, "restore: {}", r.describe());
+    assert!(
+        work.join("from-annotation.log").exists() && !work.join("restore.log").exists(),
+        "the restore read the same file"
+    );
+    assert_goes_on_from(&count, stopped, "the restored counter to go on");
+    delete_leaving_nothing(&env);
+}
+
 /// `--pre-dump` copies the memory while the container runs on; the final dump with `--parent-path` then writes only
 /// what changed since, and the restore reads both. It needs the kernel's dirty-memory tracking (soft-dirty bits):
 /// where the kernel has none (this development host's), CRIU's feature check says so by name and the rest is skipped.
@@ -1091,8 +1205,16 @@ fn a_user_namespaced_container_checkpoints_and_restores() {
     );
     assert_eq!(r.code, 0, "checkpoint: {}", r.describe());
     let stopped = read_count(&count);
+    let rootfs = count.parent().unwrap();
+    let mode = |p: &Path| std::os::unix::fs::MetadataExt::mode(&fs::metadata(p).unwrap());
+    let rootfs_mode = mode(rootfs);
     let (r, _restored_stdio) = restore(&env, &criu, &["--image-path", images_arg, &env.id]);
     assert_eq!(r.code, 0, "restore: {}", r.describe());
+    assert_eq!(
+        mode(rootfs),
+        rootfs_mode,
+        "the root directory's mode is as it was (hull's ACL for CRIU's mount yard is taken back)"
+    );
     assert_goes_on_from(&count, stopped, "the restored counter to go on");
     let state: serde_json::Value =
         serde_json::from_str(&env.hull(&["state", &env.id]).stdout).unwrap();
