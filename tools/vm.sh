@@ -312,11 +312,18 @@ payload_disk() {
     local stage="$WORK/stage"
     mkdir -p "$stage/control" "$stage/payload" "$stage/files"
     cp -a "$dir/." "$stage/payload/"
-    local path
+    local path dir
     for path in "${BINDS[@]}"; do
         [ -e "$path" ] || fail "-b $path: no such file or directory"
         path=$(readlink -f "$path")
         mkdir -p "$stage/files$(dirname "$path")"
+        # The guest copies the staged tree over its / with cp -a: each staged directory takes the mode the host's
+        # has (a binary under /tmp would otherwise turn the guest's /tmp into 0755 and break what writes there).
+        dir=$(dirname "$path")
+        while [ "$dir" != / ]; do
+            chmod --reference="$dir" "$stage/files$dir"
+            dir=$(dirname "$dir")
+        done
         cp -a "$path" "$stage/files$path"
     done
     [ -z "$RUN_USER" ] || echo "$RUN_USER" >"$stage/control/user"

@@ -6,7 +6,6 @@
 mod dump;
 mod proto;
 mod restore;
-mod rootacl;
 mod swrk;
 
 pub use dump::{checkpoint, parse_page_server, CheckpointOptions};

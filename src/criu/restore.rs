@@ -226,11 +226,6 @@ pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) ->
         }
     }
 
-    let mut root_acl = if plan.new_user_ns() {
-        super::rootacl::HostRootMayWrite::grant(&bundle.rootfs)?
-    } else {
-        None
-    };
     let criu = swrk::find()?;
     let extra_fds: Vec<BorrowedFd<'_>> = extra.iter().map(|fd| fd.as_fd()).collect();
     let worker = Swrk::start(&criu, true, &extra_fds)?;
@@ -262,8 +257,6 @@ pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) ->
     let result = super::finish_call(worker, &request, &mut |script, pid, fds| {
         match script {
             "setup-namespaces" => {
-                // The mount yard is made by now, and CRIU checks the root's mode later on: the grant goes.
-                drop(root_acl.take());
                 let hooks = spec.hooks().as_ref();
                 let cwd = Some(bundle.dir.as_path());
                 hooks::run(Kind::Prestart, hooks, hook_state(pid), cwd)?;
@@ -286,7 +279,6 @@ pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) ->
     if let Some(state) = &restored {
         undo.pid = Some(Pid::from_raw(state.init_pid));
     }
-    drop(root_acl);
     result.map_err(|err| anyhow::anyhow!("{err:#}; {}", quote_log(&log_dir.join(RESTORE_LOG))))?;
     drop(criu_root);
     let state = restored.context("criu restored no process (no post-restore notification)")?;
