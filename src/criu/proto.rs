@@ -496,6 +496,26 @@ mod tests {
     }
 
     #[test]
+    fn lsm_options_go_in_fields_53_and_63() {
+        let mut w = Writer::default();
+        Opts {
+            lsm_profile: Some("apparmor:p".into()),
+            lsm_mount_context: Some("c".into()),
+            ..Opts::default()
+        }
+        .write(&mut w);
+        let mut profile = vec![0xaa, 0x03, 10];
+        profile.extend(b"apparmor:p");
+        let context = [0xfa, 0x03, 1, b'c'];
+        let at = |needle: &[u8]| w.0.windows(needle.len()).position(|win| win == needle);
+        assert!(
+            at(&profile).is_some() && at(&context).is_some(),
+            "lsm_profile = 53 and lsm_mount_context = 63, length-delimited: {:x?}",
+            w.0
+        );
+    }
+
+    #[test]
     fn negative_int32_is_ten_bytes() {
         let mut w = Writer::default();
         w.int32(1, -1);
