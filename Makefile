@@ -62,7 +62,7 @@ run: deps build rootfs
 	@mkdir -p $(BUILD)/demo && cp bundles/demo/config.json $(BUILD)/demo/config.json
 	$(HULL) --root $(BUILD)/state run --bundle $(BUILD)/demo demo-$$$$
 
-test: deps build rootfs criu test-unit check-preseal test-kernel conformance conformance-runc test-clients speed-guard test-host
+test: deps build rootfs criu lint test-unit check-preseal test-kernel conformance conformance-runc test-clients speed-guard test-host
 
 # Unit tests, including the config.json property tests (src/fuzz.rs) at 2000 cases each.
 test-unit:
@@ -136,9 +136,10 @@ bench-v2: deps build rootfs $(FLOOR)
 	@mkdir -p $(BUILD)/bench
 	HULL=$(HULL) tools/bench-v2.sh $(BUILD)/bench/results-v2
 
-lint:
+# Formatting, and clippy with every warning an error and every unsafe block's SAFETY comment required.
+lint: deps
 	$(CARGO) fmt --all -- --check
-	$(HULL_CARGO) clippy --all-targets -- -D warnings
+	$(LANE) $(HULL_CARGO) clippy --release --all-targets -- -D warnings -W clippy::undocumented_unsafe_blocks
 
 clean:
 	$(CARGO) clean

@@ -158,10 +158,12 @@ fn prepare_process() {
         return;
     }
     for fd in stdio {
+        if fd.revents & libc::POLLNVAL == 0 {
+            continue;
+        }
         // SAFETY: a NUL-terminated path; the lowest free fd, the closed one, is what open returns.
-        if fd.revents & libc::POLLNVAL != 0
-            && unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) } != fd.fd
-        {
+        let opened = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        if opened != fd.fd {
             std::process::abort();
         }
     }

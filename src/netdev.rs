@@ -252,9 +252,8 @@ impl Socket {
         };
         let fd = Errno::result(fd).context("open a netlink socket")?;
         // SAFETY: fd was just returned by socket(2) and is owned by nothing else.
-        Ok(Socket {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Socket { fd })
     }
 
     fn send(&self, message: &Message, extra_flags: u16) -> Result<()> {
