@@ -115,10 +115,11 @@ containerd_scenarios() {
   # Checkpoint and restore as ctr asks the runc shim for them (go-runc): `checkpoint --leave-running --image-path
   # --work-path` for `containers checkpoint --task`, and `restore --detach --image-path --work-path --bundle
   # --pid-file` for the task of `containers restore --live`. The restored process has the memory it had: the token
-  # it drew at start and a count from where the checkpoint found it.
+  # it drew at start and a count from where the checkpoint found it. /count is replaced by a rename, so a read never
+  # sees it half written.
   local ck=$id-ck ref=registry.local/hull/checkpoint-$name:1 before after
   seen=$(out "${run[@]}" -d "$busybox_image" "$ck" \
-    sh -c 't=$RANDOM$RANDOM; i=0; while :; do echo "$t $i" > /count; i=$((i+1)); sleep 0.05; done')
+    sh -c 't=$RANDOM$RANDOM; i=0; while :; do echo "$t $i" > /count.new; mv /count.new /count; i=$((i+1)); sleep 0.05; done')
   expect checkpoint-run 'rc=0' "$seen"
   wait_for "$ck to count" 10 sh -c "${ctr[*]} task exec --exec-id wait $ck cat /count | grep -q ' [1-9]'"
   seen=$(out "${ctr[@]}" containers checkpoint --task "$ck" "$ref")
