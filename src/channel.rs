@@ -1,60 +1,28 @@
-//! The sync channel between hull and the container init it clones: one `SOCK_SEQPACKET` socketpair, one JSON message
-//! per datagram. The declaration order of `Msg` is the protocol order.
+//! The transport of the sync protocol (`protocol.rs`) between hull and a process it clones: one `SOCK_SEQPACKET`
+//! socketpair, one JSON message per datagram, at most one fd riding along.
 
 use std::cell::RefCell;
-use std::convert::Infallible;
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result};
 use nix::sys::socket::{
     recv, recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned,
     MsgFlags, SockFlag, SockType,
 };
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub enum Msg {
-    /// parent → child: the id maps of the new user namespace the child was cloned into are written; go on.
-    Go,
-    /// child → parent: it has unshared a user namespace after joining others; write its id maps.
-    MapIds,
-    /// parent → child: id maps written.
-    IdsMapped,
-    /// child → parent: joining or creating a pid namespace needed a fork; this is the container init's pid.
-    Forked { pid: i32 },
-    /// parent → child: hull has the forked pid; the forked process goes on. Without this wait its next message
-    /// could overtake `Forked`, which the intermediate process sends as it exits.
-    ForkSeen,
-    /// child → parent: about to switch user; set the rlimits now (prlimit(2) on a process that still has our uid,
-    /// as runc does at `procReady`). Only for a child in a user namespace, which could not raise them itself
-    /// (`init::RlimitsBy`).
-    SetRlimits,
-    /// parent → child: rlimits set.
-    RlimitsSet,
-    /// child → parent: the seccomp filter is loaded; its notify listener fd rides along (`SCM_RIGHTS`), for hull to
-    /// pass on to the profile's `listenerPath`.
-    SeccompListener,
-    /// child → parent: mounts done, `pivot_root` next; run the prestart and createRuntime hooks now.
-    RunCreateHooks,
-    /// parent → child: those hooks succeeded; `pid` is the init's pid on the host, for the container's own hooks.
-    CreateHooksRan { pid: i32 },
-    /// child → parent (`create`): set up in the container, the pid final; record it now.
-    Ready,
-    /// parent → child: state.json records the init, which from now on may outlive hull. The child takes the
-    /// process's identity, closes its end of the channel (the parent reads that as "parked") and waits for `start`.
-    StateSaved,
-    /// child → parent (`exec`): calling execve now. The channel is close-on-exec, so its closing next means the
-    /// program runs; a failed execve sends `Error` instead.
-    Exec,
-    /// child → parent: setup failed; the full cause chain, outermost first. The child exits after sending it.
-    Error { chain: Vec<String> },
-}
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 pub struct Channel {
     fd: OwnedFd,
     /// The fd that came with the last message received, if any (see [`Channel::take_fd`]).
     received_fd: RefCell<Option<OwnedFd>>,
+}
+
+/// What arrived: a message, or the end of the peer's side (it closed its end: it exited, or ran execve).
+pub enum Received<T> {
+    Message(T),
+    Closed,
 }
 
 /// A connected pair: `.0` for the parent, `.1` for the child. Both ends are close-on-exec.
@@ -77,21 +45,6 @@ impl Channel {
         }
     }
 
-    /// Send `msg` with `fd` attached in one datagram.
-    pub fn send_with_fd(&self, msg: &Msg, fd: BorrowedFd<'_>) -> Result<()> {
-        let bytes = serde_json::to_vec(msg).context("encode sync message")?;
-        let fds = [fd.as_raw_fd()];
-        sendmsg::<()>(
-            self.fd.as_raw_fd(),
-            &[IoSlice::new(&bytes)],
-            &[ControlMessage::ScmRights(&fds)],
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )
-        .with_context(|| format!("send {msg:?}"))?;
-        Ok(())
-    }
-
     /// This end's fd, for the child's list of fds to keep (`sys::close_all_except`).
     pub fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
@@ -102,11 +55,25 @@ impl Channel {
         self.received_fd.borrow_mut().take()
     }
 
-    pub fn send(&self, msg: &Msg) -> Result<()> {
+    /// Send `msg` in one datagram, with `fd` attached if given.
+    pub fn send<T: Serialize + std::fmt::Debug>(
+        &self,
+        msg: &T,
+        fd: Option<BorrowedFd<'_>>,
+    ) -> Result<()> {
         let bytes = serde_json::to_vec(msg).context("encode sync message")?;
-        send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL)
-            .with_context(|| format!("send {msg:?}"))?;
-        Ok(())
+        match fd {
+            None => send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL).map(drop),
+            Some(fd) => sendmsg::<()>(
+                self.fd.as_raw_fd(),
+                &[IoSlice::new(&bytes)],
+                &[ControlMessage::ScmRights(&[fd.as_raw_fd()])],
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            )
+            .map(drop),
+        }
+        .with_context(|| format!("send {msg:?}"))
     }
 
     /// The length of the next datagram, waiting for it unless `flags` says not to; 0 when the peer has closed its
@@ -125,17 +92,19 @@ impl Channel {
         }
     }
 
-    /// The next message, or None when the peer has closed its end (it exited).
-    pub fn recv(&self) -> Result<Option<Msg>> {
-        let len = self
-            .next_len(MsgFlags::empty())
-            .context("receive sync message")?;
-        if len == 0 {
-            return Ok(None);
-        }
+    /// The next datagram's bytes, waiting for it; empty when the peer has closed its end (a peer that closed it with
+    /// messages of ours unread resets the connection).
+    fn recv_bytes(&self) -> Result<Vec<u8>> {
+        let len = match self.next_len(MsgFlags::empty()) {
+            Err(nix::errno::Errno::ECONNRESET) => 0,
+            other => other.context("receive sync message")?,
+        };
         let mut buf = vec![0u8; len];
+        if len == 0 {
+            return Ok(buf);
+        }
         let mut space = nix::cmsg_space!([RawFd; 1]);
-        let n = loop {
+        loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
             match recvmsg::<()>(
                 self.fd.as_raw_fd(),
@@ -155,102 +124,36 @@ impl Channel {
                             }
                         }
                     }
-                    break msg.bytes;
+                    let n = msg.bytes;
+                    buf.truncate(n);
+                    return Ok(buf);
                 }
             }
-        };
-        if n == 0 {
-            return Ok(None);
         }
-        let msg = serde_json::from_slice(&buf[..n]).context("decode sync message")?;
-        Ok(Some(msg))
     }
 
-    /// In a cloned child: run `setup`, which ends in execve and so never returns `Ok`; send its error to the parent
-    /// as the full cause chain and exit.
-    pub fn run_child(&self, setup: impl FnOnce() -> Result<Infallible>) -> ! {
-        let err = match setup() {
-            Ok(never) => match never {},
-            Err(err) => err,
-        };
-        let chain = err
-            .chain()
-            .take(MAX_CAUSES)
-            .map(|cause| shorten(crate::logger::cause_text(cause)))
-            .collect();
-        let _ = self.send(&Msg::Error { chain });
-        crate::sys::exit_now(1)
+    /// The next message; `decode_error` names what did not decode (its text, as the peer sent it).
+    pub fn recv<T: DeserializeOwned>(&self) -> Result<Received<T>> {
+        let bytes = self.recv_bytes()?;
+        if bytes.is_empty() {
+            return Ok(Received::Closed);
+        }
+        serde_json::from_slice(&bytes)
+            .map(Received::Message)
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "sync protocol error: unknown message {:?}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
     }
 
-    /// A setup error the child already sent, if any, without waiting. When the parent's own step fails because the
-    /// child has died (its pid is gone, its socket closed), the child's message is the real cause.
-    pub fn pending_error(&self) -> Option<anyhow::Error> {
+    /// The next message if one is already there, without waiting.
+    pub fn try_recv<T: DeserializeOwned>(&self) -> Option<T> {
         let len = self.next_len(MsgFlags::MSG_DONTWAIT).ok()?;
         let mut buf = vec![0u8; len];
         let n = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT).ok()?;
-        match serde_json::from_slice(&buf[..n]).ok()? {
-            Msg::Error { chain } => Some(anyhow!(chain.join(": "))),
-            _ => None,
-        }
-    }
-
-    /// Receive one of `expected`, turning a child's `Error` into an `Err` carrying its cause chain.
-    pub fn recv_expect(&self, expected: &[&str]) -> Result<Msg> {
-        match self.recv()? {
-            None => bail!("container init exited unexpectedly"),
-            Some(Msg::Error { chain }) => Err(anyhow!(chain.join(": "))),
-            Some(msg) if expected.contains(&msg.kind()) => Ok(msg),
-            Some(msg) => bail!("sync protocol error: expected one of {expected:?}, got {msg:?}"),
-        }
-    }
-}
-
-/// At most this many causes of a child's error are sent, each at most [`MAX_CAUSE_LEN`] bytes: the whole `Error`
-/// then fits in one datagram of any socket buffer Linux allows (a larger one fails with EMSGSIZE, and the parent
-/// would learn only that the child exited).
-const MAX_CAUSES: usize = 16;
-const MAX_CAUSE_LEN: usize = 1024;
-
-/// `text` cut to [`MAX_CAUSE_LEN`] bytes around a marker that says how much was left out: its start and its end
-/// (where an error's own cause usually is) stay.
-fn shorten(text: String) -> String {
-    if text.len() <= MAX_CAUSE_LEN {
-        return text;
-    }
-    let floor = |mut at: usize| {
-        while !text.is_char_boundary(at) {
-            at -= 1;
-        }
-        at
-    };
-    let head = floor(MAX_CAUSE_LEN * 3 / 4);
-    let tail = floor(text.len() - MAX_CAUSE_LEN / 5);
-    format!(
-        "{} [... {} bytes ...] {}",
-        &text[..head],
-        tail - head,
-        &text[tail..]
-    )
-}
-
-impl Msg {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Msg::Go => "Go",
-            Msg::MapIds => "MapIds",
-            Msg::IdsMapped => "IdsMapped",
-            Msg::Forked { .. } => "Forked",
-            Msg::ForkSeen => "ForkSeen",
-            Msg::SetRlimits => "SetRlimits",
-            Msg::RlimitsSet => "RlimitsSet",
-            Msg::SeccompListener => "SeccompListener",
-            Msg::RunCreateHooks => "RunCreateHooks",
-            Msg::CreateHooksRan { .. } => "CreateHooksRan",
-            Msg::Ready => "Ready",
-            Msg::StateSaved => "StateSaved",
-            Msg::Exec => "Exec",
-            Msg::Error { .. } => "Error",
-        }
+        serde_json::from_slice(&buf[..n]).ok()
     }
 }
 
@@ -259,27 +162,29 @@ mod tests {
     use super::*;
     use std::os::fd::AsFd;
 
-    #[test]
-    fn messages_round_trip() {
-        let (a, b) = pair().unwrap();
-        a.send(&Msg::Forked { pid: 42 }).unwrap();
-        assert_eq!(b.recv().unwrap(), Some(Msg::Forked { pid: 42 }));
-        b.send(&Msg::Ready).unwrap();
-        assert_eq!(a.recv_expect(&["Ready"]).unwrap(), Msg::Ready);
+    #[derive(Serialize, serde::Deserialize, Debug, PartialEq)]
+    enum Test {
+        Short(i32),
+        Long(String),
+    }
+
+    fn message(received: Received<Test>) -> Option<Test> {
+        match received {
+            Received::Message(msg) => Some(msg),
+            Received::Closed => None,
+        }
     }
 
     #[test]
-    fn messages_of_any_size_arrive_whole_and_a_closed_peer_reads_as_none() {
+    fn messages_of_any_size_arrive_whole_and_a_closed_peer_reads_as_closed() {
         let (a, b) = pair().unwrap();
-        let long = Msg::Error {
-            chain: vec!["x".repeat(100 * 1024)],
-        };
-        b.send(&long).unwrap();
-        b.send(&Msg::Ready).unwrap();
-        assert_eq!(a.recv().unwrap(), Some(long));
-        assert_eq!(a.recv().unwrap(), Some(Msg::Ready));
+        let long = Test::Long("x".repeat(100 * 1024));
+        b.send(&long, None).unwrap();
+        b.send(&Test::Short(42), None).unwrap();
+        assert_eq!(message(a.recv().unwrap()), Some(long));
+        assert_eq!(message(a.recv().unwrap()), Some(Test::Short(42)));
         drop(b);
-        assert_eq!(a.recv().unwrap(), None);
+        assert_eq!(message(a.recv().unwrap()), None);
     }
 
     #[test]
@@ -288,10 +193,9 @@ mod tests {
         let (a, b) = pair().unwrap();
         let (reader, writer) = nix::unistd::pipe().unwrap();
         let mut reader = std::fs::File::from(reader);
-        b.send_with_fd(&Msg::SeccompListener, writer.as_fd())
-            .unwrap();
+        b.send(&Test::Short(7), Some(writer.as_fd())).unwrap();
         drop(writer);
-        assert_eq!(a.recv().unwrap(), Some(Msg::SeccompListener));
+        assert_eq!(message(a.recv().unwrap()), Some(Test::Short(7)));
         let mut received = std::fs::File::from(a.take_fd().expect("an fd arrived"));
         received.write_all(b"hi").unwrap();
         drop(received);
@@ -302,32 +206,21 @@ mod tests {
     }
 
     #[test]
-    fn child_error_becomes_err_with_chain() {
+    fn what_does_not_decode_is_named() {
         let (a, b) = pair().unwrap();
-        b.send(&Msg::Error {
-            chain: vec!["mount proc".into(), "Operation not permitted".into()],
-        })
-        .unwrap();
-        let err = a.recv_expect(&["Ready"]).unwrap_err();
-        assert_eq!(err.to_string(), "mount proc: Operation not permitted");
+        send(b.fd.as_raw_fd(), b"{\"Nonsense\":1}", MsgFlags::empty()).unwrap();
+        let err = a.recv::<Test>().err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            r#"sync protocol error: unknown message "{\"Nonsense\":1}""#
+        );
     }
 
     #[test]
-    fn closed_peer_is_reported() {
+    fn try_recv_does_not_wait() {
         let (a, b) = pair().unwrap();
-        drop(b);
-        let err = a.recv_expect(&["Ready"]).unwrap_err();
-        assert_eq!(err.to_string(), "container init exited unexpectedly");
-    }
-
-    #[test]
-    fn unexpected_message_is_a_protocol_error() {
-        let (a, b) = pair().unwrap();
-        b.send(&Msg::MapIds).unwrap();
-        assert!(a
-            .recv_expect(&["Ready"])
-            .unwrap_err()
-            .to_string()
-            .contains("sync protocol error"));
+        assert_eq!(a.try_recv::<Test>(), None);
+        b.send(&Test::Short(1), None).unwrap();
+        assert_eq!(a.try_recv::<Test>(), Some(Test::Short(1)));
     }
 }

@@ -21,6 +21,8 @@ use nix::sys::stat::{fstat, FileStat, Mode, SFlag};
 use nix::sys::statfs::{fstatfs, DEVPTS_SUPER_MAGIC};
 use nix::unistd::{Gid, Uid};
 
+use oci_spec::runtime::Process;
+
 use crate::inroot::{fd_path, RESOLVE_NO_SYMLINKS};
 use crate::sys;
 
@@ -390,6 +392,52 @@ fn give_to(peer: &OwnedFd, uid: u32) -> Result<()> {
     ) {
         Ok(()) | Err(Errno::EINVAL | Errno::EPERM | Errno::EROFS) => Ok(()),
         Err(e) => Err(e).with_context(|| format!("chown the console pty to uid {uid}")),
+    }
+}
+
+/// Where a process with `terminal: true` sends its pty master: the caller's `--console-socket`, or (foreground
+/// `run`/`exec`) one end of a socketpair whose other end hull keeps, to relay the terminal itself.
+pub struct ConsoleLink {
+    /// Given to the new process.
+    pub socket: OwnedFd,
+    /// hull's end, when hull is the receiver.
+    pub receiver: Option<OwnedFd>,
+    /// The size the pty is allocated with: `process.consoleSize`, else hull's own terminal's when hull relays
+    /// it (the relay keeps it in step later; runc only sizes it then, after the process may have looked).
+    pub size: Option<(u16, u16)>,
+}
+
+impl ConsoleLink {
+    pub fn open(process: &Process, console_socket: Option<&Path>) -> Result<Option<ConsoleLink>> {
+        if !process.terminal().unwrap_or(false) {
+            return Ok(None);
+        }
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        Ok(Some(match console_socket {
+            Some(path) => ConsoleLink {
+                socket: connect_socket(path)?,
+                receiver: None,
+                size,
+            },
+            None => {
+                let (receiver, socket) = socket_pair()?;
+                ConsoleLink {
+                    socket,
+                    receiver: Some(receiver),
+                    size: size.or_else(crate::foreground::host_window_size),
+                }
+            }
+        }))
+    }
+
+    /// The master, when hull is the receiver (the process sent it during its setup).
+    pub fn master(&self) -> Result<Option<OwnedFd>> {
+        match &self.receiver {
+            Some(receiver) => Ok(Some(recv_fd(receiver.as_fd())?.1)),
+            None => Ok(None),
+        }
     }
 }
 

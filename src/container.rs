@@ -16,7 +16,8 @@ use serde::Serialize;
 
 use crate::hooks::{self, Kind};
 use crate::logger;
-use crate::state::{self, Root, SpecState, State, Status};
+use crate::oci::SpecState;
+use crate::state::{self, Root, State, Status};
 use crate::sys;
 
 pub struct Container {
@@ -165,7 +166,7 @@ impl Container {
         if let Some(rdt) = &self.state.intel_rdt {
             rdt.group.destroy()?;
         }
-        crate::criu::detach_leftover_root(&self.dir)?;
+        state::detach_leftover_root(&self.dir)?;
         state::remove_dir(&self.dir)?;
         let state = SpecState {
             pid: 0,

@@ -9,9 +9,7 @@
 
 use serde::Serialize;
 
-/// The OCI runtime-spec version hull targets: runc 1.4 vendors runtime-spec
-/// v1.3.0, so `runc spec` writes this as `ociVersion`.
-pub const OCI_VERSION: &str = "1.3.0";
+use crate::oci::OCI_VERSION;
 
 /// `statfs(2)` magic of a cgroup v2 filesystem (`CGROUP2_SUPER_MAGIC`).
 const CGROUP2_SUPER_MAGIC: u64 = 0x6367_7270;

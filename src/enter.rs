@@ -4,7 +4,8 @@
 //! namespaces (user first, mount late: runc's order), and when a pid or time namespace only applies to its children
 //! it forks once more with `CLONE_PARENT`, so the process that runs the program is still hull's child (hull can
 //! wait for it) while living inside the namespace. Then it takes the process's credentials and calls execve. hull
-//! knows the program runs when the sync channel, close-on-exec, closes after the child's `Exec` message.
+//! knows the program runs when the sync channel, close-on-exec, closes after the child's `Exec` message. Both ends'
+//! steps of the sync protocol (`protocol::EXEC`) are marked `// sync N`.
 
 use std::convert::Infallible;
 use std::fs::{self, File};
@@ -21,24 +22,13 @@ use oci_spec::runtime::Process;
 
 use crate::affinity::ExecAffinity;
 use crate::cgroups::{Entry, SubPaths};
-use crate::channel::{self, Channel, Msg};
+use crate::child::{self, Identity, RlimitsBy};
+use crate::console::ConsoleLink;
 use crate::container::Container;
 use crate::namespaces::{self, CLONE_NEWTIME};
+use crate::protocol::{self, ChildEnd, ParentEnd, ParentSteps, Step};
 use crate::state::{self, Status};
-use crate::{console, credentials, foreground, init, logger, lsm, rootless, seccomp, spawn, sys};
-
-/// The namespaces a new process joins, in runc's order: user first (it decides what the others allow), mount
-/// late (it changes path resolution), cgroup last.
-const NAMESPACES: [(&str, CloneFlags); 8] = [
-    ("user", CloneFlags::CLONE_NEWUSER),
-    ("ipc", CloneFlags::CLONE_NEWIPC),
-    ("uts", CloneFlags::CLONE_NEWUTS),
-    ("net", CloneFlags::CLONE_NEWNET),
-    ("pid", CloneFlags::CLONE_NEWPID),
-    ("time", CLONE_NEWTIME),
-    ("mnt", CloneFlags::CLONE_NEWNS),
-    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
-];
+use crate::{console, credentials, foreground, logger, lsm, rootless, seccomp, spawn, sys};
 
 /// What `hull exec` asks for, its flags already folded into `process`.
 pub struct Request<'a> {
@@ -63,7 +53,8 @@ struct Join {
 /// joining (and joining one's own user namespace is refused by the kernel).
 fn open_namespaces(init: i32) -> Result<Vec<Join>> {
     let mut joins = Vec::new();
-    for (name, flag) in NAMESPACES {
+    for kind in namespaces::JOIN_ORDER {
+        let (name, flag) = (namespaces::proc_name(kind), namespaces::clone_flag(kind));
         let Ok(ours) = fs::metadata(format!("/proc/self/ns/{name}")) else {
             // This kernel has no such namespace type.
             continue;
@@ -129,7 +120,7 @@ pub fn exec(req: &Request) -> Result<i32> {
     } else {
         Some(foreground::block_signals()?)
     };
-    let console = spawn::ConsoleLink::open(req.process, req.console_socket)?;
+    let console = ConsoleLink::open(req.process, req.console_socket)?;
     let labels = lsm::labels(req.process, lsm::Host::detect())?;
     let profile = req.container.state.seccomp.as_ref();
     let filters = profile
@@ -144,15 +135,15 @@ pub fn exec(req: &Request) -> Result<i32> {
             .or(req.container.state.exec_cpu_affinity.as_ref()),
     )?;
     affinity.apply_initial()?;
-    let (parent_end, child_end) = channel::pair()?;
+    let (parent_end, child_end) = protocol::pair()?;
     // Non-dumpable until its execve: the child runs inside the container's namespaces, where nothing may ptrace
     // it or open its /proc files (CVE-2016-9962).
     sys::set_dumpable(false).context("set hull non-dumpable")?;
     let first = match spawn::with_oom_score_adj(req.process.oom_score_adj(), || {
-        match spawn::clone_init(0, &mut entry) {
+        match spawn::clone_into_cgroup(0, &mut entry) {
             Err(err) if may_run_outside_cgroup(&err) => {
                 entry = Entry::outside();
-                spawn::clone_init(0, &mut entry)
+                spawn::clone_into_cgroup(0, &mut entry)
             }
             forked => forked,
         }
@@ -164,7 +155,7 @@ pub fn exec(req: &Request) -> Result<i32> {
                 joins: &joins,
                 root: root.as_ref(),
                 entry: &entry,
-                channel: &child_end,
+                channel: child_end,
                 console: console.as_ref(),
                 labels: &labels,
                 affinity: &affinity,
@@ -207,56 +198,67 @@ pub fn exec(req: &Request) -> Result<i32> {
     }
 }
 
-/// Drive the child to its execve; returns the pid of the process that runs the program.
-fn sync_with_child(chan: &Channel, first: Pid, req: &Request, pids: &mut Vec<Pid>) -> Result<Pid> {
-    let process = req.process;
+/// Drive the child through `protocol::EXEC` to its execve; returns the pid of the process that runs the program.
+fn sync_with_child(
+    parent: &ParentEnd,
+    first: Pid,
+    req: &Request,
+    pids: &mut Vec<Pid>,
+) -> Result<Pid> {
     let rdt_group = req.container.state.intel_rdt.as_ref().map(|rdt| &rdt.group);
-    let mut pid = first;
     // As runc's setnsProcess: the new process joins the container's resctrl group (its children follow it there).
     if let Some(group) = rdt_group {
         group.add(first.as_raw())?;
     }
-    loop {
-        let msg = match chan.recv()? {
-            Some(msg) => msg,
-            None => bail!("the new process exited before its execve"),
-        };
-        match msg {
-            Msg::Forked { pid: forked } => {
-                pid = Pid::from_raw(forked);
-                pids.push(pid);
-                // It may have forked before its parent joined the group.
-                if let Some(group) = rdt_group {
-                    group.add(forked)?;
-                }
-                let _ = waitpid(first, None);
-                chan.send(&Msg::ForkSeen)?;
-            }
-            Msg::SetRlimits => {
-                let rlimits = process.rlimits().as_deref().unwrap_or(&[]);
-                credentials::apply_rlimits(pid, rlimits)?;
-                chan.send(&Msg::RlimitsSet)?;
-            }
-            Msg::SeccompListener => {
-                let state = &req.container.state;
-                let container_state = state.spec_state("running");
-                seccomp::forward_listener(
-                    chan,
-                    state.seccomp.as_ref(),
-                    pid.as_raw(),
-                    container_state,
-                )?;
-            }
-            Msg::Exec => {
-                return match chan.recv()? {
-                    None => Ok(pid),
-                    Some(Msg::Error { chain }) => Err(anyhow!(chain.join(": "))),
-                    Some(other) => bail!("sync protocol error: unexpected {other:?} after Exec"),
-                };
-            }
-            Msg::Error { chain } => return Err(anyhow!(chain.join(": "))),
-            other => bail!("sync protocol error: unexpected {other:?}"),
+    let mut steps = ExecSteps {
+        req,
+        first,
+        pid: first,
+        pids,
+    };
+    parent.drive(&protocol::EXEC, &mut steps)?;
+    Ok(steps.pid)
+}
+
+/// exec's part of each protocol step.
+struct ExecSteps<'a, 'p> {
+    req: &'a Request<'a>,
+    /// The cloned process.
+    first: Pid,
+    /// The process that runs the program: the cloned one, or the one it forked.
+    pid: Pid,
+    /// Every process made, killed if the exec fails.
+    pids: &'p mut Vec<Pid>,
+}
+
+impl ParentSteps for ExecSteps<'_, '_> {
+    // sync 3
+    fn forked(&mut self, pid: Pid) -> Result<()> {
+        self.pid = pid;
+        self.pids.push(pid);
+        // It may have forked before its parent joined the group.
+        if let Some(rdt) = &self.req.container.state.intel_rdt {
+            rdt.group.add(pid.as_raw())?;
         }
+        let _ = waitpid(self.first, None);
+        Ok(())
+    }
+
+    // sync 6
+    fn set_rlimits(&mut self) -> Result<()> {
+        let rlimits = self.req.process.rlimits().as_deref().unwrap_or(&[]);
+        credentials::apply_rlimits(self.pid, rlimits)
+    }
+
+    // sync 7
+    fn seccomp_listener(&mut self, listener: OwnedFd) -> Result<()> {
+        let state = &self.req.container.state;
+        seccomp::forward_listener(
+            state.seccomp.as_ref(),
+            listener,
+            self.pid.as_raw(),
+            state.spec_state("running"),
+        )
     }
 }
 
@@ -267,9 +269,9 @@ struct Child<'a> {
     /// The init's root to chroot into (see `open_chroot`).
     root: Option<&'a OwnedFd>,
     entry: &'a Entry,
-    channel: &'a Channel,
+    channel: ChildEnd,
     /// Where to send the pty master when the process has a terminal.
-    console: Option<&'a spawn::ConsoleLink>,
+    console: Option<&'a ConsoleLink>,
     /// The process's AppArmor/SELinux labels, checked against the host.
     labels: &'a lsm::Labels,
     /// The CPUs the process runs on once in the container's cgroups.
@@ -286,7 +288,7 @@ struct Child<'a> {
 
 impl Child<'_> {
     fn run(&self) -> ! {
-        self.channel.run_child(|| self.setup())
+        self.channel.run(|| self.setup())
     }
 
     fn setup(&self) -> Result<Infallible> {
@@ -302,7 +304,7 @@ impl Child<'_> {
         keep.extend(logger::keep_or_close_file_in_child());
         sys::close_all_except(self.first_closed_fd, &keep).context("close inherited fds")?;
         self.join_namespaces()?;
-        init::new_session()?;
+        child::new_session()?;
         let process = self.process;
         let cwd = process.cwd();
         chdir(cwd).with_context(|| format!("chdir to cwd {}", cwd.display()))?;
@@ -311,19 +313,20 @@ impl Child<'_> {
             sys::close_in_child(link.socket.as_raw_fd());
         }
         sys::cloexec_from(self.first_closed_fd).context("mark inherited fds close-on-exec")?;
-        init::reset_signals()?;
+        child::reset_signals()?;
         sys::set_parent_death_signal(0).context("clear parent death signal")?;
         let rlimits_by = if self
             .joins
             .iter()
             .any(|j| j.flag == CloneFlags::CLONE_NEWUSER)
         {
-            init::RlimitsBy::Parent
+            RlimitsBy::Parent
         } else {
-            init::RlimitsBy::Itself
+            RlimitsBy::Itself
         };
-        let program = init::become_process(
-            &init::Identity {
+        // sync 6, sync 7
+        let program = child::become_process(
+            &Identity {
                 process,
                 labels: self.labels,
                 personality: self.personality,
@@ -332,9 +335,10 @@ impl Child<'_> {
                 rlimits_by,
                 dumpable: false,
             },
-            self.channel,
+            &self.channel,
         )?;
-        self.channel.send(&Msg::Exec)?;
+        // sync 8
+        self.channel.tell(protocol::Request::Exec, None)?;
         let errno = sys::execve(&program.path, &program.argv, &program.envp);
         Err(anyhow!(errno.desc())).with_context(|| format!("exec {}", program.name))
     }
@@ -364,13 +368,17 @@ impl Child<'_> {
         }
         match sys::clone_fork(libc::CLONE_PARENT).context("fork into the pid namespace")? {
             sys::Forked::Parent(pid) => {
-                let _ = self.channel.send(&Msg::Forked { pid: pid.as_raw() });
+                // sync 3
+                let _ = self
+                    .channel
+                    .tell(protocol::Request::Forked { pid: pid.as_raw() }, None);
                 sys::exit_now(0)
             }
             // The new process's parent is hull (CLONE_PARENT): it dies with hull until its execve, as before.
             sys::Forked::Child => {
                 sys::set_parent_death_signal(libc::SIGKILL).context("set parent death signal")?;
-                self.channel.recv_expect(&["ForkSeen"]).map(drop)
+                // sync 3
+                self.channel.wait_for(Step::Fork).map(drop)
             }
         }
     }

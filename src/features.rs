@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::default_spec::OCI_VERSION;
+use crate::oci::OCI_VERSION;
 use crate::{mountopts, sys};
 
 /// Namespace types, sorted like runc's `specconv.KnownNamespaces()`.

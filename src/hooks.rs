@@ -19,8 +19,8 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use oci_spec::runtime::{Hook, Hooks};
 
 use crate::logger;
+use crate::oci::SpecState;
 use crate::signal;
-use crate::state::SpecState;
 
 /// The hook kinds, in the order the runtime spec runs them (and `features` lists them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

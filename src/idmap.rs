@@ -23,7 +23,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Mount, Spec};
 
-use crate::{mountopts, namespaces, spec, sys};
+use crate::{mountopts, namespaces, sys};
 
 /// Whether `m` is an id-mapped mount: an `idmap`/`ridmap` option or mappings of its own.
 pub fn is_idmapped(m: &Mount, opts: &mountopts::MountOptions) -> bool {
@@ -176,7 +176,7 @@ fn mapping_of<'a>(spec: &'a Spec, m: &'a Mount) -> Result<Mapping<'a>> {
         (None, None) => {}
         _ => bail!(BOTH),
     }
-    let user_ns = spec::namespaces(spec)
+    let user_ns = namespaces::configured(spec)
         .iter()
         .find(|ns| ns.typ() == LinuxNamespaceType::User);
     match user_ns {

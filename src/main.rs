@@ -4,11 +4,13 @@
 mod affinity;
 mod cgroups;
 mod channel;
+mod child;
 mod cli;
 mod commands;
 mod console;
 mod container;
 mod copyup;
+mod create;
 mod credentials;
 mod criu;
 mod dbus;
@@ -33,9 +35,11 @@ mod mountopts;
 mod namespaces;
 mod netdev;
 mod notify;
+mod oci;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod preseal;
 mod program;
+mod protocol;
 mod resctrl;
 mod rootfs;
 mod rootless;
@@ -44,6 +48,7 @@ mod seccomp;
 mod signal;
 mod spawn;
 mod spec;
+mod start;
 mod state;
 mod subid;
 mod sys;
@@ -60,7 +65,7 @@ fn version_text() -> String {
         "hull version {}\ncommit: {}\nspec: {}\n",
         env!("CARGO_PKG_VERSION"),
         option_env!("HULL_COMMIT").unwrap_or("unknown"),
-        default_spec::OCI_VERSION
+        crate::oci::OCI_VERSION
     )
 }
 

@@ -22,7 +22,27 @@ use nix::sched::{setns, unshare, CloneFlags};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, LinuxTimeOffset, Spec};
 
-use crate::spec::{namespaces, ns_name};
+/// The config's `linux.namespaces`, empty when unset.
+pub fn configured(spec: &Spec) -> &[oci_spec::runtime::LinuxNamespace] {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_deref())
+        .unwrap_or(&[])
+}
+
+/// A namespace type as the config names it (`"network"`, `"mount"`).
+pub fn type_name(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mount",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "network",
+        LinuxNamespaceType::Time => "time",
+    }
+}
 
 /// `CLONE_NEWTIME` (Linux 5.6), missing from nix.
 pub const CLONE_NEWTIME: CloneFlags = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
@@ -76,12 +96,37 @@ impl Plan {
     }
 }
 
-/// Join order: user first (it decides what the rest may do), mount last (it changes path resolution).
-fn join_rank(t: LinuxNamespaceType) -> u8 {
+/// The order in which every new process, the container's init (`create`) or an exec'd one, joins existing
+/// namespaces: runc's (`configs.NamespaceTypes`), user first (it decides what the others allow).
+pub const JOIN_ORDER: [LinuxNamespaceType; 8] = [
+    LinuxNamespaceType::User,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::Mount,
+    LinuxNamespaceType::Cgroup,
+    LinuxNamespaceType::Time,
+];
+
+fn join_rank(t: LinuxNamespaceType) -> usize {
+    JOIN_ORDER
+        .iter()
+        .position(|&kind| kind == t)
+        .unwrap_or(JOIN_ORDER.len())
+}
+
+/// A namespace type's file in `/proc/<pid>/ns`.
+pub fn proc_name(t: LinuxNamespaceType) -> &'static str {
     match t {
-        LinuxNamespaceType::User => 0,
-        LinuxNamespaceType::Mount => 9,
-        _ => 5,
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Time => "time",
     }
 }
 
@@ -99,7 +144,7 @@ pub fn plan(spec: &Spec) -> Plan {
         mount_ns: false,
     };
     let mut new = CloneFlags::empty();
-    for ns in namespaces(spec) {
+    for ns in configured(spec) {
         match ns.path() {
             Some(path) => plan.joins.push((ns.typ(), path.clone())),
             None => new |= clone_flag(ns.typ()),
@@ -135,7 +180,7 @@ pub fn open_joins(plan: &Plan) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>> {
         .iter()
         .map(|(t, path)| {
             let file = File::open(path)
-                .with_context(|| format!("open {} namespace {}", ns_name(*t), path.display()))?;
+                .with_context(|| format!("open {} namespace {}", type_name(*t), path.display()))?;
             Ok((*t, OwnedFd::from(file)))
         })
         .collect()
@@ -145,7 +190,7 @@ pub fn open_joins(plan: &Plan) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>> {
 pub fn join(fds: &[(LinuxNamespaceType, OwnedFd)]) -> Result<()> {
     for (t, fd) in fds {
         setns(fd.as_fd(), clone_flag(*t))
-            .with_context(|| format!("join {} namespace", ns_name(*t)))?;
+            .with_context(|| format!("join {} namespace", type_name(*t)))?;
     }
     Ok(())
 }
@@ -439,8 +484,9 @@ mod tests {
     }
 
     #[test]
-    fn joining_orders_user_first_mount_last_and_forks_for_pid() {
+    fn joining_follows_runcs_order_and_forks_for_pid() {
         let p = plan(&spec_with(serde_json::json!([
+            {"type": "time", "path": "/proc/1/ns/time"}, {"type": "cgroup", "path": "/proc/1/ns/cgroup"},
             {"type": "mount", "path": "/proc/1/ns/mnt"}, {"type": "network", "path": "/proc/1/ns/net"},
             {"type": "user", "path": "/proc/1/ns/user"}, {"type": "pid"}
         ])));
@@ -450,12 +496,35 @@ mod tests {
             [
                 LinuxNamespaceType::User,
                 LinuxNamespaceType::Network,
-                LinuxNamespaceType::Mount
+                LinuxNamespaceType::Mount,
+                LinuxNamespaceType::Cgroup,
+                LinuxNamespaceType::Time,
             ]
         );
         assert_eq!(p.clone_flags, CloneFlags::empty());
         assert_eq!(p.unshare_flags, CloneFlags::CLONE_NEWPID);
         assert!(p.fork_init && !p.unshare_user);
+    }
+
+    #[test]
+    fn every_namespace_type_has_its_place_in_the_join_order() {
+        for t in [
+            LinuxNamespaceType::Mount,
+            LinuxNamespaceType::Cgroup,
+            LinuxNamespaceType::Uts,
+            LinuxNamespaceType::Ipc,
+            LinuxNamespaceType::User,
+            LinuxNamespaceType::Pid,
+            LinuxNamespaceType::Network,
+            LinuxNamespaceType::Time,
+        ] {
+            assert!(join_rank(t) < JOIN_ORDER.len(), "{t:?}");
+        }
+        let files: Vec<_> = JOIN_ORDER.iter().map(|&t| proc_name(t)).collect();
+        assert_eq!(
+            files,
+            ["user", "ipc", "uts", "net", "pid", "mnt", "cgroup", "time"]
+        );
     }
 
     #[test]

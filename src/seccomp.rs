@@ -40,9 +40,8 @@ use oci_spec::runtime::{
 use seccompiler::{SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule};
 use serde::Serialize;
 
-use crate::channel::Channel;
 use crate::logger;
-use crate::state::SpecState;
+use crate::oci::SpecState;
 use abi::{Abi, X32_SYSCALL_BIT};
 
 mod abi;
@@ -539,16 +538,15 @@ struct ProcessState<'a> {
     state: SpecState<'a>,
 }
 
-/// The parent's side of `Msg::SeccompListener`: take the fd that came with the message and pass it on.
+/// hull's part of the protocol's `SeccompListener` step: pass the listener the process sent on to the profile's
+/// agent.
 pub fn forward_listener(
-    channel: &Channel,
     profile: Option<&LinuxSeccomp>,
+    listener: OwnedFd,
     pid: i32,
     state: SpecState,
 ) -> Result<()> {
-    let (profile, listener) = profile
-        .zip(channel.take_fd())
-        .context("seccomp listener message without a profile or an fd")?;
+    let profile = profile.context("seccomp listener message without a profile")?;
     send_listener(profile, listener, pid, state)
 }
 

@@ -81,13 +81,6 @@ fn warn_ignored(spec: &Spec) {
     }
 }
 
-pub fn namespaces(spec: &Spec) -> &[oci_spec::runtime::LinuxNamespace] {
-    spec.linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_deref())
-        .unwrap_or(&[])
-}
-
 /// Checks that need no filesystem access (unit-tested).
 pub fn validate(spec: &Spec) -> Result<()> {
     let version = spec.version();
@@ -113,9 +106,12 @@ pub fn validate(spec: &Spec) -> Result<()> {
     };
 
     let mut seen = HashSet::new();
-    for ns in namespaces(spec) {
+    for ns in crate::namespaces::configured(spec) {
         if !seen.insert(ns.typ()) {
-            bail!("malformed spec file: duplicated ns {:?}", ns_name(ns.typ()));
+            bail!(
+                "malformed spec file: duplicated ns {:?}",
+                crate::namespaces::type_name(ns.typ())
+            );
         }
     }
     let has = |t| seen.contains(&t);
@@ -128,7 +124,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if spec.domainname().as_ref().is_some_and(|d| !d.is_empty()) && !has(LinuxNamespaceType::Uts) {
         bail!("unable to set domainname without a private UTS namespace");
     }
-    let new_user_ns = namespaces(spec)
+    let new_user_ns = crate::namespaces::configured(spec)
         .iter()
         .any(|ns| ns.typ() == LinuxNamespaceType::User && ns.path().is_none());
     let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
@@ -173,7 +169,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if let Some(sysctl) = linux.sysctl() {
         // A network namespace joined by path may be this process's own, the host's (runc's `isHostNetNS`).
         let own_network_namespace = || -> Result<bool> {
-            match namespaces(spec)
+            match crate::namespaces::configured(spec)
                 .iter()
                 .find(|ns| ns.typ() == LinuxNamespaceType::Network)
             {
@@ -242,19 +238,6 @@ fn validate_devices(devices: &[LinuxDevice]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-pub fn ns_name(t: LinuxNamespaceType) -> &'static str {
-    match t {
-        LinuxNamespaceType::Mount => "mount",
-        LinuxNamespaceType::Cgroup => "cgroup",
-        LinuxNamespaceType::Uts => "uts",
-        LinuxNamespaceType::Ipc => "ipc",
-        LinuxNamespaceType::User => "user",
-        LinuxNamespaceType::Pid => "pid",
-        LinuxNamespaceType::Network => "network",
-        LinuxNamespaceType::Time => "time",
-    }
 }
 
 /// runc 1.2+ refuses a bind mount with filesystem data options (`size=10k`): the kernel ignores them on a bind.

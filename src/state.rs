@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cgroups::Cgroup;
 use crate::hostmounts::HostMounts;
+use crate::oci::SpecState;
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
@@ -84,22 +85,23 @@ pub struct State {
     pub intel_rdt: Option<crate::resctrl::Assignment>,
 }
 
-/// The runtime-spec `State` as Go encodes it: what hooks read on stdin and a seccomp agent gets with the listener.
-#[derive(Clone, Copy, Serialize)]
-pub struct SpecState<'a> {
-    #[serde(rename = "ociVersion")]
-    pub oci_version: &'a str,
-    pub id: &'a str,
-    pub status: &'a str,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub pid: i32,
-    pub bundle: &'a Path,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: &'a BTreeMap<String, String>,
-}
+/// CRIU's root in the state directory during a restore (`criu::restore`).
+pub const CRIU_ROOT: &str = "criu-root";
 
-fn is_zero(pid: &i32) -> bool {
-    *pid == 0
+/// What a restore killed before its end leaves in the state directory: CRIU's root, still a bind of the rootfs. It is
+/// detached before the directory is removed, which would otherwise go down into the rootfs and empty it.
+pub fn detach_leftover_root(dir: &Path) -> Result<()> {
+    let path = dir.join(CRIU_ROOT);
+    if !path.exists() {
+        return Ok(());
+    }
+    loop {
+        match nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH) {
+            Ok(()) => continue,
+            Err(nix::errno::Errno::EINVAL) => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("detach {}", path.display())),
+        }
+    }
 }
 
 /// A container id as runc accepts it: `[A-Za-z0-9_+.-]+`, and not `.` or `..`.
@@ -280,7 +282,7 @@ impl State {
         let spec = &bundle.spec;
         let linux = spec.linux().as_ref();
         State {
-            oci_version: crate::default_spec::OCI_VERSION.to_owned(),
+            oci_version: crate::oci::OCI_VERSION.to_owned(),
             id: id.to_owned(),
             init_pid,
             init_start_time,

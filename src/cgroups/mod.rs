@@ -76,6 +76,16 @@ pub struct Hierarchy {
     pub path: PathBuf,
 }
 
+/// Where a container's init goes in the cgroup tree, as `create` made it.
+pub struct Placement {
+    /// The container's cgroup (`Cgroup::none()` for a rootless container that may not have one).
+    pub cgroup: Cgroup,
+    /// The host's hierarchies, for a container without a cgroup of its own (see `Rootfs::host_cgroups`).
+    pub host_hierarchies: Vec<Hierarchy>,
+    /// How the init enters its cgroups (first thing, before it forks or unshares).
+    pub entry: Entry,
+}
+
 /// How a process new to the container enters its cgroups without anyone migrating it by pid.
 ///
 /// Migrating another process (writing its pid to `cgroup.procs`) write-locks the kernel's global threadgroup

@@ -4,7 +4,7 @@ use nix::unistd::Pid;
 use crate::cli::{check_args, Arity, RunArgs};
 use crate::state::Root;
 use crate::sys;
-use crate::{foreground, logger, notify, spawn};
+use crate::{create, foreground, logger, notify, start};
 
 /// `run`: create + start; in the foreground, forward signals to the init, reap, exit with its status (128+signal
 /// when killed) and delete the container unless `--keep`.
@@ -12,8 +12,8 @@ pub fn run(root: &Root, args: &RunArgs) -> Result<i32> {
     check_args("run", &args.args, Arity::Exact(1))?;
     let id = &args.args[0];
     if args.detach {
-        let container = spawn::create(root, id, &args.opts, true)?.container;
-        let pending = spawn::release_notifying(&container)?;
+        let container = create::create(root, id, &args.opts, true)?.container;
+        let pending = start::release_notifying(&container)?;
         if let Err(e) = container.run_poststart_hooks() {
             // runc's `run` destroys the container it made whenever it fails.
             let _ = container.destroy();
@@ -29,9 +29,9 @@ pub fn run(root: &Root, args: &RunArgs) -> Result<i32> {
     }
     let signals = foreground::block_signals()?;
 
-    let spawn::Created { container, master } = spawn::create(root, id, &args.opts, false)?;
+    let create::Created { container, master } = create::create(root, id, &args.opts, false)?;
     let init = Pid::from_raw(container.state.init_pid);
-    let outcome = spawn::release_notifying(&container)
+    let outcome = start::release_notifying(&container)
         .and_then(|pending| container.run_poststart_hooks().map(|()| pending))
         .and_then(|pending| pending.map_or(Ok(()), notify::Pending::forward))
         .inspect(|()| logger::phase("run: started"))

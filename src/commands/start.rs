@@ -2,7 +2,7 @@ use anyhow::{bail, Result};
 
 use crate::cli::{check_args, Arity, IdArgs};
 use crate::container::Container;
-use crate::spawn;
+use crate::start;
 use crate::state::{Lock, Root, Status};
 
 pub fn run(root: &Root, args: &IdArgs) -> Result<i32> {
@@ -11,7 +11,7 @@ pub fn run(root: &Root, args: &IdArgs) -> Result<i32> {
     let pending = {
         let _lock = Lock::acquire(&container.dir)?;
         match container.status() {
-            Status::Created => spawn::release_notifying(&container)?,
+            Status::Created => start::release_notifying(&container)?,
             Status::Stopped => bail!("cannot start a container that has stopped"),
             Status::Running | Status::Paused => bail!("cannot start an already running container"),
         }

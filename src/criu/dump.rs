@@ -199,7 +199,7 @@ pub fn checkpoint(container: &Container, spec: &Spec, opts: &CheckpointOptions) 
 /// A network or pid namespace joined by path is left to whoever made it: CRIU dumps it as external (runc's
 /// `handleCheckpointingExternalNamespaces`).
 fn external_namespace(spec: &Spec, ns_type: LinuxNamespaceType) -> Result<Option<String>> {
-    let Some(path) = crate::spec::namespaces(spec)
+    let Some(path) = crate::namespaces::configured(spec)
         .iter()
         .find(|ns| ns.typ() == ns_type)
         .and_then(|ns| ns.path().clone())

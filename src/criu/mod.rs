@@ -9,7 +9,7 @@ mod restore;
 mod swrk;
 
 pub use dump::{checkpoint, parse_page_server, CheckpointOptions};
-pub use restore::{detach_leftover_root, restore, RestoreOptions};
+pub use restore::{restore, RestoreOptions};
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
@@ -167,7 +167,7 @@ fn config_file(spec: &Spec) -> Option<String> {
 /// directory whose host mount is shared, as systemd shares it, would otherwise stop the dump at `has unreachable
 /// sharing`). Each is (destination in the container, host directory).
 fn cgroup_binds(spec: &Spec, cgroup: &Cgroup) -> Vec<(String, String)> {
-    let cgroup_ns = crate::spec::namespaces(spec)
+    let cgroup_ns = crate::namespaces::configured(spec)
         .iter()
         .any(|ns| ns.typ() == LinuxNamespaceType::Cgroup);
     if cgroup_ns {

@@ -21,13 +21,12 @@ use super::{cgroup_mode, config_file, quote_log, DESCRIPTORS, MIN_VERSION};
 use crate::cgroups::Cgroup;
 use crate::container::Container;
 use crate::hooks::{self, Kind};
+use crate::oci::SpecState;
 use crate::spec::Bundle;
-use crate::state::{self, Lock, Root, SpecState, State};
-use crate::{default_spec, inroot, logger, mountopts, namespaces};
+use crate::state::{self, Lock, Root, State};
+use crate::{inroot, logger, mountopts, namespaces};
 
 const RESTORE_LOG: &str = "restore.log";
-/// CRIU's root in the state directory during a restore.
-const CRIU_ROOT: &str = "criu-root";
 
 /// `hull restore`'s options, as runc's `criuOptions` and `restore.go` read them.
 #[derive(Debug, Default)]
@@ -82,7 +81,7 @@ struct CriuRoot {
 
 impl CriuRoot {
     fn bind(dir: &Path, rootfs: &Path) -> Result<CriuRoot> {
-        let path = dir.join(CRIU_ROOT);
+        let path = dir.join(state::CRIU_ROOT);
         fs::DirBuilder::new()
             .mode(0o755)
             .create(&path)
@@ -97,22 +96,6 @@ impl CriuRoot {
         )
         .with_context(|| format!("bind {} onto {}", rootfs.display(), root.path.display()))?;
         Ok(root)
-    }
-}
-
-/// What a restore killed before its end leaves in the state directory: CRIU's root, still a bind of the rootfs. It is
-/// detached before the directory is removed, which would otherwise go down into the rootfs and empty it.
-pub fn detach_leftover_root(dir: &Path) -> Result<()> {
-    let path = dir.join(CRIU_ROOT);
-    if !path.exists() {
-        return Ok(());
-    }
-    loop {
-        match umount2(&path, MntFlags::MNT_DETACH) {
-            Ok(()) => continue,
-            Err(nix::errno::Errno::EINVAL) => return Ok(()),
-            Err(e) => return Err(e).with_context(|| format!("detach {}", path.display())),
-        }
     }
 }
 
@@ -174,7 +157,7 @@ pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) ->
             }
             return Err(err);
         }
-        crate::spawn::apply_limits(&cgroup, spec)?;
+        crate::create::apply_limits(&cgroup, spec)?;
     }
     undo.cgroup = Some(&cgroup);
 
@@ -235,17 +218,17 @@ pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) ->
         cgroup.start_unit(
             worker.pid() as u32,
             id,
-            &crate::spawn::cgroup_resources(spec),
+            &crate::create::cgroup_resources(spec),
             &annotations,
         )?;
-        crate::spawn::apply_limits(&cgroup, spec)?;
+        crate::create::apply_limits(&cgroup, spec)?;
     } else {
         cgroup.attach(worker.pid())?;
     }
     rpc.cg_root = cgroup_roots(worker.pid())?;
     let annotations = bundle.annotations();
     let hook_state = |pid: i32| SpecState {
-        oci_version: default_spec::OCI_VERSION,
+        oci_version: crate::oci::OCI_VERSION,
         id,
         status: "creating",
         pid,
@@ -407,7 +390,7 @@ fn add_restore_mounts(rpc: &mut Opts, spec: &Spec, bundle: &Path) {
 /// others joined by CRIU (runc's `handleRestoringNamespaces`).
 fn restore_namespaces(rpc: &mut Opts, spec: &Spec) -> Result<Vec<OwnedFd>> {
     let mut extra = Vec::new();
-    for ns in crate::spec::namespaces(spec) {
+    for ns in crate::namespaces::configured(spec) {
         let Some(path) = ns.path() else { continue };
         let key = match ns.typ() {
             LinuxNamespaceType::Network => "extRootNetNS",
