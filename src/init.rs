@@ -24,7 +24,7 @@ use crate::channel::{Channel, Msg};
 use crate::hooks::{self, Kind};
 use crate::mempolicy::MemoryPolicy;
 use crate::namespaces::{self, Plan};
-use crate::rootfs::Rootfs;
+use crate::rootfs::{self, Rootfs};
 use crate::spawn::ConsoleLink;
 use crate::state::SpecState;
 use crate::{console, credentials, default_spec, logger, lsm, program, seccomp, sys};
@@ -38,7 +38,7 @@ pub struct Init<'a> {
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub cgroup: &'a Cgroup,
-    /// The host's hierarchies, for a container without a cgroup of its own (see `Rootfs::host_cgroups`).
+    /// The host's hierarchies, for a container without a cgroup of its own (see `rootfs::Facts::host_cgroups`).
     pub host_cgroups: &'a [crate::cgroups::Hierarchy],
     /// Opened by hull: how this process enters its cgroups (first thing, before it forks or unshares).
     pub cgroup_entry: &'a crate::cgroups::Entry,
@@ -100,22 +100,29 @@ impl Init<'_> {
         }
         // Device nodes get exactly their configured modes; the process umask is set once the rootfs is done.
         umask(Mode::empty());
-        let rootfs = Rootfs {
-            spec: self.spec,
-            path: self.rootfs,
-            bundle: self.bundle,
-            cgroup: self.cgroup,
-            host_cgroups: self.host_cgroups,
-            bind_devices: self.plan.user_ns || crate::rootless::enabled(),
-            cgroup_ns: self.plan.new_cgroup,
-            mount_ns: self.plan.mount_ns,
-            no_pivot: self.no_pivot,
-            mount_label: self.mount_label,
-            before_cgroup_mount: &|| self.join_cgroup_namespace(),
-            before_pivot: &|| self.run_create_hooks(),
-            idmapped: self.idmapped,
-        };
-        rootfs.prepare_and_pivot()?;
+        let rootfs = Rootfs::new(
+            self.spec,
+            self.rootfs,
+            self.idmapped,
+            &rootfs::Facts {
+                bundle: self.bundle,
+                cgroup: self.cgroup.hierarchies(),
+                host_cgroups: self.host_cgroups,
+                cgroup_ns: self.plan.new_cgroup,
+                bind_devices: self.plan.user_ns || crate::rootless::enabled(),
+                mount_ns: self.plan.mount_ns,
+                no_pivot: self.no_pivot,
+                mount_label: self.mount_label,
+            },
+        );
+        // A cgroup filesystem shows the cgroup namespace it is mounted in, so the namespace comes first; what is
+        // mounted before it (host paths bound, procfs, sysfs, tmpfs) shows the same in any cgroup namespace.
+        if rootfs.mounts_cgroup_filesystem() {
+            self.join_cgroup_namespace()?;
+        }
+        rootfs.mount_all()?;
+        self.run_create_hooks()?;
+        rootfs.switch_root()?;
         rootfs.reopen_dev_null()?;
         self.idmapped.raw_fds().for_each(sys::close_in_child);
         logger::phase("init: mounts done, root pivoted");
