@@ -24,7 +24,7 @@ use crate::hooks::{self, Kind};
 use crate::namespaces;
 use crate::oci::SpecState;
 use crate::protocol::{ChildEnd, Request, Step, ToChild};
-use crate::rootfs::Rootfs;
+use crate::rootfs::{self, Rootfs};
 use crate::{console, logger, lsm, program, seccomp, sys};
 
 /// What the container init does, prepared by `create` from the config before the clone (which copies it).
@@ -125,22 +125,30 @@ impl<'a> Init<'a> {
         }
         // Device nodes get exactly their configured modes; the process umask is set once the rootfs is done.
         umask(Mode::empty());
-        let rootfs = Rootfs {
-            spec: plan.spec,
-            path: plan.rootfs,
-            bundle: plan.bundle,
-            cgroup: &self.placement.cgroup,
-            host_cgroups: &self.placement.host_hierarchies,
-            bind_devices: plan.namespaces.user_ns || crate::rootless::enabled(),
-            cgroup_ns: plan.namespaces.new_cgroup,
-            mount_ns: plan.namespaces.mount_ns,
-            no_pivot: plan.no_pivot,
-            mount_label: plan.mount_label,
-            before_cgroup_mount: &|| self.join_cgroup_namespace(),
-            before_pivot: &|| self.run_create_hooks(),
-            idmapped: plan.idmapped,
-        };
-        rootfs.prepare_and_pivot()?;
+        let rootfs = Rootfs::new(
+            plan.spec,
+            plan.rootfs,
+            plan.idmapped,
+            &rootfs::Facts {
+                bundle: plan.bundle,
+                cgroup: self.placement.cgroup.hierarchies(),
+                host_cgroups: &self.placement.host_hierarchies,
+                cgroup_ns: plan.namespaces.new_cgroup,
+                bind_devices: plan.namespaces.user_ns || crate::rootless::enabled(),
+                mount_ns: plan.namespaces.mount_ns,
+                no_pivot: plan.no_pivot,
+                mount_label: plan.mount_label,
+            },
+        );
+        // A cgroup filesystem shows the cgroup namespace it is mounted in, so the namespace comes first; what is
+        // mounted before it (host paths bound, procfs, sysfs, tmpfs) shows the same in any cgroup namespace.
+        if rootfs.mounts_cgroup_filesystem() {
+            self.join_cgroup_namespace()?;
+        }
+        rootfs.mount_all()?;
+        // sync 4
+        self.run_create_hooks()?;
+        rootfs.switch_root()?;
         rootfs.reopen_dev_null()?;
         plan.idmapped.raw_fds().for_each(sys::close_in_child);
         logger::phase("init: mounts done, root pivoted");

@@ -80,7 +80,7 @@ pub struct Hierarchy {
 pub struct Placement {
     /// The container's cgroup (`Cgroup::none()` for a rootless container that may not have one).
     pub cgroup: Cgroup,
-    /// The host's hierarchies, for a container without a cgroup of its own (see `Rootfs::host_cgroups`).
+    /// The host's hierarchies, for a container without a cgroup of its own (see `rootfs::Facts::host_cgroups`).
     pub host_hierarchies: Vec<Hierarchy>,
     /// How the init enters its cgroups (first thing, before it forks or unshares).
     pub entry: Entry,
