@@ -744,13 +744,22 @@ fn scheduler_and_io_priority_for_the_init_and_exec() {
         c["process"]["args"] = json!([
             "sh",
             "-c",
-            format!("{{ {show}; }} > /dev/shm/init; exec sleep 600")
+            format!("{{ {show}; }} > /dev/shm/init.tmp; mv /dev/shm/init.tmp /dev/shm/init; exec sleep 600")
         ]);
         c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});
         c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6});
     });
     assert_eq!(
-        exec_ok(&env, &[&env.id, "cat", "/dev/shm/init"]),
+        // `running` returns once the init runs, maybe before its shell has written the file (whole, by the rename).
+        exec_ok(
+            &env,
+            &[
+                &env.id,
+                "sh",
+                "-c",
+                "for i in $(seq 100); do [ -e /dev/shm/init ] && break; sleep 0.1; done; cat /dev/shm/init"
+            ]
+        ),
         "5 3\nbest-effort: prio 6\n",
         "the init: nice 5, policy SCHED_BATCH (3), best-effort I/O priority 6"
     );
