@@ -71,7 +71,7 @@ fn version_text() -> String {
 
 /// `--root`, or `/run/hull` (`$XDG_RUNTIME_DIR/hull` when not root), made absolute; `/` is refused as runc does.
 fn root_dir(cli: &Cli) -> Result<PathBuf> {
-    let root = match &cli.root {
+    let root = match &cli.global.root {
         Some(r) => r.clone(),
         None => match std::env::var_os("XDG_RUNTIME_DIR").filter(|_| honors_xdg_runtime_dir()) {
             Some(dir) => PathBuf::from(dir).join("hull"),
@@ -100,14 +100,15 @@ fn honors_xdg_runtime_dir() -> bool {
 }
 
 fn dispatch(cli: Cli) -> Result<i32> {
-    let format = match cli.log_format.as_str() {
+    let global = &cli.global;
+    let format = match global.log_format.as_str() {
         "text" => logger::Format::Text,
         "json" => logger::Format::Json,
         other => bail!("invalid log-format: {other}"),
     };
-    logger::init(cli.log.as_deref(), format, cli.debug)?;
-    cgroups::systemd::init(cli.systemd_cgroup);
-    rootless::init(cli.rootless.as_deref())?;
+    logger::init(global.log.as_deref(), format, global.debug)?;
+    cgroups::systemd::init(global.systemd_cgroup);
+    rootless::init(global.rootless.as_deref())?;
     let root = state::Root::new(root_dir(&cli)?);
     let command = cli.command;
     match &command {
@@ -121,7 +122,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::State(args) => commands::state::run(&root, &args),
         Command::Kill(args) => commands::kill::run(&root, &args),
         Command::Checkpoint(args) => commands::checkpoint::run(&root, &args),
-        Command::Restore(args) => commands::restore::run(&root, &args),
+        Command::Restore(args) => commands::restore::run(&root, *args),
         Command::Delete(args) => commands::delete::run(&root, &args),
         Command::Run(args) => commands::run::run(&root, &args),
         Command::List(args) => commands::list::run(&root, &args),

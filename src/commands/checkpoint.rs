@@ -2,7 +2,7 @@ use anyhow::{bail, Result};
 
 use crate::cli::{check_args, Arity, CheckpointArgs};
 use crate::container::Container;
-use crate::criu::{self, CheckpointOptions};
+use crate::criu;
 use crate::logger::{self, Level};
 use crate::state::{Lock, Root, Status};
 
@@ -30,32 +30,8 @@ pub fn run(root: &Root, args: &CheckpointArgs) -> Result<i32> {
         None => std::env::current_dir()?.join("checkpoint"),
     };
     criu::prepare_image_paths(&image_path, args.parent_path.as_deref())?;
-    let opts = CheckpointOptions {
-        image_path,
-        work_path: args.work_path.clone(),
-        parent_path: args.parent_path.clone(),
-        leave_running: args.leave_running,
-        tcp_established: args.tcp_established,
-        tcp_skip_in_flight: args.tcp_skip_in_flight,
-        link_remap: args.link_remap,
-        ext_unix_sk: args.ext_unix_sk,
-        shell_job: args.shell_job,
-        lazy_pages: args.lazy_pages,
-        status_fd: args.status_fd,
-        page_server: args
-            .page_server
-            .as_deref()
-            .map(criu::parse_page_server)
-            .transpose()?,
-        file_locks: args.file_locks,
-        pre_dump: args.pre_dump,
-        manage_cgroups_mode: args.manage_cgroups_mode.clone(),
-        empty_ns: criu::parse_empty_ns(&args.empty_ns)?,
-        auto_dedup: args.auto_dedup,
-    };
-    let spec = crate::spec::load_bundle(&container.state.bundle)?.spec;
-    criu::checkpoint(&container, &spec, &opts)?;
-    if !opts.leave_running && !opts.pre_dump {
+    criu::checkpoint(&container, &image_path, args)?;
+    if !args.leave_running && !args.pre_dump {
         if let Err(err) = container.kill_all().and_then(|()| container.destroy()) {
             logger::log(Level::Warning, &format!("{err:#}"));
         }

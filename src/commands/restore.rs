@@ -2,7 +2,7 @@ use anyhow::{bail, Context, Result};
 use nix::unistd::Pid;
 
 use crate::cli::{check_args, Arity, RestoreArgs};
-use crate::criu::{self, RestoreOptions};
+use crate::criu;
 use crate::logger::{self, Level};
 use crate::state::{self, Root};
 use crate::{foreground, spawn, sys};
@@ -10,7 +10,7 @@ use crate::{foreground, spawn, sys};
 /// `restore [flags] <id>`: make container `id` of the bundle again from a checkpoint (runc's `restore.go`). In the
 /// foreground, forward signals to the restored init, exit with its status and delete the container, as `run` does;
 /// with `--detach`, return once it runs.
-pub fn run(root: &Root, args: &RestoreArgs) -> Result<i32> {
+pub fn run(root: &Root, mut args: RestoreArgs) -> Result<i32> {
     check_args("restore", &args.args, Arity::Exact(1))?;
     if args.no_pivot {
         // runc accepts the flag and ignores it.
@@ -39,21 +39,9 @@ pub fn run(root: &Root, args: &RestoreArgs) -> Result<i32> {
         args.console_socket.is_some(),
         args.detach,
     )?;
-    let opts = RestoreOptions {
-        image_path,
-        work_path: args.work_path.as_deref().map(absolute),
-        tcp_established: args.tcp_established,
-        ext_unix_sk: args.ext_unix_sk,
-        shell_job: args.shell_job,
-        file_locks: args.file_locks,
-        manage_cgroups_mode: args.manage_cgroups_mode.clone(),
-        empty_ns: criu::parse_empty_ns(&args.empty_ns)?,
-        auto_dedup: args.auto_dedup,
-        lazy_pages: args.lazy_pages,
-        lsm_profile: args.lsm_profile.clone(),
-        lsm_mount_context: args.lsm_mount_context.clone(),
-        console_socket: args.console_socket.as_deref().map(absolute),
-    };
+    // Named in full from here on, in CRIU's log quote and the console's errors.
+    args.criu.work_path = args.criu.work_path.as_deref().map(absolute);
+    args.console_socket = args.console_socket.as_deref().map(absolute);
     let pid_file = args.pid_file.as_deref().map(absolute);
     let signals = if args.detach {
         None
@@ -63,7 +51,7 @@ pub fn run(root: &Root, args: &RestoreArgs) -> Result<i32> {
         }
         Some(foreground::block_signals()?)
     };
-    let container = criu::restore(root, id, &bundle, &opts)?;
+    let container = criu::restore(root, id, &bundle, &image_path, &args)?;
     let init = Pid::from_raw(container.state.init_pid);
     if let Some(path) = &pid_file {
         state::write_atomic(path, init.as_raw().to_string().as_bytes(), 0o644)

@@ -1,11 +1,11 @@
 use anyhow::{bail, Result};
 
-use crate::cli::{check_args, Arity, IdArgs};
+use crate::cli::{check_args, Arity, NoFlags};
 use crate::container::Container;
 use crate::start;
 use crate::state::{Lock, Root, Status};
 
-pub fn run(root: &Root, args: &IdArgs) -> Result<i32> {
+pub fn run(root: &Root, args: &NoFlags) -> Result<i32> {
     check_args("start", &args.args, Arity::Exact(1))?;
     let container = Container::load(root, &args.args[0])?;
     let pending = {

@@ -2,12 +2,12 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{check_args, Arity, IdArgs};
+use crate::cli::{check_args, Arity, NoFlags};
 use crate::container::Container;
 use crate::state::Root;
 
 /// `state <id>`: the OCI state, 2-space indented, no trailing newline (as runc prints it).
-pub fn run(root: &Root, args: &IdArgs) -> Result<i32> {
+pub fn run(root: &Root, args: &NoFlags) -> Result<i32> {
     check_args("state", &args.args, Arity::Exact(1))?;
     let container = Container::load(root, &args.args[0])?;
     let status = container.status();

@@ -3,48 +3,24 @@
 use std::fs::{self, File};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-use std::path::PathBuf;
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::proto::{Features, Opts, ReqType, Request};
 use super::{
-    call, cgroup_binds, cgroup_mode, check_version, config_file, device_paths, quote_log,
-    DESCRIPTORS, MIN_VERSION,
+    call, cgroup_binds, cgroup_mode, check_version, config_file, device_paths, parse_empty_ns,
+    quote_log, DESCRIPTORS, MIN_VERSION,
 };
 use crate::cgroups::Cgroup;
+use crate::cli::CheckpointArgs;
 use crate::container::Container;
 
 const DUMP_LOG: &str = "dump.log";
 
-/// `hull checkpoint`'s options, as runc's `criuOptions` reads them.
-#[derive(Debug, Default)]
-pub struct CheckpointOptions {
-    pub image_path: PathBuf,
-    pub work_path: Option<PathBuf>,
-    /// Relative to the image path, checked to be a directory.
-    pub parent_path: Option<String>,
-    pub leave_running: bool,
-    pub tcp_established: bool,
-    pub tcp_skip_in_flight: bool,
-    pub link_remap: bool,
-    pub ext_unix_sk: bool,
-    pub shell_job: bool,
-    pub lazy_pages: bool,
-    pub status_fd: i32,
-    pub page_server: Option<(String, i32)>,
-    pub file_locks: bool,
-    pub pre_dump: bool,
-    pub manage_cgroups_mode: String,
-    /// Clone flags of the namespaces CRIU restores empty: the network namespace always (runc leaves network setup to
-    /// others), and those `--empty-ns` names.
-    pub empty_ns: u32,
-    pub auto_dedup: bool,
-}
-
 /// runc's `--page-server ADDRESS:PORT`.
-pub fn parse_page_server(text: &str) -> Result<(String, i32)> {
+pub(super) fn parse_page_server(text: &str) -> Result<(String, i32)> {
     let usage = "Use --page-server ADDRESS:PORT to specify page server";
     let (address, port) = text.rsplit_once(':').context(usage)?;
     let address = address.trim_start_matches('[').trim_end_matches(']');
@@ -72,9 +48,17 @@ fn check_feature(feature: Features, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// `checkpoint`: dump the running container into `opts.image_path` (runc's `Container.Checkpoint`). With neither
-/// `leave_running` nor `pre_dump`, CRIU kills the container's processes once dumped; the caller then destroys it.
-pub fn checkpoint(container: &Container, spec: &Spec, opts: &CheckpointOptions) -> Result<()> {
+/// `checkpoint`: dump the running container into `image_path` (runc's `Container.Checkpoint`), as `args` ask. With
+/// neither `leave_running` nor `pre_dump`, CRIU kills the container's processes once dumped; the caller then destroys
+/// it.
+pub fn checkpoint(container: &Container, image_path: &Path, args: &CheckpointArgs) -> Result<()> {
+    let page_server = args
+        .page_server
+        .as_deref()
+        .map(parse_page_server)
+        .transpose()?;
+    let empty_ns = parse_empty_ns(&args.criu.empty_ns)?;
+    let spec = &crate::spec::load_bundle(&container.state.bundle)?.spec;
     if crate::rootless::enabled() {
         bail!(
             "checkpoint needs root: CRIU reads a container's namespaces, mounts and memory only with CAP_SYS_ADMIN \
@@ -82,9 +66,9 @@ pub fn checkpoint(container: &Container, spec: &Spec, opts: &CheckpointOptions) 
         );
     }
     let version = check_version(MIN_VERSION)?;
-    let mode = cgroup_mode(&opts.manage_cgroups_mode)?;
-    let images = File::open(&opts.image_path)
-        .with_context(|| format!("open {}", opts.image_path.display()))?;
+    let mode = cgroup_mode(&args.criu.manage_cgroups_mode)?;
+    let images =
+        File::open(image_path).with_context(|| format!("open {}", image_path.display()))?;
     let state = &container.state;
     let mut rpc = Opts {
         images_dir_fd: images.as_raw_fd(),
@@ -95,24 +79,24 @@ pub fn checkpoint(container: &Container, spec: &Spec, opts: &CheckpointOptions) 
         manage_cgroups_mode: Some(mode),
         notify_scripts: true,
         pid: Some(state.init_pid),
-        shell_job: opts.shell_job,
-        leave_running: opts.leave_running,
-        tcp_established: opts.tcp_established,
-        tcp_skip_in_flight: opts.tcp_skip_in_flight,
-        link_remap: opts.link_remap,
-        ext_unix_sk: opts.ext_unix_sk,
-        file_locks: opts.file_locks,
-        empty_ns: Some(opts.empty_ns),
+        shell_job: args.criu.shell_job,
+        leave_running: args.leave_running,
+        tcp_established: args.criu.tcp_established,
+        tcp_skip_in_flight: args.tcp_skip_in_flight,
+        link_remap: args.link_remap,
+        ext_unix_sk: args.criu.ext_unix_sk,
+        file_locks: args.criu.file_locks,
+        empty_ns: Some(empty_ns),
         orphan_pts_master: true,
-        auto_dedup: opts.auto_dedup,
-        lazy_pages: opts.lazy_pages,
-        page_server: opts.page_server.clone(),
+        auto_dedup: args.criu.auto_dedup,
+        lazy_pages: args.criu.lazy_pages,
+        page_server,
         config_file: config_file(spec),
         freeze_cgroup: state.cgroup.freezer_path().map(|p| p.display().to_string()),
         ..Opts::default()
     };
-    let mut log_dir = opts.image_path.clone();
-    let work = match &opts.work_path {
+    let mut log_dir = image_path.to_path_buf();
+    let work = match &args.criu.work_path {
         Some(path) => {
             fs::DirBuilder::new()
                 .mode(0o700)
@@ -134,11 +118,11 @@ pub fn checkpoint(container: &Container, spec: &Spec, opts: &CheckpointOptions) 
     for ns_type in [LinuxNamespaceType::Network, LinuxNamespaceType::Pid] {
         rpc.external.extend(external_namespace(spec, ns_type)?);
     }
-    if let Some(parent) = &opts.parent_path {
+    if let Some(parent) = &args.parent_path {
         rpc.parent_img = Some(parent.clone());
         rpc.track_mem = true;
     }
-    let kind = if opts.pre_dump {
+    let kind = if args.pre_dump {
         check_feature(
             Features {
                 mem_track: true,
@@ -150,7 +134,7 @@ pub fn checkpoint(container: &Container, spec: &Spec, opts: &CheckpointOptions) 
     } else {
         ReqType::Dump
     };
-    if opts.lazy_pages {
+    if args.criu.lazy_pages {
         check_feature(
             Features {
                 lazy_pages: true,
@@ -158,25 +142,25 @@ pub fn checkpoint(container: &Container, spec: &Spec, opts: &CheckpointOptions) 
             },
             "LazyPages",
         )?;
-        if opts.status_fd != -1 {
-            check_status_fd(opts.status_fd)?;
+        if args.status_fd != -1 {
+            check_status_fd(args.status_fd)?;
             // CRIU 3.15 and later report readiness as the `status-ready` notification, answered below.
             if version < 31500 {
-                rpc.status_fd = Some(opts.status_fd);
+                rpc.status_fd = Some(args.status_fd);
             }
         }
     }
-    if !opts.pre_dump {
+    if !args.pre_dump {
         add_dump_mounts(&mut rpc, spec, &state.cgroup, state.init_pid)?;
         let descriptors = init_descriptors(state.init_pid)?;
-        let path = opts.image_path.join(DESCRIPTORS);
+        let path = image_path.join(DESCRIPTORS);
         fs::write(&path, serde_json::to_vec(&descriptors)?)
             .with_context(|| format!("write {}", path.display()))?;
     }
     let request = Request::new(kind, Some(rpc));
     let checkpoint_marker = container.dir.join("checkpoint");
-    let status_fd =
-        (opts.lazy_pages && opts.status_fd != -1 && version >= 31500).then_some(opts.status_fd);
+    let status_fd = (args.criu.lazy_pages && args.status_fd != -1 && version >= 31500)
+        .then_some(args.status_fd);
     call(&request, &mut |script, _pid, _fds| {
         match script {
             "post-dump" => {

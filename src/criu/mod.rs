@@ -8,8 +8,8 @@ mod proto;
 mod restore;
 mod swrk;
 
-pub use dump::{checkpoint, parse_page_server, CheckpointOptions};
-pub use restore::{restore, RestoreOptions};
+pub use dump::checkpoint;
+pub use restore::restore;
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
@@ -32,7 +32,7 @@ const MIN_VERSION_NEW_VDSO: i32 = 40100;
 const DESCRIPTORS: &str = "descriptors.json";
 
 /// runc's `--empty-ns`: only `network` may be named; the network namespace is always restored empty.
-pub fn parse_empty_ns(names: &[String]) -> Result<u32> {
+fn parse_empty_ns(names: &[String]) -> Result<u32> {
     let mut mask = libc::CLONE_NEWNET as u32;
     for name in names {
         if name != "network" {
@@ -258,6 +258,7 @@ fn quote_log(log: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::dump::parse_page_server;
     use super::*;
 
     #[test]

@@ -17,8 +17,9 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::proto::{Opts, ReqType, Request};
 use super::swrk::{self, Swrk};
-use super::{cgroup_mode, config_file, quote_log, DESCRIPTORS, MIN_VERSION};
+use super::{cgroup_mode, config_file, parse_empty_ns, quote_log, DESCRIPTORS, MIN_VERSION};
 use crate::cgroups::Cgroup;
+use crate::cli::RestoreArgs;
 use crate::container::Container;
 use crate::hooks::{self, Kind};
 use crate::oci::SpecState;
@@ -27,24 +28,6 @@ use crate::state::{self, Lock, Root, State};
 use crate::{inroot, logger, mountopts, namespaces};
 
 const RESTORE_LOG: &str = "restore.log";
-
-/// `hull restore`'s options, as runc's `criuOptions` and `restore.go` read them.
-#[derive(Debug, Default)]
-pub struct RestoreOptions {
-    pub image_path: PathBuf,
-    pub work_path: Option<PathBuf>,
-    pub tcp_established: bool,
-    pub ext_unix_sk: bool,
-    pub shell_job: bool,
-    pub file_locks: bool,
-    pub manage_cgroups_mode: String,
-    pub empty_ns: u32,
-    pub auto_dedup: bool,
-    pub lazy_pages: bool,
-    pub lsm_profile: Option<String>,
-    pub lsm_mount_context: Option<String>,
-    pub console_socket: Option<PathBuf>,
-}
 
 /// What a failed restore takes away again, in reverse order of making.
 struct Undo<'a> {
@@ -106,30 +89,38 @@ impl Drop for CriuRoot {
     }
 }
 
-/// Restore container `id` of `bundle` from `opts.image_path`; returns the restored container once CRIU is done.
-pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) -> Result<Container> {
+/// Restore container `id` of `bundle` from `image_path`, as `args` ask; returns the restored container once CRIU is
+/// done.
+pub fn restore(
+    root: &Root,
+    id: &str,
+    bundle: &Bundle,
+    image_path: &Path,
+    args: &RestoreArgs,
+) -> Result<Container> {
+    let empty_ns = parse_empty_ns(&args.criu.empty_ns)?;
     if crate::rootless::enabled() {
         bail!(
             "restore needs root: CRIU restores a container's namespaces, mounts and process ids only with \
              CAP_SYS_ADMIN in the host's user namespace"
         );
     }
-    if opts.shell_job && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+    if args.criu.shell_job && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         bail!(
             "restore --shell-job needs a terminal on standard input: CRIU gives the restored job the terminal hull \
              is started from"
         );
     }
     super::check_version(MIN_VERSION)?;
-    let mode = cgroup_mode(&opts.manage_cgroups_mode)?;
+    let mode = cgroup_mode(&args.criu.manage_cgroups_mode)?;
     let spec = &bundle.spec;
     let linux = spec.linux().as_ref().context("linux is not set")?;
-    let images = File::open(&opts.image_path)
-        .with_context(|| format!("open {}", opts.image_path.display()))?;
-    let descriptors = read_descriptors(&opts.image_path)?;
+    let images =
+        File::open(image_path).with_context(|| format!("open {}", image_path.display()))?;
+    let descriptors = read_descriptors(image_path)?;
     let plan = namespaces::plan(spec);
     if plan.new_user_ns() {
-        give_images_to_container_root(&opts.image_path, linux)?;
+        give_images_to_container_root(image_path, linux)?;
     }
     // systemd makes the cgroup once a process exists for its unit: CRIU's own, as runc's `criuApplyCgroups` does.
     let mut cgroup = if crate::cgroups::systemd::enabled() {
@@ -163,14 +154,15 @@ pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) ->
 
     let criu_root = CriuRoot::bind(&dir, &bundle.rootfs)?;
     prepare_mount_points(spec, &bundle.rootfs)?;
-    let work = match &opts.work_path {
+    let work = match &args.criu.work_path {
         Some(path) => Some(open_work_dir(path)?),
         None => None,
     };
-    let log_dir = opts
+    let log_dir = args
+        .criu
         .work_path
         .clone()
-        .unwrap_or_else(|| opts.image_path.clone());
+        .unwrap_or_else(|| image_path.to_path_buf());
     let mut rpc = Opts {
         images_dir_fd: images.as_raw_fd(),
         evasive_devices: true,
@@ -181,16 +173,16 @@ pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) ->
         manage_cgroups: true,
         manage_cgroups_mode: Some(mode),
         notify_scripts: true,
-        shell_job: opts.shell_job,
-        ext_unix_sk: opts.ext_unix_sk,
-        tcp_established: opts.tcp_established,
-        file_locks: opts.file_locks,
-        empty_ns: Some(opts.empty_ns),
+        shell_job: args.criu.shell_job,
+        ext_unix_sk: args.criu.ext_unix_sk,
+        tcp_established: args.criu.tcp_established,
+        file_locks: args.criu.file_locks,
+        empty_ns: Some(empty_ns),
         orphan_pts_master: true,
-        auto_dedup: opts.auto_dedup,
-        lazy_pages: opts.lazy_pages,
-        lsm_profile: opts.lsm_profile.clone(),
-        lsm_mount_context: opts.lsm_mount_context.clone(),
+        auto_dedup: args.criu.auto_dedup,
+        lazy_pages: args.criu.lazy_pages,
+        lsm_profile: args.lsm_profile.clone(),
+        lsm_mount_context: args.lsm_mount_context.clone(),
         work_dir_fd: work.as_ref().map(|w| w.as_raw_fd()),
         config_file: config_file(spec),
         // mount-v2 gives each restored mount its peer group with MOVE_MOUNT_SET_GROUP, which the kernel refuses
@@ -254,7 +246,7 @@ pub fn restore(root: &Root, id: &str, bundle: &Bundle, opts: &RestoreOptions) ->
                 state.save(&dir)?;
                 restored = Some(state);
             }
-            "orphan-pts-master" => send_console(opts.console_socket.as_deref(), fds)?,
+            "orphan-pts-master" => send_console(args.console_socket.as_deref(), fds)?,
             _ => {}
         }
         Ok(())
