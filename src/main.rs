@@ -15,6 +15,7 @@ mod dbus;
 mod default_spec;
 mod enter;
 mod exeseal;
+mod fdpass;
 mod features;
 mod foreground;
 #[cfg(test)]

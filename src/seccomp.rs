@@ -27,12 +27,10 @@
 //!   `listenerPath` with the container state (runc's `ContainerProcessState`).
 
 use std::collections::BTreeMap;
-use std::io::IoSlice;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 use anyhow::{bail, Context, Result};
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
     LinuxSeccompOperator, LinuxSyscall,
@@ -41,6 +39,7 @@ use seccompiler::{SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule}
 use serde::Serialize;
 
 use crate::channel::Channel;
+use crate::fdpass;
 use crate::logger;
 use crate::state::SpecState;
 use abi::{Abi, X32_SYSCALL_BIT};
@@ -574,15 +573,8 @@ fn send_listener(
     let payload = serde_json::to_vec(&message).context("encode seccomp listener state")?;
     let socket = UnixStream::connect(path)
         .with_context(|| format!("connect to seccomp listener {}", path.display()))?;
-    let fds = [listener.as_raw_fd()];
-    sendmsg::<()>(
-        socket.as_raw_fd(),
-        &[IoSlice::new(&payload)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )
-    .with_context(|| format!("send seccomp listener fd to {}", path.display()))?;
+    fdpass::send_fds(socket.as_fd(), &payload, &[listener.as_fd()])
+        .with_context(|| format!("send seccomp listener fd to {}", path.display()))?;
     Ok(())
 }
 
