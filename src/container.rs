@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::hooks::{self, Kind};
 use crate::logger;
-use crate::state::{self, Root, SpecState, State, Status};
+use crate::state::{self, ContainerError, Root, SpecState, State, Status};
 use crate::sys;
 
 pub struct Container {
@@ -86,15 +86,15 @@ impl Container {
         let pid = Pid::from_raw(self.state.init_pid);
         let pidfd = match sys::pidfd_open(pid) {
             Ok(fd) => fd,
-            Err(Errno::ESRCH) => bail!("container not running"),
+            Err(Errno::ESRCH) => bail!(ContainerError::NotRunning),
             Err(e) => return Err(e).with_context(|| format!("pidfd_open {pid}")),
         };
         if self.status() == Status::Stopped {
-            bail!("container not running");
+            bail!(ContainerError::NotRunning);
         }
         match sys::pidfd_send_signal(pidfd.as_fd(), sig) {
             // It exited (and was reaped) since the check above.
-            Err(Errno::ESRCH) => bail!("container not running"),
+            Err(Errno::ESRCH) => bail!(ContainerError::NotRunning),
             other => other.with_context(|| format!("unable to signal init {pid}")),
         }
     }
@@ -133,7 +133,7 @@ impl Container {
         if status != Status::Stopped {
             match self.signal_init(libc::SIGKILL) {
                 Ok(()) => {}
-                Err(e) if e.to_string() == "container not running" => {}
+                Err(e) if e.downcast_ref() == Some(&ContainerError::NotRunning) => {}
                 Err(e) => return Err(e),
             }
         }
