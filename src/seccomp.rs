@@ -27,7 +27,7 @@
 //!   `listenerPath` with the container state (runc's `ContainerProcessState`).
 
 use std::collections::BTreeMap;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 use anyhow::{bail, Context, Result};
@@ -42,6 +42,7 @@ use crate::channel::Channel;
 use crate::fdpass;
 use crate::logger;
 use crate::state::SpecState;
+use crate::sys;
 use abi::{Abi, X32_SYSCALL_BIT};
 
 mod abi;
@@ -496,30 +497,18 @@ impl Compiled {
     pub fn load(&self) -> Result<Option<OwnedFd>> {
         let mut listener = None;
         for filter in &self.filters {
-            let prog = libc::sock_fprog {
-                len: u16::try_from(filter.program.len()).context("seccomp filter too long")?,
-                filter: filter.program.as_ptr().cast_mut(),
-            };
-            // SAFETY: `prog` points at a live, correctly sized instruction array; the kernel copies it and keeps
-            // no reference to our memory.
-            let ret = unsafe {
-                libc::syscall(
-                    libc::SYS_seccomp,
-                    libc::SECCOMP_SET_MODE_FILTER,
-                    filter.flags,
-                    &prog as *const libc::sock_fprog,
-                )
-            };
-            let ret = nix::errno::Errno::result(ret).with_context(|| {
-                format!(
-                    "load seccomp filter ({} instructions, flags {:#x})",
-                    filter.program.len(),
-                    filter.flags
-                )
-            })?;
-            if filter.notify {
-                // SAFETY: with NEW_LISTENER the kernel returns a new fd that nothing else owns.
-                listener = Some(unsafe { OwnedFd::from_raw_fd(ret as i32) });
+            // The kernel would refuse it as EINVAL; this names the cause.
+            u16::try_from(filter.program.len()).context("seccomp filter too long")?;
+            let loaded =
+                sys::seccomp_set_mode_filter(&filter.program, filter.flags).with_context(|| {
+                    format!(
+                        "load seccomp filter ({} instructions, flags {:#x})",
+                        filter.program.len(),
+                        filter.flags
+                    )
+                })?;
+            if loaded.is_some() {
+                listener = loaded;
             }
         }
         Ok(listener)
