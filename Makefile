@@ -136,10 +136,12 @@ bench-v2: deps build rootfs $(FLOOR)
 	@mkdir -p $(BUILD)/bench
 	HULL=$(HULL) tools/bench-v2.sh $(BUILD)/bench/results-v2
 
-# Formatting, and clippy with every warning an error and every unsafe block's SAFETY comment required.
+# Formatting, clippy with every warning an error and every unsafe block's SAFETY comment required, and the structure
+# rules (tools/check-structure.sh: at most 800 lines of non-test code a file, no import cycle between modules).
 lint: deps
 	$(CARGO) fmt --all -- --check
 	$(LANE) $(HULL_CARGO) clippy --release --all-targets -- -D warnings -W clippy::undocumented_unsafe_blocks
+	tools/check-structure.sh
 
 clean:
 	$(CARGO) clean

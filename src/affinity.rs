@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use oci_spec::runtime::ExecCPUAffinity;
 
 use crate::logger;
+use crate::sys;
 
 /// The highest CPU number a list may name, plus one (runc's `configs.MaxCPU`).
 const MAX_CPU: usize = 64 * 1024;
@@ -74,7 +75,7 @@ impl CpuMask {
 
     /// sched_setaffinity(2) of this process.
     fn apply(&self) -> nix::Result<()> {
-        set_affinity(&self.0)
+        sys::sched_setaffinity(&self.0)
     }
 }
 
@@ -82,13 +83,6 @@ impl CpuMask {
 /// Static, so that the reset on every create and exec allocates nothing; 1 KiB rather than runc's 8 KiB mask, since
 /// the kernel reads no more than its own mask size.
 static ALL_CPUS: [u8; 8192 / 8] = [0xff; 8192 / 8];
-
-/// sched_setaffinity(2) of this process to the CPUs of `mask` (the kernel's `cpumask` layout).
-fn set_affinity(mask: &[u8]) -> nix::Result<()> {
-    // SAFETY: the pointer and length describe `mask`, which outlives the call; the kernel only reads it.
-    let ret = unsafe { libc::syscall(libc::SYS_sched_setaffinity, 0, mask.len(), mask.as_ptr()) };
-    nix::errno::Errno::result(ret).map(drop)
-}
 
 /// `process.execCPUAffinity`, checked as runc's `ConvertCPUAffinity` checks it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -133,7 +127,7 @@ impl ExecAffinity {
 
 /// Let this process run on every CPU of its cpuset (runc's `tryResetCPUAffinity`); a failure is a warning.
 pub fn reset() {
-    if let Err(err) = set_affinity(&ALL_CPUS) {
+    if let Err(err) = sys::sched_setaffinity(&ALL_CPUS) {
         logger::log(
             logger::Level::Warning,
             &format!(

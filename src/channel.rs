@@ -2,16 +2,14 @@
 //! socketpair, one JSON message per datagram, at most one fd riding along.
 
 use std::cell::RefCell;
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use anyhow::{Context, Result};
-use nix::sys::socket::{
-    recv, recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned,
-    MsgFlags, SockFlag, SockType,
-};
+use nix::sys::socket::{recv, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+use crate::fdpass;
 
 pub struct Channel {
     fd: OwnedFd,
@@ -62,18 +60,12 @@ impl Channel {
         fd: Option<BorrowedFd<'_>>,
     ) -> Result<()> {
         let bytes = serde_json::to_vec(msg).context("encode sync message")?;
-        match fd {
-            None => send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL).map(drop),
-            Some(fd) => sendmsg::<()>(
-                self.fd.as_raw_fd(),
-                &[IoSlice::new(&bytes)],
-                &[ControlMessage::ScmRights(&[fd.as_raw_fd()])],
-                MsgFlags::MSG_NOSIGNAL,
-                None,
-            )
-            .map(drop),
-        }
-        .with_context(|| format!("send {msg:?}"))
+        let fds: &[BorrowedFd<'_>] = match &fd {
+            Some(fd) => std::slice::from_ref(fd),
+            None => &[],
+        };
+        fdpass::send_fds(self.fd.as_fd(), &bytes, fds).with_context(|| format!("send {msg:?}"))?;
+        Ok(())
     }
 
     /// The length of the next datagram, waiting for it unless `flags` says not to; 0 when the peer has closed its
@@ -103,36 +95,16 @@ impl Channel {
         if len == 0 {
             return Ok(buf);
         }
-        let mut space = nix::cmsg_space!([RawFd; 1]);
-        loop {
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            match recvmsg::<()>(
-                self.fd.as_raw_fd(),
-                &mut iov,
-                Some(&mut space),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            ) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(e).context("receive sync message"),
-                Ok(msg) => {
-                    for cmsg in msg.cmsgs().context("receive sync message")? {
-                        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-                            for fd in fds {
-                                // SAFETY: SCM_RIGHTS installed this fd in our table just now; nobody else owns it.
-                                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-                                *self.received_fd.borrow_mut() = Some(fd);
-                            }
-                        }
-                    }
-                    let n = msg.bytes;
-                    buf.truncate(n);
-                    return Ok(buf);
-                }
-            }
+        let received =
+            fdpass::recv_fds(self.fd.as_fd(), &mut buf, 1).context("receive sync message")?;
+        if let Some(fd) = received.fds.into_iter().next() {
+            *self.received_fd.borrow_mut() = Some(fd);
         }
+        buf.truncate(received.len);
+        Ok(buf)
     }
 
-    /// The next message; `decode_error` names what did not decode (its text, as the peer sent it).
+    /// The next message; one that does not decode is a protocol error quoting it.
     pub fn recv<T: DeserializeOwned>(&self) -> Result<Received<T>> {
         let bytes = self.recv_bytes()?;
         if bytes.is_empty() {
@@ -208,7 +180,7 @@ mod tests {
     #[test]
     fn what_does_not_decode_is_named() {
         let (a, b) = pair().unwrap();
-        send(b.fd.as_raw_fd(), b"{\"Nonsense\":1}", MsgFlags::empty()).unwrap();
+        fdpass::send_fds(b.fd.as_fd(), b"{\"Nonsense\":1}", &[]).unwrap();
         let err = a.recv::<Test>().err().unwrap();
         assert_eq!(
             err.to_string(),

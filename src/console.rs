@@ -4,7 +4,6 @@
 //! terminal and stdio. `send_fd` and `recv_fd` are runc's SCM_RIGHTS framing (also that of `--pidfd-socket`).
 
 use std::ffi::CString;
-use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -13,16 +12,13 @@ use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, AT_FDCWD};
 use nix::mount::MsFlags;
-use nix::sys::socket::{
-    connect, recvmsg, sendmsg, socket, AddressFamily, ControlMessage, ControlMessageOwned,
-    MsgFlags, SockFlag, SockType, UnixAddr,
-};
+use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
 use nix::sys::stat::{fstat, FileStat, Mode, SFlag};
 use nix::sys::statfs::{fstatfs, DEVPTS_SUPER_MAGIC};
 use nix::unistd::{Gid, Uid};
-
 use oci_spec::runtime::Process;
 
+use crate::fdpass;
 use crate::inroot::{fd_path, RESOLVE_NO_SYMLINKS};
 use crate::sys;
 
@@ -229,21 +225,8 @@ pub fn send_fd(socket: BorrowedFd<'_>, name: &str, fd: BorrowedFd<'_>) -> Result
             MAX_NAME_LEN - 1
         );
     }
-    let iov = [IoSlice::new(name.as_bytes())];
-    let fds = [fd.as_raw_fd()];
-    let cmsgs = [ControlMessage::ScmRights(&fds)];
-    let sent = loop {
-        match sendmsg::<()>(
-            socket.as_raw_fd(),
-            &iov,
-            &cmsgs,
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        ) {
-            Err(Errno::EINTR) => continue,
-            other => break other.with_context(|| format!("send {name} over socket"))?,
-        }
-    };
+    let sent = fdpass::send_fds(socket, name.as_bytes(), &[fd])
+        .with_context(|| format!("send {name} over socket"))?;
     if sent != name.len() {
         bail!(
             "send {name} over socket: sent {sent} of {} bytes",
@@ -254,54 +237,34 @@ pub fn send_fd(socket: BorrowedFd<'_>, name: &str, fd: BorrowedFd<'_>) -> Result
 }
 
 /// Receive one fd sent by [`send_fd`] (or runc): the name (under 4096 bytes) and exactly one fd in exactly one
-/// control message, as go-runc's receiver requires. The fds of a refused message are closed (up to 8: more
-/// truncate the control data, and nix then gives no access to those the kernel installed).
+/// control message, as go-runc's receiver requires. The fds of a refused message are closed (the kernel closes
+/// those beyond the 8 there is room for, and the message is refused as truncated).
 pub fn recv_fd(socket: BorrowedFd<'_>) -> Result<(String, OwnedFd)> {
     let mut name = vec![0u8; MAX_NAME_LEN];
     // Room for more fds than one, so that a sender's extra fds arrive here and are closed, not leaked.
-    let mut space = nix::cmsg_space!([RawFd; 8]);
-    let (bytes, messages, mut fds) = loop {
-        let mut iov = [IoSliceMut::new(&mut name)];
-        let msg = match recvmsg::<()>(
-            socket.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Err(Errno::EINTR) => continue,
-            other => other.context("receive fd over socket")?,
-        };
-        let mut messages = 0;
-        let mut fds = Vec::new();
-        for cmsg in msg
-            .cmsgs()
-            .context("receive fd over socket: control data truncated")?
-        {
-            messages += 1;
-            if let ControlMessageOwned::ScmRights(raw) = cmsg {
-                // SAFETY: SCM_RIGHTS installed these descriptors in our table just now; nobody else owns them.
-                fds.extend(
-                    raw.into_iter()
-                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-                );
-            }
-        }
-        break (msg.bytes, messages, fds);
-    };
+    let mut received = fdpass::recv_fds(socket, &mut name, 8).context("receive fd over socket")?;
+    if received.control_truncated {
+        // The errno nix gives truncated control data, which this error has always carried.
+        return Err(Errno::ENOBUFS).context("receive fd over socket: control data truncated");
+    }
+    let bytes = received.len;
     if bytes >= MAX_NAME_LEN {
         bail!(
             "receive fd over socket: name of {bytes} bytes or more, at most {} allowed",
             MAX_NAME_LEN - 1
         );
     }
-    if messages != 1 {
-        bail!("receive fd over socket: {messages} control messages, want 1");
+    if received.control_messages != 1 {
+        bail!(
+            "receive fd over socket: {} control messages, want 1",
+            received.control_messages
+        );
     }
-    if fds.len() != 1 {
-        bail!("receive fd over socket: {} fds, want 1", fds.len());
+    if received.fds.len() != 1 {
+        bail!("receive fd over socket: {} fds, want 1", received.fds.len());
     }
     let name = String::from_utf8_lossy(&name[..bytes]).into_owned();
-    Ok((name, fds.remove(0)))
+    Ok((name, received.fds.remove(0)))
 }
 
 /// Bind-mount the pty `peer` over `/dev/console` (created as an empty 0666 file when missing; a symlink there is
@@ -486,15 +449,7 @@ mod tests {
     fn receive_refuses_two_fds() {
         let (a, b) = pair();
         let (r, w) = nix::unistd::pipe().unwrap();
-        let fds = [r.as_raw_fd(), w.as_raw_fd()];
-        sendmsg::<()>(
-            a.as_raw_fd(),
-            &[IoSlice::new(b"x")],
-            &[ControlMessage::ScmRights(&fds)],
-            MsgFlags::empty(),
-            None,
-        )
-        .unwrap();
+        fdpass::send_fds(a.as_fd(), b"x", &[r.as_fd(), w.as_fd()]).unwrap();
         let err = recv_fd(b.as_fd()).unwrap_err();
         assert_eq!(err.to_string(), "receive fd over socket: 2 fds, want 1");
     }

@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::hooks::{self, Kind};
 use crate::logger;
 use crate::oci::SpecState;
-use crate::state::{self, Root, State, Status};
+use crate::state::{self, ContainerError, Root, State, Status};
 use crate::sys;
 
 pub struct Container {
@@ -87,15 +87,15 @@ impl Container {
         let pid = Pid::from_raw(self.state.init_pid);
         let pidfd = match sys::pidfd_open(pid) {
             Ok(fd) => fd,
-            Err(Errno::ESRCH) => bail!("container not running"),
+            Err(Errno::ESRCH) => bail!(ContainerError::NotRunning),
             Err(e) => return Err(e).with_context(|| format!("pidfd_open {pid}")),
         };
         if self.status() == Status::Stopped {
-            bail!("container not running");
+            bail!(ContainerError::NotRunning);
         }
         match sys::pidfd_send_signal(pidfd.as_fd(), sig) {
             // It exited (and was reaped) since the check above.
-            Err(Errno::ESRCH) => bail!("container not running"),
+            Err(Errno::ESRCH) => bail!(ContainerError::NotRunning),
             other => other.with_context(|| format!("unable to signal init {pid}")),
         }
     }
@@ -134,7 +134,7 @@ impl Container {
         if status != Status::Stopped {
             match self.signal_init(libc::SIGKILL) {
                 Ok(()) => {}
-                Err(e) if e.to_string() == "container not running" => {}
+                Err(e) if e.downcast_ref() == Some(&ContainerError::NotRunning) => {}
                 Err(e) => return Err(e),
             }
         }

@@ -68,46 +68,6 @@ fn mask(set: Option<&Capabilities>, supported: &caps::CapsHashSet) -> u64 {
         .fold(0u64, |acc, cap| acc | cap.bitmask())
 }
 
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: i32,
-}
-
-#[repr(C)]
-#[derive(Default, Clone, Copy)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
-const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-
-fn capset(effective: u64, permitted: u64, inheritable: u64) -> nix::Result<()> {
-    let header = CapHeader {
-        version: CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let data = [
-        CapData {
-            effective: effective as u32,
-            permitted: permitted as u32,
-            inheritable: inheritable as u32,
-        },
-        CapData {
-            effective: (effective >> 32) as u32,
-            permitted: (permitted >> 32) as u32,
-            inheritable: (inheritable >> 32) as u32,
-        },
-    ];
-    // SAFETY: header and data are valid, properly laid out (repr(C)) structures of the v3 ABI, which takes two
-    // data elements; the kernel only reads them.
-    let ret =
-        unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) };
-    Errno::result(ret).map(drop)
-}
-
 /// Drop from the bounding set everything not listed (needs CAP_SETPCAP: call while still privileged).
 fn apply_bounding(caps: &LinuxCapabilities, supported: &caps::CapsHashSet) -> Result<()> {
     let keep = mask(caps.bounding().as_ref(), supported);
@@ -121,7 +81,7 @@ fn apply_bounding(caps: &LinuxCapabilities, supported: &caps::CapsHashSet) -> Re
 }
 
 fn apply_sets(caps: &LinuxCapabilities, supported: &caps::CapsHashSet) -> Result<()> {
-    capset(
+    sys::capset(
         mask(caps.effective().as_ref(), supported),
         mask(caps.permitted().as_ref(), supported),
         mask(caps.inheritable().as_ref(), supported),

@@ -220,26 +220,11 @@ impl Seccomp {
             known_flags: SECCOMP_FLAGS.iter().map(|(name, _)| *name).collect(),
             supported_flags: SECCOMP_FLAGS
                 .iter()
-                .filter(|(_, bits)| kernel_accepts_filter_flags(*bits))
+                .filter(|(_, bits)| sys::seccomp_knows_filter_flags(*bits))
                 .map(|(name, _)| *name)
                 .collect(),
         }
     }
-}
-
-/// Whether the kernel knows these filter flags: with a null program it fails with EFAULT once the flags passed its
-/// check, and EINVAL when they did not (runc probes the same way).
-fn kernel_accepts_filter_flags(flags: libc::c_ulong) -> bool {
-    // SAFETY: a null program is never installed; the kernel only validates the flags and fails to copy it.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            flags,
-            std::ptr::null::<libc::sock_fprog>(),
-        )
-    };
-    ret == -1 && nix::errno::Errno::last() == nix::errno::Errno::EFAULT
 }
 
 #[derive(Serialize)]

@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus};
@@ -16,11 +16,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::unistd::Pid;
 use oci_spec::runtime::{Hook, Hooks};
 
 use crate::logger;
 use crate::oci::SpecState;
 use crate::signal;
+use crate::sys;
 
 /// The hook kinds, in the order the runtime spec runs them (and `features` lists them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,10 +226,7 @@ fn run_one(hook: &Hook, input: &[u8], cwd: Option<&Path>) -> Result<()> {
 /// Wait for `child` until `limit` has passed: on a pidfd, which becomes readable when the child exits (kernels
 /// before 5.3 have none: then the wait is a poll every 10 ms).
 fn wait_at_most(child: &mut Child, limit: Duration) -> Result<Option<ExitStatus>> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id(), 0) };
-    // SAFETY: a non-negative return is a new fd owned by nobody else.
-    let pidfd = (raw >= 0).then(|| unsafe { OwnedFd::from_raw_fd(raw as i32) });
+    let pidfd = sys::pidfd_open(Pid::from_raw(child.id() as i32)).ok();
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().context("wait for hook")? {

@@ -17,6 +17,7 @@ mod dbus;
 mod default_spec;
 mod enter;
 mod exeseal;
+mod fdpass;
 mod features;
 mod foreground;
 #[cfg(test)]
@@ -56,6 +57,10 @@ mod timefmt;
 mod units;
 
 use std::path::PathBuf;
+
+// oci-spec's `regex` must be vendor/regex-lite-shim (Cargo.toml's [patch.crates-io]): the real crate adds ~570 KiB
+// to the binary. Only the shim has this marker, so the build fails if the patch is removed or stops applying.
+const _: () = regex::HULL_REGEX_LITE_SHIM; // error here: the real regex crate replaced vendor/regex-lite-shim
 
 use anyhow::{bail, Context, Result};
 use cli::{Cli, Command, Invocation};

@@ -5,6 +5,7 @@ use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxMemoryPolicy, MemoryPolicyFlagType, MemoryPolicyModeType};
 
 use crate::affinity::CpuMask;
+use crate::sys;
 
 /// A policy ready for set_mempolicy(2): mode with its flags, and the node mask.
 #[derive(Debug, PartialEq, Eq)]
@@ -61,22 +62,7 @@ impl MemoryPolicy {
 
     /// set_mempolicy(2) for this process.
     pub fn apply(&self) -> Result<()> {
-        let (mask, bits) = match &self.nodes {
-            Some(nodes) => (nodes.bytes().as_ptr(), nodes.bytes().len() * 8),
-            None => (std::ptr::null(), 0),
-        };
-        // SAFETY: `mask` is null or points at `bits` bits of `self.nodes`, which outlives the call; the kernel only
-        // reads it. maxnode counts one more than the bits it reads (set_mempolicy(2)).
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_set_mempolicy,
-                self.mode,
-                mask,
-                if bits == 0 { 0 } else { bits + 1 },
-            )
-        };
-        nix::errno::Errno::result(ret)
-            .map(drop)
+        sys::set_mempolicy(self.mode, self.nodes.as_ref().map(|nodes| nodes.bytes()))
             .context("set_mempolicy")
     }
 }

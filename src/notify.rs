@@ -5,7 +5,6 @@
 //! sd_notify barrier.
 
 use std::fs;
-use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -13,12 +12,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{
-    bind, connect, recv, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag,
-    SockType, UnixAddr,
+    bind, connect, recv, socket, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr,
 };
 use nix::unistd::Pid;
 use oci_spec::runtime::{MountBuilder, Spec};
 
+use crate::fdpass;
 use crate::sys;
 
 /// The socket's directory as the container sees it, and the socket in it.
@@ -152,15 +151,8 @@ fn notify_host(host: &Path, ready: &[u8], init: Pid) -> Result<()> {
 fn barrier(client: BorrowedFd<'_>, host: &Path) -> Result<()> {
     let (read_end, write_end) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("create barrier pipe")?;
-    let fds = [write_end.as_raw_fd()];
-    sendmsg::<()>(
-        client.as_raw_fd(),
-        &[IoSlice::new(b"BARRIER=1")],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .with_context(|| format!("send BARRIER=1 to {}", host.display()))?;
+    fdpass::send_fds(client, b"BARRIER=1", &[write_end.as_fd()])
+        .with_context(|| format!("send BARRIER=1 to {}", host.display()))?;
     drop(write_end);
     let mut fds = [PollFd::new(read_end.as_fd(), PollFlags::POLLIN)];
     let ready =

@@ -7,22 +7,8 @@ use oci_spec::runtime::{
     IOPriorityClass, LinuxIOPriority, LinuxSchedulerFlag, LinuxSchedulerPolicy, Process, Scheduler,
 };
 
-/// `struct sched_attr` as `SCHED_ATTR_SIZE_VER0` (48 bytes) lays it out.
-#[repr(C)]
-#[derive(Debug, Default, PartialEq, Eq)]
-struct SchedAttr {
-    size: u32,
-    policy: u32,
-    flags: u64,
-    nice: i32,
-    priority: u32,
-    runtime: u64,
-    deadline: u64,
-    period: u64,
-}
+use crate::sys::{self, SchedAttr};
 
-/// `IOPRIO_WHO_PROCESS`: ioprio_set(2) for one process, 0 being the caller.
-const IOPRIO_WHO_PROCESS: libc::c_int = 1;
 /// ioprio(2): the class sits above 13 bits of data.
 const IOPRIO_CLASS_SHIFT: u32 = 13;
 
@@ -130,23 +116,10 @@ fn ioprio_value(io: &LinuxIOPriority) -> libc::c_int {
 /// its I/O priority.
 pub fn apply(process: &Process) -> Result<()> {
     if let Some(s) = process.scheduler() {
-        let attr = sched_attr(s);
-        // SAFETY: `attr` is a live `struct sched_attr` of the size it states; the kernel only reads it.
-        let ret =
-            unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
-        nix::errno::Errno::result(ret).context("error setting scheduler")?;
+        sys::sched_setattr(&sched_attr(s)).context("error setting scheduler")?;
     }
     if let Some(io) = process.io_priority() {
-        // SAFETY: ioprio_set(2) takes plain values.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_ioprio_set,
-                IOPRIO_WHO_PROCESS,
-                0,
-                ioprio_value(io),
-            )
-        };
-        nix::errno::Errno::result(ret).context("failed to set io priority")?;
+        sys::ioprio_set(ioprio_value(io)).context("failed to set io priority")?;
     }
     Ok(())
 }

@@ -27,12 +27,10 @@
 //!   `listenerPath` with the container state (runc's `ContainerProcessState`).
 
 use std::collections::BTreeMap;
-use std::io::IoSlice;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 use anyhow::{bail, Context, Result};
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
     LinuxSeccompOperator, LinuxSyscall,
@@ -40,8 +38,10 @@ use oci_spec::runtime::{
 use seccompiler::{SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule};
 use serde::Serialize;
 
+use crate::fdpass;
 use crate::logger;
 use crate::oci::SpecState;
+use crate::sys;
 use abi::{Abi, X32_SYSCALL_BIT};
 
 mod abi;
@@ -496,30 +496,18 @@ impl Compiled {
     pub fn load(&self) -> Result<Option<OwnedFd>> {
         let mut listener = None;
         for filter in &self.filters {
-            let prog = libc::sock_fprog {
-                len: u16::try_from(filter.program.len()).context("seccomp filter too long")?,
-                filter: filter.program.as_ptr().cast_mut(),
-            };
-            // SAFETY: `prog` points at a live, correctly sized instruction array; the kernel copies it and keeps
-            // no reference to our memory.
-            let ret = unsafe {
-                libc::syscall(
-                    libc::SYS_seccomp,
-                    libc::SECCOMP_SET_MODE_FILTER,
-                    filter.flags,
-                    &prog as *const libc::sock_fprog,
-                )
-            };
-            let ret = nix::errno::Errno::result(ret).with_context(|| {
-                format!(
-                    "load seccomp filter ({} instructions, flags {:#x})",
-                    filter.program.len(),
-                    filter.flags
-                )
-            })?;
-            if filter.notify {
-                // SAFETY: with NEW_LISTENER the kernel returns a new fd that nothing else owns.
-                listener = Some(unsafe { OwnedFd::from_raw_fd(ret as i32) });
+            // The kernel would refuse it as EINVAL; this names the cause.
+            u16::try_from(filter.program.len()).context("seccomp filter too long")?;
+            let loaded =
+                sys::seccomp_set_mode_filter(&filter.program, filter.flags).with_context(|| {
+                    format!(
+                        "load seccomp filter ({} instructions, flags {:#x})",
+                        filter.program.len(),
+                        filter.flags
+                    )
+                })?;
+            if loaded.is_some() {
+                listener = loaded;
             }
         }
         Ok(listener)
@@ -572,15 +560,8 @@ fn send_listener(
     let payload = serde_json::to_vec(&message).context("encode seccomp listener state")?;
     let socket = UnixStream::connect(path)
         .with_context(|| format!("connect to seccomp listener {}", path.display()))?;
-    let fds = [listener.as_raw_fd()];
-    sendmsg::<()>(
-        socket.as_raw_fd(),
-        &[IoSlice::new(&payload)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )
-    .with_context(|| format!("send seccomp listener fd to {}", path.display()))?;
+    fdpass::send_fds(socket.as_fd(), &payload, &[listener.as_fd()])
+        .with_context(|| format!("send seccomp listener fd to {}", path.display()))?;
     Ok(())
 }
 

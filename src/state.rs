@@ -23,8 +23,27 @@ pub const EXEC_FIFO: &str = "exec.fifo";
 
 /// runc's sentinel texts; callers (containerd, podman) match on them.
 pub const ERR_EXIST: &str = "container with given ID already exists";
-pub const ERR_NOT_EXIST: &str = "container does not exist";
 pub const ERR_INVALID_ID: &str = "invalid container ID format";
+
+/// The failures a command tells apart by kind, with `downcast_ref` (their messages are runc's sentinel texts too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerError {
+    /// No state directory for the id, or no record in it.
+    NotExist,
+    /// The init has exited.
+    NotRunning,
+}
+
+impl std::fmt::Display for ContainerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ContainerError::NotExist => "container does not exist",
+            ContainerError::NotRunning => "container not running",
+        })
+    }
+}
+
+impl std::error::Error for ContainerError {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -189,7 +208,7 @@ impl Lock {
     pub fn acquire(dir: &Path) -> Result<Lock> {
         let file = match File::open(dir) {
             Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(ERR_NOT_EXIST),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(ContainerError::NotExist),
             Err(e) => {
                 return Err(e).with_context(|| format!("open state directory {}", dir.display()))
             }
@@ -215,12 +234,12 @@ impl State {
         let path = dir.join(STATE_FILE);
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(ERR_NOT_EXIST),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(ContainerError::NotExist),
             Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
         };
         // Empty: a `create` killed between making the file and writing it, before it made anything else.
         if bytes.is_empty() {
-            bail!(ERR_NOT_EXIST);
+            bail!(ContainerError::NotExist);
         }
         serde_json::from_slice(&bytes).with_context(|| format!("parse {}", path.display()))
     }
@@ -412,6 +431,22 @@ pub fn owner_name(uid: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_container_is_told_by_kind_with_runcs_text() {
+        let dir = tempfile::tempdir().unwrap();
+        for err in [
+            Lock::acquire(&dir.path().join("gone"))
+                .map(drop)
+                .unwrap_err(),
+            State::load(dir.path()).map(drop).unwrap_err(),
+        ] {
+            assert_eq!(err.to_string(), "container does not exist");
+            assert_eq!(err.downcast_ref(), Some(&ContainerError::NotExist));
+        }
+        let not_running = anyhow::Error::from(ContainerError::NotRunning);
+        assert_eq!(format!("{not_running:#}"), "container not running");
+    }
 
     #[test]
     fn ids_follow_runc_rules() {

@@ -1,5 +1,6 @@
-//! Thin wrappers for the system calls nix does not cover (or covers without the flags we need).
-//! Each returns `nix::Result` so callers add context the same way as for nix's own calls.
+//! Thin wrappers for the system calls nix does not cover (or covers without the flags we need): every raw
+//! `libc::syscall` of hull is here. Each returns `nix::Result` so callers add context the same way as for nix's own
+//! calls. (The one exception, `preseal`, runs before the C library is initialised and makes its own raw syscalls.)
 
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -271,6 +272,172 @@ pub fn set_process_name(name: &CStr) -> nix::Result<()> {
     Errno::result(ret).map(drop)
 }
 
+/// `sched_setaffinity(0, mask)`: run this process on the CPUs of `mask` (the kernel's `cpumask` layout, bit `n % 8`
+/// of byte `n / 8` being CPU `n`).
+pub fn sched_setaffinity(mask: &[u8]) -> nix::Result<()> {
+    // SAFETY: the pointer and length describe `mask`, which outlives the call; the kernel only reads it.
+    let ret = unsafe { libc::syscall(libc::SYS_sched_setaffinity, 0, mask.len(), mask.as_ptr()) };
+    Errno::result(ret).map(drop)
+}
+
+/// `struct sched_attr` as `SCHED_ATTR_SIZE_VER0` (48 bytes) lays it out.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SchedAttr {
+    pub size: u32,
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+}
+
+/// `sched_setattr(0, attr, 0)`: this process's scheduling policy and its parameters.
+pub fn sched_setattr(attr: &SchedAttr) -> nix::Result<()> {
+    // The size the kernel reads is the struct's own, whatever the caller put there.
+    let attr = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        ..*attr
+    };
+    // SAFETY: `attr` is a live `struct sched_attr` of the size it states; the kernel only reads it.
+    let ret = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// `IOPRIO_WHO_PROCESS`: ioprio_set(2) for one process, 0 being the caller.
+const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+
+/// `ioprio_set(IOPRIO_WHO_PROCESS, 0, value)`: this process's I/O priority (class and data, ioprio(2)).
+pub fn ioprio_set(value: libc::c_int) -> nix::Result<()> {
+    // SAFETY: ioprio_set(2) takes plain values.
+    let ret = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) };
+    Errno::result(ret).map(drop)
+}
+
+/// `set_mempolicy(mode, nodes)`: this process's NUMA memory policy; `nodes` a node mask in the `cpumask` layout,
+/// or none.
+pub fn set_mempolicy(mode: libc::c_int, nodes: Option<&[u8]>) -> nix::Result<()> {
+    let (mask, bits) = match nodes {
+        Some(nodes) => (nodes.as_ptr(), nodes.len() * 8),
+        None => (std::ptr::null(), 0),
+    };
+    // SAFETY: `mask` is null or points at `bits` bits of `nodes`, which outlives the call; the kernel only reads
+    // it. maxnode counts one more than the bits it reads (set_mempolicy(2)).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_set_mempolicy,
+            mode,
+            mask,
+            if bits == 0 { 0 } else { bits + 1 },
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// `struct __user_cap_header_struct`.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+/// `struct __user_cap_data_struct`: one 32-bit half of each set.
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// `capset(2)` of this process's three capability sets (bit `n` is capability `n`), in the v3 ABI.
+pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> nix::Result<()> {
+    let header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = [
+        CapData {
+            effective: effective as u32,
+            permitted: permitted as u32,
+            inheritable: inheritable as u32,
+        },
+        CapData {
+            effective: (effective >> 32) as u32,
+            permitted: (permitted >> 32) as u32,
+            inheritable: (inheritable >> 32) as u32,
+        },
+    ];
+    // SAFETY: header and data are valid, properly laid out (repr(C)) structures of the v3 ABI, which takes two
+    // data elements; the kernel only reads them.
+    let ret =
+        unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) };
+    Errno::result(ret).map(drop)
+}
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, program)`: install a filter on this process. With
+/// `SECCOMP_FILTER_FLAG_NEW_LISTENER` in `flags`, the notify listener fd it returns. A program longer than a
+/// `sock_fprog` can state fails with EINVAL, as one longer than the kernel takes does.
+pub fn seccomp_set_mode_filter(
+    program: &[libc::sock_filter],
+    flags: libc::c_ulong,
+) -> nix::Result<Option<OwnedFd>> {
+    let prog = libc::sock_fprog {
+        len: u16::try_from(program.len()).map_err(|_| Errno::EINVAL)?,
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points at `program`, a live instruction array of the length it states; the kernel copies it
+    // and keeps no reference to our memory.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    let ret = Errno::result(ret)?;
+    if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER == 0 {
+        return Ok(None);
+    }
+    // SAFETY: with NEW_LISTENER the kernel returns a new fd that nothing else owns.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as RawFd) }))
+}
+
+/// Whether the kernel knows these seccomp filter flags: with a null program it fails with EFAULT once the flags
+/// passed its check, and EINVAL when they did not (runc probes the same way).
+pub fn seccomp_knows_filter_flags(flags: libc::c_ulong) -> bool {
+    // SAFETY: a null program is never installed; the kernel only validates the flags and fails to copy it.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            std::ptr::null::<libc::sock_fprog>(),
+        )
+    };
+    ret == -1 && Errno::last() == Errno::EFAULT
+}
+
+/// bpf(2) with `attr` as its `union bpf_attr` argument; the typed commands are `cgroups::bpf`'s.
+///
+/// # Safety
+///
+/// `attr` must be the `#[repr(C)]` layout, without implicit padding, of the leading fields of
+/// `union bpf_attr` for `cmd`; every pointer in it must be valid for what the kernel does with it
+/// during the call.
+pub unsafe fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> nix::Result<libc::c_long> {
+    // SAFETY: `attr` is valid and writable for its size, which we pass; its contents are the
+    // caller's responsibility (see above).
+    let ret =
+        unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut T, std::mem::size_of::<T>()) };
+    Errno::result(ret)
+}
+
 fn null_terminated(items: &[std::ffi::CString]) -> Vec<*const libc::c_char> {
     items
         .iter()
@@ -472,4 +639,36 @@ pub fn read_proc_file(path: impl AsRef<std::path::Path>) -> std::io::Result<Stri
     let mut text = String::with_capacity(4096);
     std::fs::File::open(path)?.read_to_string(&mut text)?;
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seccomp_flags_probe_tells_known_from_unknown() {
+        assert!(seccomp_knows_filter_flags(0));
+        assert!(seccomp_knows_filter_flags(libc::SECCOMP_FILTER_FLAG_LOG));
+        assert!(!seccomp_knows_filter_flags(1 << 31));
+    }
+
+    #[test]
+    fn a_seccomp_program_longer_than_a_sock_fprog_states_is_refused_unloaded() {
+        let nop = libc::sock_filter {
+            code: 0,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        };
+        let program = vec![nop; usize::from(u16::MAX) + 1];
+        assert_eq!(
+            seccomp_set_mode_filter(&program, 0).err(),
+            Some(Errno::EINVAL)
+        );
+    }
+
+    #[test]
+    fn affinity_to_every_cpu_the_mask_can_name() {
+        assert_eq!(sched_setaffinity(&[0xff; 1024]), Ok(()));
+    }
 }

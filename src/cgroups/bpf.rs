@@ -4,7 +4,6 @@
 
 use std::ffi::CStr;
 use std::fs;
-use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -14,6 +13,7 @@ use nix::errno::Errno;
 use oci_spec::runtime::LinuxResources;
 
 use super::devices::{self, DevicePolicy, ANY, MKNOD, READ, WRITE};
+use crate::sys;
 
 /// One eBPF instruction (`struct bpf_insn`).
 #[repr(C)]
@@ -287,20 +287,6 @@ fn attached(cgroup: BorrowedFd<'_>) -> nix::Result<Vec<(u32, OwnedFd)>> {
     Ok(progs)
 }
 
-/// bpf(2) with `attr` as its `union bpf_attr` argument.
-///
-/// # Safety
-///
-/// `attr` must be the `#[repr(C)]` layout, without implicit padding, of the leading fields of
-/// `union bpf_attr` for `cmd`; every pointer in it must be valid for what the kernel does with it
-/// during the call.
-unsafe fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> nix::Result<libc::c_long> {
-    // SAFETY: `attr` is valid and writable for its size, which we pass; its contents are the
-    // caller's responsibility (see above).
-    let ret = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut T, size_of::<T>()) };
-    Errno::result(ret)
-}
-
 /// `bpf(BPF_PROG_LOAD)` of a cgroup device program; `log` empty for no verifier log.
 fn prog_load(insns: &[Insn], log: &mut [u8]) -> nix::Result<OwnedFd> {
     /// `union bpf_attr` for BPF_PROG_LOAD, up to `prog_name`.
@@ -334,7 +320,7 @@ fn prog_load(insns: &[Insn], log: &mut [u8]) -> nix::Result<OwnedFd> {
     // SAFETY: `Attr` is the BPF_PROG_LOAD prefix of bpf_attr without padding; `insns` points to
     // `insn_cnt` instructions, `license` to a NUL-terminated string and `log_buf` to `log_size`
     // writable bytes, all of which outlive the call.
-    let fd = unsafe { bpf(BPF_PROG_LOAD, &mut attr) }?;
+    let fd = unsafe { sys::bpf(BPF_PROG_LOAD, &mut attr) }?;
     // SAFETY: a new descriptor just returned by the kernel, owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
@@ -357,7 +343,7 @@ fn prog_attach(cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> nix::Result<()> 
         attach_flags: BPF_F_ALLOW_MULTI,
     };
     // SAFETY: `AttachAttr` is the BPF_PROG_ATTACH prefix of bpf_attr without padding or pointers.
-    unsafe { bpf(BPF_PROG_ATTACH, &mut attr) }.map(drop)
+    unsafe { sys::bpf(BPF_PROG_ATTACH, &mut attr) }.map(drop)
 }
 
 /// `bpf(BPF_PROG_DETACH)` of one device program from a cgroup.
@@ -369,7 +355,7 @@ fn prog_detach(cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> nix::Result<()> 
         attach_flags: 0,
     };
     // SAFETY: `AttachAttr` is the BPF_PROG_DETACH prefix of bpf_attr without padding or pointers.
-    unsafe { bpf(BPF_PROG_DETACH, &mut attr) }.map(drop)
+    unsafe { sys::bpf(BPF_PROG_DETACH, &mut attr) }.map(drop)
 }
 
 /// `bpf(BPF_PROG_QUERY)`: the ids of the device programs attached directly to a cgroup.
@@ -398,7 +384,7 @@ fn prog_query(cgroup: BorrowedFd<'_>) -> nix::Result<Vec<u32>> {
     };
     // SAFETY: `Attr` is the BPF_PROG_QUERY prefix of bpf_attr with its padding explicit;
     // `prog_ids` points to `prog_cnt` writable u32s that outlive the call.
-    unsafe { bpf(BPF_PROG_QUERY, &mut attr) }?;
+    unsafe { sys::bpf(BPF_PROG_QUERY, &mut attr) }?;
     ids.truncate(attr.prog_cnt as usize);
     Ok(ids)
 }
@@ -418,7 +404,7 @@ fn prog_get_fd_by_id(id: u32) -> nix::Result<OwnedFd> {
         open_flags: 0,
     };
     // SAFETY: `Attr` is the BPF_PROG_GET_FD_BY_ID prefix of bpf_attr without padding or pointers.
-    let fd = unsafe { bpf(BPF_PROG_GET_FD_BY_ID, &mut attr) }?;
+    let fd = unsafe { sys::bpf(BPF_PROG_GET_FD_BY_ID, &mut attr) }?;
     // SAFETY: a new descriptor just returned by the kernel, owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }

@@ -2,7 +2,7 @@ use anyhow::{bail, Result};
 
 use crate::cli::{check_args, Arity, DeleteArgs};
 use crate::container::Container;
-use crate::state::{self, Lock, Root, Status, ERR_NOT_EXIST};
+use crate::state::{self, ContainerError, Lock, Root, Status};
 
 /// `delete [--force] <id>` with runc's rules: a created container is killed, a running one only with `--force`,
 /// `--force` on a missing id succeeds, and a directory left by an aborted create is removed.
@@ -18,7 +18,7 @@ pub fn run(root: &Root, args: &DeleteArgs) -> Result<i32> {
         .and_then(|lock| Container::load(root, id).map(|container| (lock, container)));
     let (_lock, container) = match loaded {
         Ok(loaded) => loaded,
-        Err(e) if e.to_string() == ERR_NOT_EXIST => {
+        Err(e) if e.downcast_ref() == Some(&ContainerError::NotExist) => {
             state::remove_dir(&dir)?;
             return if args.force { Ok(0) } else { Err(e) };
         }

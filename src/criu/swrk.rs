@@ -5,7 +5,7 @@
 //! `/proc/<hull>/fd/N`.
 
 use std::ffi::OsString;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,12 +14,16 @@ use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
 
 use super::proto::{ReqType, Request, Response};
+use crate::fdpass;
 
 /// What a caller does at each of CRIU's notifications: script name, pid, descriptors sent along.
 pub type Notify<'a> = dyn FnMut(&str, i32, Vec<OwnedFd>) -> Result<()> + 'a;
 
 /// The largest message CRIU sends (its responses are small; a notify carries a script name).
 const MAX_MESSAGE: usize = 64 * 1024;
+
+/// Room for this many descriptors with a message (256 bytes of control data; CRIU sends one at a time).
+const MAX_FDS: usize = 60;
 
 /// The CRIU binary hull runs: the first `criu` on PATH, as runc (go-criu) finds it.
 pub fn find() -> Result<PathBuf> {
@@ -125,48 +129,12 @@ impl Swrk {
     /// The next message, with the descriptors it carries (`orphan-pts-master` sends the pty master).
     fn receive(&self) -> Result<(Response, Vec<OwnedFd>)> {
         let mut buffer = vec![0u8; MAX_MESSAGE];
-        let mut control = vec![0u8; 256];
-        let mut iov = libc::iovec {
-            iov_base: buffer.as_mut_ptr().cast(),
-            iov_len: buffer.len(),
-        };
-        // SAFETY: an all-zero msghdr is valid; the pointers set below outlive the recvmsg calls.
-        let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
-        header.msg_iov = &mut iov;
-        header.msg_iovlen = 1;
-        header.msg_control = control.as_mut_ptr().cast();
-        header.msg_controllen = control.len();
-        let received = loop {
-            // SAFETY: header points at live buffers of the lengths it states.
-            let n = unsafe {
-                libc::recvmsg(self.socket.as_raw_fd(), &mut header, libc::MSG_CMSG_CLOEXEC)
-            };
-            match Errno::result(n) {
-                Err(Errno::EINTR) => continue,
-                result => break result.context("receive a response from criu")? as usize,
-            }
-        };
-        let mut fds = Vec::new();
-        // SAFETY: the CMSG macros walk the control buffer the kernel filled, within msg_controllen; each SCM_RIGHTS
-        // descriptor is new to this process and owned by nothing else.
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(&header);
-            while !cmsg.is_null() {
-                if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                    let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
-                    let count = ((*cmsg).cmsg_len - libc::CMSG_LEN(0) as usize)
-                        / std::mem::size_of::<RawFd>();
-                    for i in 0..count {
-                        fds.push(OwnedFd::from_raw_fd(data.add(i).read_unaligned()));
-                    }
-                }
-                cmsg = libc::CMSG_NXTHDR(&header, cmsg);
-            }
-        }
-        if received == 0 {
+        let message = fdpass::recv_fds(self.socket.as_fd(), &mut buffer, MAX_FDS)
+            .context("receive a response from criu")?;
+        if message.len == 0 {
             bail!("criu closed its socket without answering (it may have crashed)");
         }
-        Ok((Response::decode(&buffer[..received])?, fds))
+        Ok((Response::decode(&buffer[..message.len])?, message.fds))
     }
 
     /// Send `request` and answer CRIU's notifications with `on_notify(script, pid, fds)` until its response comes.
