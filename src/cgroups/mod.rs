@@ -9,11 +9,14 @@
 
 mod bpf;
 mod devices;
+mod entry;
+mod layout;
 mod oom;
 pub(crate) mod plan;
 mod stats;
 mod sub;
 pub mod systemd;
+mod tree;
 pub(crate) mod v1;
 pub(crate) mod v2;
 
@@ -21,10 +24,8 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::{self, Write as _};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Component, Path, PathBuf};
-use std::thread;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -35,13 +36,16 @@ use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 use crate::logger;
-use crate::mountinfo;
 
+use entry::open_for_write;
+pub use entry::{Entry, Placement};
+use layout::{hierarchies_at, resolve_layout, unified_root};
 #[cfg(test)]
 use plan::Facts;
 use plan::Write;
 pub use stats::Stats;
 pub use sub::SubPaths;
+use tree::{collect_pids, create_in, dirs_below, mkdir, remove_with_retry};
 pub use v1::v1_writes;
 pub use v2::v2_writes;
 
@@ -74,91 +78,6 @@ pub struct Hierarchy {
     pub v2: bool,
     /// Absolute host path of the container's cgroup dir in this hierarchy.
     pub path: PathBuf,
-}
-
-/// Where a container's init goes in the cgroup tree, as `create` made it.
-pub struct Placement {
-    /// The container's cgroup (`Cgroup::none()` for a rootless container that may not have one).
-    pub cgroup: Cgroup,
-    /// The host's hierarchies, for a container without a cgroup of its own (see `rootfs::Facts::host_cgroups`).
-    pub host_hierarchies: Vec<Hierarchy>,
-    /// How the init enters its cgroups (first thing, before it forks or unshares).
-    pub entry: Entry,
-}
-
-/// How a process new to the container enters its cgroups without anyone migrating it by pid.
-///
-/// Migrating another process (writing its pid to `cgroup.procs`) write-locks the kernel's global threadgroup
-/// rwsem, which first waits for an RCU grace period: 5-15 ms here, the largest single cost of `create`. A
-/// single-threaded process moving *itself* through a `tasks` file (writing "0") skips that lock, and on cgroup2
-/// the process is cloned straight into its cgroup (`CLONE_INTO_CGROUP`). The files are opened by hull before the
-/// clone; the kernel checks the credentials they were opened with, so the move works from inside a new user
-/// namespace too.
-pub struct Entry {
-    /// The cgroup2 directory to clone the process into.
-    clone_into: Option<(PathBuf, OwnedFd)>,
-    /// `tasks` (v1) or `cgroup.procs` (cgroup2 without CLONE_INTO_CGROUP) files the new process writes "0" to.
-    files: Vec<(PathBuf, OwnedFd)>,
-}
-
-impl Entry {
-    /// No cgroup to enter: the process stays in hull's own cgroups.
-    pub fn outside() -> Entry {
-        Entry {
-            clone_into: None,
-            files: Vec::new(),
-        }
-    }
-
-    /// The cgroup2 directory for `CLONE_INTO_CGROUP`, if the host has a cgroup2 hierarchy.
-    pub fn clone_into(&self) -> Option<(&Path, BorrowedFd<'_>)> {
-        self.clone_into
-            .as_ref()
-            .map(|(path, fd)| (path.as_path(), fd.as_fd()))
-    }
-
-    /// For kernels without `CLONE_INTO_CGROUP` (before 5.7): the new process joins the cgroup2 hierarchy by
-    /// writing "0" to its `cgroup.procs` instead.
-    pub fn without_clone_into(&mut self) -> Result<()> {
-        if let Some((path, _)) = self.clone_into.take() {
-            self.files.push(open_for_write(&path.join("cgroup.procs"))?);
-        }
-        Ok(())
-    }
-
-    /// In the new (single-threaded) process: move itself into the cgroups not entered by the clone, then close every
-    /// fd of this entry. A cgroup directory fd (or a `tasks` file) held by a process that becomes visible inside the
-    /// container would let a process there with CAP_SYS_PTRACE open `/proc/<pid>/fd/N/..` and walk the host's
-    /// cgroup tree; none may outlive this step.
-    pub fn enter(&self) -> Result<()> {
-        for (path, fd) in &self.files {
-            let written = nix::unistd::write(fd, b"0")
-                .with_context(|| format!("join cgroup: write 0 to {}", path.display()))?;
-            if written != 1 {
-                bail!("join cgroup: short write to {}", path.display());
-            }
-        }
-        for fd in self.raw_fds() {
-            crate::sys::close_in_child(fd);
-        }
-        Ok(())
-    }
-
-    /// The fds this entry holds.
-    fn raw_fds(&self) -> impl Iterator<Item = RawFd> + '_ {
-        let dir = self.clone_into.as_ref().map(|(_, fd)| fd.as_raw_fd());
-        dir.into_iter()
-            .chain(self.files.iter().map(|(_, fd)| fd.as_raw_fd()))
-    }
-}
-
-fn open_for_write(path: &Path) -> Result<(PathBuf, OwnedFd)> {
-    let file = fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(path)
-        .with_context(|| format!("open {}", path.display()))?;
-    Ok((path.to_owned(), file.into()))
 }
 
 impl Cgroup {
@@ -702,347 +621,6 @@ enum Removal {
     Unfinished,
     /// Only the directories this `create` made.
     OnlyMade,
-}
-
-/// A cgroup mount from /proc/self/mountinfo.
-#[derive(Debug)]
-struct CgroupMount {
-    /// The mount's root inside its hierarchy (field 4), e.g. "/".
-    root: PathBuf,
-    mountpoint: PathBuf,
-    v2: bool,
-    super_options: Vec<String>,
-}
-
-/// One line of /proc/self/cgroup.
-#[derive(Debug)]
-struct OwnCgroup {
-    /// Controllers of the v1 hierarchy ("name=systemd" included); empty for the cgroup2 line "0::".
-    controllers: Vec<String>,
-    path: PathBuf,
-}
-
-/// The cgroup and cgroup2 mounts among those of mountinfo.
-fn parse_mountinfo(text: &str) -> Result<Vec<CgroupMount>> {
-    Ok(mountinfo::parse(text)?
-        .into_iter()
-        .filter_map(|m| {
-            let v2 = match m.fstype.as_str() {
-                "cgroup" => false,
-                "cgroup2" => true,
-                _ => return None,
-            };
-            Some(CgroupMount {
-                root: m.root,
-                mountpoint: m.mountpoint,
-                v2,
-                super_options: m.super_options,
-            })
-        })
-        .collect())
-}
-
-/// The mount point of the whole cgroup2 hierarchy on a pure cgroup v2 host: the first cgroup2 mount of its root (a
-/// container without a mount namespace of its own adds mounts of its own cgroup to the host's table).
-fn unified_root(mountinfo: &str) -> Result<PathBuf> {
-    let mounts = parse_mountinfo(mountinfo)?;
-    let whole = mounts.iter().find(|m| m.root == Path::new("/"));
-    match whole {
-        Some(mount) if mount.v2 && mounts.iter().all(|m| m.v2) => Ok(mount.mountpoint.clone()),
-        _ => bail!(
-            "the systemd cgroup driver needs a pure cgroup v2 host; this one mounts cgroup v1 hierarchies \
-             (use the cgroupfs driver: no --systemd-cgroup)"
-        ),
-    }
-}
-
-/// Parses /proc/self/cgroup ("ID:controllers:path" per line).
-fn parse_proc_cgroup(text: &str) -> Result<Vec<OwnCgroup>> {
-    let mut own = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let mut fields = line.splitn(3, ':');
-        let (Some(_), Some(controllers), Some(path)) =
-            (fields.next(), fields.next(), fields.next())
-        else {
-            bail!("malformed /proc/self/cgroup line {line:?}");
-        };
-        own.push(OwnCgroup {
-            controllers: controllers
-                .split(',')
-                .filter(|c| !c.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            path: PathBuf::from(path),
-        });
-    }
-    Ok(own)
-}
-
-/// The pure core of `Cgroup::resolve`: the texts of /proc/self/mountinfo and /proc/self/cgroup in,
-/// the container's directory in every hierarchy out.
-fn resolve_layout(
-    mountinfo: &str,
-    proc_cgroup: &str,
-    cgroups_path: Option<&Path>,
-    id: &str,
-) -> Result<Cgroup> {
-    let default_path = PathBuf::from("hull").join(id);
-    let requested = match cgroups_path {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => default_path.as_path(),
-    };
-    let (absolute, inner) = clean_cgroups_path(requested)?;
-    Ok(Cgroup {
-        hierarchies: hierarchies_at(mountinfo, proc_cgroup, absolute, &inner)?,
-        created: Vec::new(),
-        systemd: None,
-    })
-}
-
-/// The directory `inner` in every hierarchy of this process: below each hierarchy's root when `absolute`, else below
-/// this process's own cgroup (its parent on v2).
-fn hierarchies_at(
-    mountinfo: &str,
-    proc_cgroup: &str,
-    absolute: bool,
-    inner: &Path,
-) -> Result<Vec<Hierarchy>> {
-    let mounts = parse_mountinfo(mountinfo)?;
-    let own = parse_proc_cgroup(proc_cgroup)?;
-    let mut hierarchies: Vec<Hierarchy> = Vec::new();
-    let mut outside = Vec::new();
-    for mount in &mounts {
-        // An absolute path starts at the hierarchy's root: only a mount of the root shows it.
-        if absolute && mount.root != Path::new("/") {
-            continue;
-        }
-        let Some(line) = own.iter().find(|o| matches_mount(o, mount)) else {
-            continue;
-        };
-        let seen = |h: &Hierarchy| h.v2 == mount.v2 && h.controllers == line.controllers;
-        if hierarchies.iter().any(seen) {
-            continue;
-        }
-        let base = if absolute {
-            mount.mountpoint.clone()
-        } else {
-            let Ok(own_rel) = line.path.strip_prefix(&mount.root) else {
-                // A mount of another subtree of the hierarchy; a later mount may show ours.
-                outside.push((mount, line));
-                continue;
-            };
-            let start = match (mount.v2, own_rel.parent()) {
-                (true, Some(parent)) => parent,
-                _ => own_rel,
-            };
-            mount.mountpoint.join(start)
-        };
-        hierarchies.push(Hierarchy {
-            mountpoint: mount.mountpoint.clone(),
-            controllers: line.controllers.clone(),
-            v2: mount.v2,
-            // `join("")` would add a trailing slash.
-            path: if inner.as_os_str().is_empty() {
-                base
-            } else {
-                base.join(inner)
-            },
-        });
-    }
-    for (mount, line) in outside {
-        let seen = |h: &Hierarchy| h.v2 == mount.v2 && h.controllers == line.controllers;
-        if !hierarchies.iter().any(seen) {
-            bail!(
-                "own cgroup {} is outside the root {} of the cgroup mount at {}",
-                line.path.display(),
-                mount.root.display(),
-                mount.mountpoint.display()
-            );
-        }
-    }
-    if hierarchies.is_empty() {
-        bail!("no cgroup hierarchy of this process is mounted (see /proc/self/mountinfo)");
-    }
-    Ok(hierarchies)
-}
-
-/// Whether a /proc/self/cgroup line describes the hierarchy mounted by `mount`.
-fn matches_mount(own: &OwnCgroup, mount: &CgroupMount) -> bool {
-    if mount.v2 {
-        return own.controllers.is_empty();
-    }
-    !own.controllers.is_empty()
-        && own
-            .controllers
-            .iter()
-            .all(|c| mount.super_options.contains(c))
-}
-
-/// Lexically cleans a cgroups path: returns whether it is absolute and its normal components.
-fn clean_cgroups_path(path: &Path) -> Result<(bool, PathBuf)> {
-    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
-    let mut absolute = false;
-    for component in path.components() {
-        match component {
-            Component::RootDir => absolute = true,
-            Component::CurDir => {}
-            Component::Normal(name) => parts.push(name),
-            Component::ParentDir => {
-                if parts.pop().is_none() {
-                    bail!(
-                        "linux.cgroupsPath {:?} escapes its cgroup root with \"..\"",
-                        path.display().to_string()
-                    );
-                }
-            }
-            Component::Prefix(_) => bail!("linux.cgroupsPath {:?} is invalid", path.display()),
-        }
-    }
-    if parts.is_empty() {
-        bail!(
-            "linux.cgroupsPath {:?} names the cgroup it starts from, not a cgroup of its own",
-            path.display().to_string()
-        );
-    }
-    Ok((absolute, parts.iter().collect()))
-}
-
-fn create_in(h: &Hierarchy, created: &mut Vec<PathBuf>) -> Result<()> {
-    if h.v2 {
-        v2::create(h, created)
-    } else if h.controllers.iter().any(|c| c == "cpuset") {
-        v1::create_cpuset(h, created)
-    } else {
-        // The parents usually exist (hull/ under the caller's cgroup): the leaf alone first.
-        match fs::create_dir(&h.path) {
-            Ok(()) => {
-                created.push(h.path.clone());
-                return Ok(());
-            }
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
-            Err(err) => {
-                return Err(err).with_context(|| format!("create cgroup {}", h.path.display()))
-            }
-        }
-        for dir in dirs_below(&h.mountpoint, &h.path)? {
-            mkdir(&dir, created)?;
-        }
-        Ok(())
-    }
-}
-
-/// Every directory from the first level below `mountpoint` down to `path`, in creation order.
-fn dirs_below(mountpoint: &Path, path: &Path) -> Result<Vec<PathBuf>> {
-    let rel = path.strip_prefix(mountpoint).map_err(|_| {
-        anyhow!(
-            "cgroup {} is not below its mountpoint {}",
-            path.display(),
-            mountpoint.display()
-        )
-    })?;
-    let mut current = mountpoint.to_path_buf();
-    Ok(rel
-        .components()
-        .map(|c| {
-            current.push(c);
-            current.clone()
-        })
-        .collect())
-}
-
-/// mkdir(2) that accepts an existing directory and records the ones it made.
-fn mkdir(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
-    match fs::create_dir(dir) {
-        Ok(()) => {
-            created.push(dir.to_path_buf());
-            Ok(())
-        }
-        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(err) => Err(err).with_context(|| format!("create cgroup {}", dir.display())),
-    }
-}
-
-fn collect_pids(dir: &Path, pids: &mut Vec<i32>) -> Result<()> {
-    let procs = dir.join("cgroup.procs");
-    let text = match fs::read_to_string(&procs) {
-        Ok(text) => text,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(err) => return Err(err).with_context(|| format!("read {}", procs.display())),
-    };
-    for line in text.lines().filter(|l| !l.is_empty()) {
-        let pid = line
-            .parse()
-            .with_context(|| format!("parse pid {line:?} in {}", procs.display()))?;
-        pids.push(pid);
-    }
-    for sub in subdirs(dir)? {
-        collect_pids(&sub, pids)?;
-    }
-    Ok(())
-}
-
-/// The sub-cgroups of `dir`; none when `dir` is gone.
-fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => return Err(err).with_context(|| format!("list {}", dir.display())),
-    };
-    let mut dirs = Vec::new();
-    for entry in entries {
-        let entry = entry.with_context(|| format!("list {}", dir.display()))?;
-        let is_dir = entry
-            .file_type()
-            .with_context(|| format!("stat {}", entry.path().display()))?
-            .is_dir();
-        if is_dir {
-            dirs.push(entry.path());
-        }
-    }
-    Ok(dirs)
-}
-
-/// Removes `dir`'s tree, retrying while it is busy until `deadline`.
-fn remove_with_retry(dir: &Path, deadline: Instant) -> Result<()> {
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        match remove_tree(dir) {
-            Ok(()) => return Ok(()),
-            Err(err) if err.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
-                thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_millis(100));
-            }
-            Err(err) => {
-                return Err(err).with_context(|| format!("remove cgroup {}", dir.display()))
-            }
-        }
-    }
-}
-
-/// rmdir(2) of a cgroup and its sub-cgroups, deepest first (control files do not block rmdir). The usual cgroup has
-/// none, so the rmdir is tried before the directory is read.
-fn remove_tree(dir: &Path) -> io::Result<()> {
-    match fs::remove_dir(dir) {
-        Ok(()) => return Ok(()),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(_) => {}
-    }
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(err) => return Err(err),
-    };
-    for entry in entries {
-        let entry = entry?;
-        if entry.file_type()?.is_dir() {
-            remove_tree(&entry.path())?;
-        }
-    }
-    match fs::remove_dir(dir) {
-        Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
-        _ => Ok(()),
-    }
 }
 
 /// Performs planned writes in order. A write marked `retry_after_next` that the kernel refuses with EINVAL is
