@@ -34,7 +34,7 @@ fn resource(t: PosixRlimitType) -> Resource {
     }
 }
 
-/// Set a process's rlimits with prlimit(2); pid 0 is the calling process. See `init::RlimitsBy` for who calls it.
+/// Set a process's rlimits with prlimit(2); pid 0 is the calling process. See `child::RlimitsBy` for who calls it.
 pub fn apply_rlimits(pid: Pid, rlimits: &[PosixRlimit]) -> Result<()> {
     for r in rlimits {
         let limit = libc::rlimit {

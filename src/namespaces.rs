@@ -89,7 +89,7 @@ impl Plan {
         self.unshare_user || self.clone_flags.contains(CloneFlags::CLONE_NEWUSER)
     }
 
-    /// Whether the child, cloned into a new user namespace, waits for the parent to write its id maps (`Msg::Go`)
+    /// Whether the child, cloned into a new user namespace, waits for the parent to write its id maps (protocol step `Go`)
     /// before it goes on. Otherwise nothing of the parent's is needed first, and the round trip is skipped.
     pub fn child_awaits_id_maps(&self) -> bool {
         self.clone_flags.contains(CloneFlags::CLONE_NEWUSER)

@@ -1,4 +1,4 @@
-//! One thin module per subcommand; the shared work lives in `spawn`, `container` and `state`.
+//! One thin module per subcommand; the shared work lives in `create`, `start`, `enter`, `container` and `state`.
 
 pub mod checkpoint;
 pub mod create;
