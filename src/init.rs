@@ -166,6 +166,8 @@ impl<'a> Init<'a> {
         rootfs.apply_readonly_paths()?;
         rootfs.apply_masked_paths()?;
         logger::phase("init: rootfs finished");
+        // The mount plan's heap goes back before the trim below: the init parks inside this function.
+        drop(rootfs);
 
         let cwd = process.cwd();
         chdir(cwd).with_context(|| format!("chdir to cwd {}", cwd.display()))?;
