@@ -5,6 +5,7 @@
 mod common;
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -1205,9 +1206,25 @@ fn a_user_namespaced_container_checkpoints_and_restores() {
     );
     assert_eq!(r.code, 0, "checkpoint: {}", r.describe());
     let stopped = read_count(&count);
+    // A restore refused because its id is taken leaves the images to their owner.
+    let taken = env.root().join("taken");
+    fs::create_dir_all(&taken).unwrap();
+    let (r, _) = restore(&env, &criu, &["--image-path", images_arg, "taken"]);
+    assert_ne!(r.code, 0, "restore into a taken id: {}", r.describe());
+    fs::remove_dir(&taken).unwrap();
+    let owner = fs::metadata(&images).unwrap().uid();
+    assert_eq!(
+        owner, 0,
+        "the images of a refused restore still belong to root, not the container's root"
+    );
     let (r, _restored_stdio) = restore(&env, &criu, &["--image-path", images_arg, &env.id]);
     assert_eq!(r.code, 0, "restore: {}", r.describe());
     assert_goes_on_from(&count, stopped, "the restored counter to go on");
+    assert_eq!(
+        fs::metadata(&images).unwrap().uid(),
+        common::USERNS_HOST_ID,
+        "the images of the restore belong to the container's root"
+    );
     let state: serde_json::Value =
         serde_json::from_str(&env.hull(&["state", &env.id]).stdout).unwrap();
     let pid = state["pid"].as_i64().unwrap();

@@ -196,25 +196,13 @@ fn cgroup_binds(spec: &Spec, cgroup: &Cgroup) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Every device node the container gets, the default ones first (runc's `config.Devices` holds both): in a user
-/// namespace they are bind mounts of the host's nodes, which CRIU must take as external.
+/// Every device node the container gets (`rootfs::device_paths`): in a user namespace they are bind mounts of the
+/// host's nodes, which CRIU must take as external.
 fn device_paths(spec: &Spec) -> Vec<String> {
-    let mut paths: Vec<String> = crate::rootfs::DEFAULT_DEVICES
+    crate::rootfs::device_paths(spec)
         .iter()
-        .map(|(path, _, _)| (*path).to_owned())
-        .collect();
-    let configured = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.devices().as_deref())
-        .unwrap_or(&[]);
-    for device in configured {
-        let path = device.path().display().to_string();
-        if !paths.contains(&path) {
-            paths.push(path);
-        }
-    }
-    paths
+        .map(|path| path.display().to_string())
+        .collect()
 }
 
 /// CRIU failures with a known cause outside hull: a line of the log, and what to tell the user.

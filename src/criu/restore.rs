@@ -119,9 +119,10 @@ pub fn restore(
         File::open(image_path).with_context(|| format!("open {}", image_path.display()))?;
     let descriptors = read_descriptors(image_path)?;
     let plan = namespaces::plan(spec);
-    if plan.new_user_ns() {
-        give_images_to_container_root(image_path, linux)?;
-    }
+    let images_owner = plan
+        .new_user_ns()
+        .then(|| container_root_uid(linux))
+        .transpose()?;
     // systemd makes the cgroup once a process exists for its unit: CRIU's own, as runc's `criuApplyCgroups` does.
     let mut cgroup = if crate::cgroups::systemd::enabled() {
         Cgroup::resolve_systemd(linux.cgroups_path().as_deref(), id, false)?
@@ -138,6 +139,10 @@ pub fn restore(
         pid: None,
         armed: true,
     };
+    // Only once the id is ours: a restore refused before (a taken id, a bad flag) leaves the images as they were.
+    if let Some(uid) = images_owner {
+        give_tree(image_path, uid)?;
+    }
     cgroup.expect_created();
     State::save_intent(&dir, id, &bundle.dir, &cgroup, None, None)?;
     if !by_systemd {
@@ -263,22 +268,22 @@ pub fn restore(
     Ok(Container { dir, state })
 }
 
-/// In a user namespace of its own, the restored tasks look their images up in the image directory first as host root
-/// (before CRIU writes their id maps and switches their credentials) and then as the container's root. So the image
-/// directory and its files go to the host uid the container's root maps to, with group root (gid 0), and directories
-/// also get group search and read: the owner covers the second case, the group the first (without it CRIU stops at
-/// `Unable to open timens-0.img: Permission denied` whenever the task is faster than the map).
-fn give_images_to_container_root(images: &Path, linux: &oci_spec::runtime::Linux) -> Result<()> {
-    let uid = linux
+/// The host uid the container's root maps to, which the images go to (see [`give_tree`]).
+fn container_root_uid(linux: &oci_spec::runtime::Linux) -> Result<u32> {
+    linux
         .uid_mappings()
         .iter()
         .flatten()
         .find(|m| m.container_id() == 0)
         .map(|m| m.host_id())
-        .context("linux.uidMappings maps no container id 0")?;
-    give_tree(images, uid)
+        .context("linux.uidMappings maps no container id 0")
 }
 
+/// In a user namespace of its own, the restored tasks look their images up in the image directory first as host root
+/// (before CRIU writes their id maps and switches their credentials) and then as the container's root. So the image
+/// directory and its files go to the host uid the container's root maps to, with group root (gid 0), and directories
+/// also get group search and read: the owner covers the second case, the group the first (without it CRIU stops at
+/// `Unable to open timens-0.img: Permission denied` whenever the task is faster than the map).
 fn give_tree(path: &Path, uid: u32) -> Result<()> {
     std::os::unix::fs::lchown(path, Some(uid), Some(0))
         .with_context(|| format!("chown {} to {uid}:0", path.display()))?;

@@ -29,7 +29,7 @@ use self::plan::{MountPlan, Plan, Remount, Switch};
 use crate::inroot::{self, fd_path, RESOLVE_NO_SYMLINKS};
 use crate::{idmap, mountinfo};
 
-pub use self::plan::{Facts, DEFAULT_DEVICES};
+pub use self::plan::{device_paths, Facts};
 
 /// The rootfs at `path` and the plan of its setup.
 pub struct Rootfs<'a> {

@@ -283,7 +283,7 @@ pub struct ReadonlyRemount {
 }
 
 /// Devices every container gets (runc's default device list): path, major, minor.
-pub const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
+const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
     ("/dev/null", 1, 3),
     ("/dev/zero", 1, 5),
     ("/dev/full", 1, 7),
@@ -582,6 +582,11 @@ fn needs_dev_setup(mounts: &[Mount]) -> bool {
                 .iter()
                 .any(|o| o == "bind" || o == "rbind")
     })
+}
+
+/// Every device node the container gets: the default ones, replaced or joined by `linux.devices`.
+pub fn device_paths(spec: &Spec) -> Vec<PathBuf> {
+    devices(spec).into_iter().map(|d| d.path).collect()
 }
 
 /// The default devices, replaced or joined by `linux.devices`.
