@@ -85,6 +85,17 @@ pub const EXEC: Sequence = Sequence {
     child_error: None,
 };
 
+impl Sequence {
+    /// The child's failure, as this sequence reports it.
+    fn child_failed(&self, cause: impl Into<String>) -> anyhow::Error {
+        let err = anyhow!(cause.into());
+        match self.child_error {
+            Some(context) => err.context(context),
+            None => err,
+        }
+    }
+}
+
 /// child → parent.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub enum ToParent {
@@ -272,7 +283,7 @@ impl ParentEnd {
 
     /// A setup error the child already sent, if any, without waiting. When the parent's own step fails because the
     /// child has died (its pid is gone, its socket closed), the child's message is the real cause.
-    pub fn pending_error(&self) -> Option<anyhow::Error> {
+    fn pending_error(&self) -> Option<anyhow::Error> {
         match self.channel.try_recv()? {
             ToParent::Error { chain } => Some(anyhow!(chain.join(": "))),
             _ => None,
@@ -287,9 +298,9 @@ impl ParentEnd {
         loop {
             let msg = match self.channel.recv::<ToParent>()? {
                 Received::Closed if last >= Some(sequence.last_required) => return Ok(()),
-                Received::Closed => return Err(self.child_failed(sequence, sequence.died)),
+                Received::Closed => return Err(sequence.child_failed(sequence.died)),
                 Received::Message(ToParent::Error { chain }) => {
-                    return Err(self.child_failed(sequence, chain.join(": ")))
+                    return Err(sequence.child_failed(chain.join(": ")))
                 }
                 Received::Message(ToParent::Request(msg)) => msg,
             };
@@ -338,14 +349,6 @@ impl ParentEnd {
                     _ => {}
                 }
             }
-        }
-    }
-
-    fn child_failed(&self, sequence: &Sequence, cause: impl Into<String>) -> anyhow::Error {
-        let err = anyhow!(cause.into());
-        match sequence.child_error {
-            Some(context) => err.context(context),
-            None => err,
         }
     }
 }
